@@ -1,0 +1,153 @@
+"""The Executor interface: the narrow boundary between the engine and every compute engine.
+
+An executor runs trials and reports what happened as events. It knows nothing of
+searchers, schedulers or the store. Pausing is "stop after the checkpoint that was already
+reported"; resuming is a new :class:`Launch` whose ``checkpoint`` points at it. That is all
+an engine needs to support ASHA promotion and PBT (Syne Tune's insight).
+
+Protocol inside the worker: the user's function calls ``report()``; the worker sends a
+:class:`Reported` event. When ``Launch.sync_reports`` is true the worker then blocks until
+the driver answers with :meth:`Executor.reply`; otherwise it carries on and picks up a
+stop/pause request at its next report.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What one trial needs. ``workers`` > 1 is a data-parallel trial (later issue)."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+    custom: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cpu": self.cpu, "gpu": self.gpu, "custom": dict(self.custom)}
+
+
+@dataclass(slots=True)
+class Launch:
+    """Start (or restart) one attempt of a trial."""
+
+    trial_id: str
+    config: dict[str, Any]
+    attempt: int
+    trial_dir: str  # where this trial's checkpoints and artifacts go (path or fsspec URL)
+    checkpoint: str | None = None  # restore from this checkpoint (path or URL), if any
+    start_iteration: int = 0  # training_iteration already done (when restoring)
+    start_time_total: float = 0.0  # time_total_s already spent (when restoring)
+    sync_reports: bool = False
+    resources: Resources = field(default_factory=Resources)
+
+
+# ----------------------------------------------------------------------------- events
+@dataclass(slots=True)
+class Started:
+    trial_id: str
+    attempt: int
+    worker: str  # e.g. "local-0" or a host:pid
+    ts: float
+
+
+@dataclass(slots=True)
+class Reported:
+    """One result. ``result`` already carries the automatic fields (training_iteration,
+    time_total_s, time_this_iter_s, trial_id, timestamp, done=False)."""
+
+    trial_id: str
+    attempt: int
+    result: dict[str, Any]
+    checkpoint: str | None  # complete checkpoint saved with this result, if any
+
+
+@dataclass(slots=True)
+class Finished:
+    """The attempt ended without error: the function returned, or it obeyed a stop/pause."""
+
+    trial_id: str
+    attempt: int
+    ts: float
+    stopped: bool = False  # True when it ended because the driver asked it to
+
+
+@dataclass(slots=True)
+class Failed:
+    """The attempt ended with an error.
+
+    ``retryable`` is False for an exception raised by the user's code and True when the
+    infrastructure failed (worker process died, node lost); both count against
+    max_failures, but only infrastructure failures are retried when max_failures=0 is not
+    set explicitly by the user (see docs/architecture.md).
+    """
+
+    trial_id: str
+    attempt: int
+    error: str
+    traceback: str
+    ts: float
+    worker_lost: bool = False
+
+
+Event = Started | Reported | Finished | Failed
+
+
+class Executor(ABC):
+    """Runs trials. Implementations: local processes, simulated clock, Ray, Dask, Spark."""
+
+    #: Name used in specs and the CLI ("local", "simulated", "ray", ...).
+    name: str = "executor"
+
+    @abstractmethod
+    def start(
+        self,
+        trainable: Callable[..., Any],
+        resources: Resources,
+        max_concurrent: int | None,
+        experiment_dir: str,
+    ) -> None:
+        """Start workers and ship the trainable to each of them once."""
+
+    @abstractmethod
+    def capacity(self) -> int:
+        """How many more launches can be accepted right now."""
+
+    @abstractmethod
+    def submit(self, launch: Launch) -> None:
+        """Start one attempt of a trial on a free slot."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[Event]:
+        """Events since the last poll; waits up to ``timeout`` seconds for the first one."""
+
+    @abstractmethod
+    def reply(self, trial_id: str, proceed: bool) -> None:
+        """Answer a synchronous report: ``proceed`` False means the trial is being stopped
+        or paused (it unwinds through :class:`~tunefleet.errors.StopTrial`)."""
+
+    @abstractmethod
+    def stop(self, trial_id: str, pause: bool = False) -> None:
+        """Ask a running trial to stop (or pause) at its next report; a :class:`Finished`
+        event with ``stopped=True`` follows. Stopping an unknown or ended trial is a no-op."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop every worker and release the engine's resources. Idempotent."""
+
+    def now(self) -> float:
+        """The executor's clock: wall time, or virtual time for the simulator."""
+        import time
+
+        return time.time()
+
+    def total_slots(self) -> int:
+        """Slots when idle (for the progress display)."""
+        return self.capacity()
+
+    def validate_resources(self, resources: Resources) -> None:
+        """Raise TuneValueError naming ``resources_per_trial`` if no slot can ever fit it."""

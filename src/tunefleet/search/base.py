@@ -1,0 +1,81 @@
+"""The Searcher interface: proposes configurations, learns from results.
+
+Order of calls made by the engine::
+
+    setup(space, metric, mode, seed, num_samples)
+                                           once (space: the user's nested config dict)
+    suggest(trial_id) -> dict | None | FINISHED
+                                           None: nothing to propose now (try again later);
+                                           FINISHED: the searcher will never propose again
+    on_result(trial_id, result)            every intermediate result
+    on_complete(trial_id, result, error)   once per trial; result is its last result or None
+    state_dict() / load_state_dict(d)      JSON-serialisable state, for resume
+
+``suggest`` returns a *fully resolved* config: every Domain sampled, every ``sample_from``
+evaluated, constants and nesting kept as in the space.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class _Finished:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FINISHED"
+
+
+#: Returned by :meth:`Searcher.suggest` when the searcher has nothing more to propose.
+FINISHED: Any = _Finished()
+
+
+class Searcher:
+    """Base class. Constructor arguments are stored unchanged (scikit-learn's rule)."""
+
+    def __init__(self, metric: str | None = None, mode: str | None = None) -> None:
+        self.metric = metric
+        self.mode = mode
+        self.space: dict[str, Any] = {}
+        self.seed: int | None = None
+        self.num_samples = 1
+
+    def setup(
+        self,
+        space: dict[str, Any],
+        metric: str | None,
+        mode: str | None,
+        seed: int | None,
+        num_samples: int = 1,
+    ) -> None:
+        self.space = space
+        self.num_samples = num_samples
+        if self.metric is None:
+            self.metric = metric
+        if self.mode is None:
+            self.mode = mode
+        self.seed = seed
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def on_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        """An intermediate result."""
+
+    def on_complete(self, trial_id: str, result: dict[str, Any] | None, error: bool = False) -> None:
+        """The trial finished (error=True: it failed)."""
+
+    def total_trials(self, num_samples: int) -> int | None:
+        """How many trials this searcher will produce for ``num_samples``, if it knows
+        (grid search: grid size × num_samples). None: the engine counts num_samples."""
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(metric={self.metric!r}, mode={self.mode!r})"

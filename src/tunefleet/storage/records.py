@@ -1,0 +1,63 @@
+"""The experiment's event log: record kinds and their payloads (DESIGN.md §6).
+
+The experiment *is* this log. Results, resume, the CLI and the dashboard are all rebuilt
+from it. Payloads are JSON objects; nothing is ever pickled into the store.
+
+=====================  =========  ===========================================================
+kind                   trial_id   data
+=====================  =========  ===========================================================
+experiment_started     –          {"run": n}   (n = 0 first start, 1.. for each resume)
+trial_created          id         {"config", "index", "parent": id|None, "checkpoint": path|None}
+trial_started          id         {"attempt", "worker", "checkpoint": path|None}
+result                 id         the result dict (metrics + automatic fields)
+checkpoint             id         {"path", "iteration"}
+trial_paused           id         {"checkpoint": path|None}
+trial_restarted        id         {"config", "from_trial", "checkpoint"}  (PBT exploit)
+trial_failed           id         {"attempt", "error", "traceback", "worker_lost", "will_retry"}
+trial_completed        id         {"status": "TERMINATED"|"ERROR", "error", "traceback",
+                                   "last_result"}
+state                  –          {"searcher": {...}, "scheduler": {...}, "engine": {...}}
+experiment_finished    –          {"status": "completed"|"stopped"|"failed"|"interrupted",
+                                   "reason"}
+=====================  =========  ===========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+EXPERIMENT_STARTED = "experiment_started"
+TRIAL_CREATED = "trial_created"
+TRIAL_STARTED = "trial_started"
+RESULT = "result"
+CHECKPOINT = "checkpoint"
+TRIAL_PAUSED = "trial_paused"
+TRIAL_RESTARTED = "trial_restarted"
+TRIAL_FAILED = "trial_failed"
+TRIAL_COMPLETED = "trial_completed"
+STATE = "state"
+EXPERIMENT_FINISHED = "experiment_finished"
+
+KINDS = (
+    EXPERIMENT_STARTED,
+    TRIAL_CREATED,
+    TRIAL_STARTED,
+    RESULT,
+    CHECKPOINT,
+    TRIAL_PAUSED,
+    TRIAL_RESTARTED,
+    TRIAL_FAILED,
+    TRIAL_COMPLETED,
+    STATE,
+    EXPERIMENT_FINISHED,
+)
+
+
+@dataclass(slots=True)
+class Record:
+    kind: str
+    trial_id: str | None
+    data: dict[str, Any]
+    ts: float
+    seq: int = 0  # assigned by the store on append (1, 2, ...)

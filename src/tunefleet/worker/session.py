@@ -1,0 +1,178 @@
+"""What a running trial sees: ``report()``, ``get_checkpoint()`` and friends.
+
+The session lives in the worker (process, thread or remote task). It adds Ray Tune's
+automatic fields to every result, persists checkpoints atomically, and hands the result to
+a :class:`Channel` that carries it to the driver. The channel raises
+:class:`~tunefleet.errors.StopTrial` when the driver has asked the trial to stop or pause.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from typing import Any, Protocol
+
+from tunefleet.checkpoint import Checkpoint, persist_checkpoint
+from tunefleet.errors import ReportOutsideTrialError
+
+_PLAIN = (float, int, str, bool, type(None))
+
+
+class Channel(Protocol):
+    def send_result(self, session: Session, result: dict[str, Any], checkpoint: str | None) -> None:
+        """Deliver one result; raise StopTrial if the driver asked the trial to stop."""
+
+
+class Session:
+    """Per-attempt state of a running trial."""
+
+    __slots__ = (
+        "trial_id",
+        "attempt",
+        "trial_dir",
+        "restore_from",
+        "iteration",
+        "time_total",
+        "last_time",
+        "channel",
+        "sync",
+        "virtual",
+        "virtual_start",
+        "checkpoint_frequency",
+        "checkpoint_at_end",
+        "config",
+    )
+
+    def __init__(
+        self,
+        trial_id: str,
+        attempt: int,
+        trial_dir: str,
+        channel: Channel,
+        config: dict[str, Any] | None = None,
+        restore_from: str | None = None,
+        start_iteration: int = 0,
+        start_time_total: float = 0.0,
+        sync: bool = False,
+        virtual_start: float | None = None,
+    ) -> None:
+        self.trial_id = trial_id
+        self.attempt = attempt
+        self.trial_dir = trial_dir
+        self.channel = channel
+        self.config = config or {}
+        self.restore_from = restore_from
+        self.iteration = start_iteration
+        self.time_total = start_time_total
+        self.sync = sync
+        # In the simulator a step costs what it reports as time_this_iter_s (default 1 s)
+        # on a virtual clock, instead of what it takes.
+        self.virtual = virtual_start is not None
+        self.virtual_start = virtual_start or 0.0
+        self.last_time = time.time()
+        self.checkpoint_frequency = 0
+        self.checkpoint_at_end = False
+
+    def report(self, metrics: dict[str, Any], checkpoint: Checkpoint | str | None = None) -> None:
+        self.iteration += 1
+        result = {k: (v if type(v) in _PLAIN else _plain(v)) for k, v in metrics.items()}
+        if self.virtual:
+            step = result.get("time_this_iter_s")
+            dt = float(step) if isinstance(step, (int, float)) and math.isfinite(step) else 1.0
+            self.time_total += dt
+            now = self.virtual_start + self.time_total
+        else:
+            now = time.time()
+            dt = now - self.last_time
+            self.last_time = now
+            self.time_total += dt
+        result["training_iteration"] = self.iteration
+        result["time_total_s"] = self.time_total
+        result["time_this_iter_s"] = dt
+        result["trial_id"] = self.trial_id
+        result["timestamp"] = now
+        result["done"] = False
+        path = None
+        if checkpoint is not None:
+            source = os.fspath(checkpoint)
+            path = persist_checkpoint(source, self.trial_dir, self.iteration)
+        self.channel.send_result(self, result, path)
+
+    def get_checkpoint(self) -> Checkpoint | None:
+        return Checkpoint(self.restore_from) if self.restore_from else None
+
+
+def _plain(value: Any) -> Any:
+    """Make a metric JSON- and pickle-friendly (numpy scalars → Python numbers)."""
+    item = getattr(value, "item", None)
+    if item is not None:
+        try:
+            v = item()
+            if type(v) in _PLAIN:
+                return v
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) if type(v) not in _PLAIN else v for v in value]
+    if isinstance(value, dict):
+        return {str(k): (_plain(v) if type(v) not in _PLAIN else v) for k, v in value.items()}
+    return str(value)
+
+
+_local = threading.local()
+
+
+def set_session(session: Session | None) -> None:
+    _local.session = session
+
+
+def current_session() -> Session | None:
+    return getattr(_local, "session", None)
+
+
+def _require() -> Session:
+    s = getattr(_local, "session", None)
+    if s is None:
+        raise ReportOutsideTrialError(
+            "report() was called outside of a trial: call it from inside the trainable "
+            "passed to tunefleet.run() / Tuner, not at module level or in the driver"
+        )
+    return s
+
+
+def report(metrics: dict[str, Any] | None = None, *, checkpoint: Any = None, **kwargs: Any) -> None:
+    """Report metrics (and optionally a checkpoint) for the current trial.
+
+    Both Ray Tune spellings work: ``report(score=1.0)`` and
+    ``report({"score": 1.0}, checkpoint=Checkpoint.from_directory(d))``.
+    """
+    s = _require()
+    if metrics is None:
+        metrics = kwargs
+    elif kwargs:
+        if not isinstance(metrics, dict):
+            raise TypeError(f"report(metrics=...) must be a dict, got {type(metrics).__name__}")
+        metrics = {**metrics, **kwargs}
+    elif not isinstance(metrics, dict):
+        raise TypeError(f"report(metrics=...) must be a dict, got {type(metrics).__name__}")
+    s.report(metrics, checkpoint)
+
+
+def get_checkpoint() -> Checkpoint | None:
+    """The checkpoint this attempt should restore from (None on a fresh start)."""
+    return _require().get_checkpoint()
+
+
+def get_trial_id() -> str:
+    return _require().trial_id
+
+
+def get_trial_dir() -> str:
+    return _require().trial_dir
+
+
+def get_context() -> Session:
+    """Ray Tune's ``get_context()``: the session, with trial_id, trial_dir, attempt."""
+    return _require()
