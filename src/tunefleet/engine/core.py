@@ -1,0 +1,474 @@
+"""The controller: a pure state machine. Events in, commands out; no I/O, no clock of its own.
+
+The runner feeds it executor events and the current time, executes the commands it returns
+(launch, stop, reply) and appends the records it emits to the store. Keeping every
+decision here, apart from processes and files, lets the whole trial lifecycle be tested by
+feeding events (dask/distributed's worker state machine is the model).
+
+Cost: handling one result is O(1) plus the scheduler's and stopper's own cost; the engine
+keeps one :class:`~tunefleet.trial.Trial` per trial and never the result history.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunefleet.executors.base import Failed, Finished, Launch, Reported, Resources, Started
+from tunefleet.schedulers.base import (
+    CONTINUE,
+    PAUSE,
+    STOP,
+    NewTrial,
+    Restart,
+    Resume,
+    Scheduler,
+    SchedulerView,
+)
+from tunefleet.search.base import FINISHED, Searcher
+from tunefleet.stoppers import Stopper
+from tunefleet.storage import records as rk
+from tunefleet.storage.records import Record
+from tunefleet.trial import Trial, TrialStatus
+
+
+# ------------------------------------------------------------------------------ commands
+@dataclass(slots=True)
+class LaunchTrial:
+    launch: Launch
+
+
+@dataclass(slots=True)
+class StopTrial:
+    trial_id: str
+    pause: bool = False
+
+
+@dataclass(slots=True)
+class Reply:
+    trial_id: str
+    proceed: bool
+
+
+Command = LaunchTrial | StopTrial | Reply
+
+
+@dataclass
+class EngineConfig:
+    """Everything the engine needs to know about the experiment, validated by the runner."""
+
+    metric: str | None = None
+    mode: str | None = None
+    total_trials: int | None = 1  # None: unlimited (ends by time budget or stopper)
+    max_failures: int = 0  # -1: retry forever
+    fail_fast: bool | str = False
+    time_budget_s: float | None = None
+    resources: Resources = field(default_factory=Resources)
+    trial_id_prefix: str = "trial"
+    trial_dir: Callable[[str], str] = lambda trial_id: trial_id
+    checkpoint_frequency: int = 0
+    checkpoint_at_end: bool = False
+
+
+class Engine:
+    """Owns the trials and decides what happens next."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        searcher: Searcher,
+        scheduler: Scheduler,
+        stopper: Stopper | None = None,
+    ) -> None:
+        self.config = config
+        self.searcher = searcher
+        self.scheduler = scheduler
+        self.stopper = stopper
+        self.sync_reports = bool(scheduler.synchronous_reports)
+        self.trials: dict[str, Trial] = {}
+        self.records: list[Record] = []  # drained by the runner after every call
+        self.warnings: list[str] = []  # drained by the runner, shown once each
+        self._pending: deque[str] = deque()  # created or re-queued, waiting for a slot
+        self._paused: list[str] = []
+        self._running: set[str] = set()
+        self._next_index = 0
+        self._searcher_finished = False
+        self.stopping = False  # no new trials; running ones are being stopped
+        self.stop_reason: str | None = None
+        self.failed_fast = False
+        self.start_time: float | None = None
+        self.time_offset = 0.0  # time spent in earlier runs of a resumed experiment
+        self.metric_seen = config.metric is None
+        self._missing_metric_warned = False
+        self._nonfinite_warned = False
+        self.num_results = 0
+        self.state_dirty = True
+
+    # ----------------------------------------------------------------------- queries
+    @property
+    def num_running(self) -> int:
+        return len(self._running)
+
+    @property
+    def can_create(self) -> bool:
+        if self.stopping or self._searcher_finished:
+            return False
+        total = self.config.total_trials
+        return total is None or self._next_index < total
+
+    @property
+    def done(self) -> bool:
+        """Nothing runs and nothing more will start."""
+        if self._running:
+            return False
+        if self.stopping:
+            return True
+        return not self._pending and not self.can_create and not self._paused
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in TrialStatus}
+        for t in self.trials.values():
+            out[t.status.value] += 1
+        return out
+
+    def elapsed(self, now: float) -> float:
+        return self.time_offset + (now - self.start_time if self.start_time is not None else 0.0)
+
+    # ----------------------------------------------------------------------- driving
+    def start(self, now: float) -> None:
+        self.start_time = now
+
+    def fill(self, free_slots: int, now: float) -> list[Command]:
+        """Start trials while slots are free: queued retries first, then the scheduler's choice."""
+        cmds: list[Command] = []
+        stalled = 0
+        while free_slots > 0 and not self.stopping:
+            if self._pending:
+                trial = self.trials[self._pending.popleft()]
+                cmds.append(self._launch(trial, now))
+                free_slots -= 1
+                continue
+            view = SchedulerView(
+                trials=self.trials,
+                paused=tuple(self._paused),
+                num_running=len(self._running),
+                num_pending=len(self._pending),
+                can_create=self.can_create,
+            )
+            action = self.scheduler.next_action(view)
+            if isinstance(action, Resume):
+                trial = self.trials.get(action.trial_id)
+                if trial is None or trial.status is not TrialStatus.PAUSED:
+                    raise RuntimeError(
+                        f"{type(self.scheduler).__name__}.next_action asked to resume "
+                        f"{action.trial_id!r}, which is not paused"
+                    )
+                self._paused.remove(trial.trial_id)
+                if action.config is not None:
+                    trial.config = action.config
+                cmds.append(self._launch(trial, now))
+                free_slots -= 1
+            elif isinstance(action, NewTrial) and self.can_create:
+                trial = self._create(now)
+                if trial is None:
+                    break
+                cmds.append(self._launch(trial, now))
+                free_slots -= 1
+            else:
+                stalled += 1
+                break
+        return cmds
+
+    def tick(self, now: float) -> list[Command]:
+        """Time-based checks: the time budget and stoppers' stop_all()."""
+        if self.stopping:
+            return []
+        budget = self.config.time_budget_s
+        if budget is not None and self.elapsed(now) >= budget:
+            return self.stop_all(f"time budget of {budget:g} s reached")
+        if self.stopper is not None and self.stopper.stop_all():
+            return self.stop_all("the stopper ended the experiment")
+        return []
+
+    def stop_all(self, reason: str) -> list[Command]:
+        """Stop every running trial and start nothing new."""
+        self.stopping = True
+        self.stop_reason = self.stop_reason or reason
+        cmds: list[Command] = []
+        for tid in sorted(self._running):
+            trial = self.trials[tid]
+            if trial.pending_decision is None:
+                trial.pending_decision = "stop"
+                cmds.append(StopTrial(tid))
+        return cmds
+
+    def handle(self, event: Any, now: float) -> list[Command]:
+        if type(event) is Reported:
+            return self._on_reported(event)
+        if type(event) is Finished:
+            return self._on_finished(event)
+        if type(event) is Failed:
+            return self._on_failed(event, now)
+        if type(event) is Started:
+            trial = self.trials.get(event.trial_id)
+            if trial is not None and event.attempt == trial.attempt:
+                trial.started_at = event.ts
+            return []
+        raise TypeError(f"unknown event {event!r}")
+
+    # ----------------------------------------------------------------------- internals
+    def _emit(self, kind: str, trial_id: str | None, data: dict[str, Any], ts: float) -> None:
+        self.records.append(Record(kind, trial_id, data, ts))
+
+    def _create(self, now: float) -> Trial | None:
+        index = self._next_index
+        trial_id = f"{self.config.trial_id_prefix}_{index:05d}"
+        config = self.searcher.suggest(trial_id)
+        if config is FINISHED:
+            self._searcher_finished = True
+            return None
+        if config is None:
+            return None
+        self._next_index += 1
+        trial = Trial(trial_id=trial_id, config=config, index=index, created_at=now)
+        self.trials[trial_id] = trial
+        self.state_dirty = True
+        self._emit(
+            rk.TRIAL_CREATED,
+            trial_id,
+            {"config": config, "index": index, "parent": None, "checkpoint": None},
+            now,
+        )
+        self.scheduler.on_trial_added(trial)
+        return trial
+
+    def _launch(self, trial: Trial, now: float) -> LaunchTrial:
+        trial.attempt += 1
+        trial.status = TrialStatus.RUNNING
+        trial.pending_decision = None
+        self._running.add(trial.trial_id)
+        ckpt = trial.checkpoint
+        start_iter = trial.checkpoint_iteration if ckpt else 0
+        start_time_total = 0.0
+        if ckpt and trial.last_result is not None:
+            start_time_total = float(trial.last_result.get("time_total_s", 0.0))
+        self._emit(
+            rk.TRIAL_STARTED, trial.trial_id, {"attempt": trial.attempt, "checkpoint": ckpt}, now
+        )
+        return LaunchTrial(
+            Launch(
+                trial_id=trial.trial_id,
+                config=trial.config,
+                attempt=trial.attempt,
+                trial_dir=self.config.trial_dir(trial.trial_id),
+                checkpoint=ckpt,
+                start_iteration=start_iter,
+                start_time_total=start_time_total,
+                sync_reports=self.sync_reports,
+                resources=self.config.resources,
+            )
+        )
+
+    def _on_reported(self, ev: Reported) -> list[Command]:
+        trial = self.trials.get(ev.trial_id)
+        if trial is None or ev.attempt != trial.attempt or trial.status is not TrialStatus.RUNNING:
+            return []  # a late report from an attempt that is no longer current
+        result = ev.result
+        self.num_results += 1
+        trial.last_result = result
+        self._emit(rk.RESULT, trial.trial_id, result, result["timestamp"])
+        if ev.checkpoint is not None:
+            trial.checkpoint = ev.checkpoint
+            trial.checkpoint_iteration = int(result["training_iteration"])
+            self._emit(
+                rk.CHECKPOINT,
+                trial.trial_id,
+                {"path": ev.checkpoint, "iteration": trial.checkpoint_iteration},
+                result["timestamp"],
+            )
+        metric = self.config.metric
+        if metric is not None:
+            value = result.get(metric)
+            if value is None:
+                if not self._missing_metric_warned:
+                    self._missing_metric_warned = True
+                    self.warnings.append(
+                        f"trial {trial.trial_id} reported a result without metric {metric!r} "
+                        f"(reported keys: {sorted(k for k in result if k not in _AUTO)})"
+                    )
+            else:
+                self.metric_seen = True
+                if (
+                    not self._nonfinite_warned
+                    and isinstance(value, float)
+                    and not math.isfinite(value)
+                ):
+                    self._nonfinite_warned = True
+                    self.warnings.append(
+                        f"trial {trial.trial_id} reported {metric}={value}; non-finite values "
+                        "are recorded and treated as the worst score by schedulers"
+                    )
+        if trial.pending_decision is not None:
+            # Already being stopped/paused (async report that crossed the request).
+            return [Reply(trial.trial_id, False)] if self.sync_reports else []
+        self.searcher.on_result(trial.trial_id, result)
+        if self.stopper is not None and self.stopper(trial.trial_id, result):
+            decision = STOP
+        else:
+            decision = self.scheduler.on_result(trial, result)
+        if decision is CONTINUE:
+            return [Reply(trial.trial_id, True)] if self.sync_reports else []
+        if decision is STOP:
+            trial.pending_decision = "stop"
+        elif decision is PAUSE:
+            trial.pending_decision = "pause"
+        elif isinstance(decision, Restart):
+            donor = self.trials.get(decision.from_trial)
+            if donor is None:
+                raise RuntimeError(f"Restart from unknown trial {decision.from_trial!r}")
+            trial.pending_decision = "restart"
+            trial.restart_config = decision.config
+            trial.restart_checkpoint = donor.checkpoint
+            trial.parent_trial_id = donor.trial_id
+            # PBT continues from the donor's checkpoint, at the donor's iteration.
+            trial.checkpoint_iteration = donor.checkpoint_iteration
+        else:
+            raise TypeError(f"{type(self.scheduler).__name__}.on_result returned {decision!r}")
+        if self.sync_reports:
+            return [Reply(trial.trial_id, False)]
+        return [StopTrial(trial.trial_id, pause=trial.pending_decision != "stop")]
+
+    def _on_finished(self, ev: Finished) -> list[Command]:
+        trial = self.trials.get(ev.trial_id)
+        if trial is None or ev.attempt != trial.attempt or trial.status is not TrialStatus.RUNNING:
+            return []
+        self._running.discard(trial.trial_id)
+        decision = trial.pending_decision
+        trial.pending_decision = None
+        if decision == "pause" and not self.stopping:
+            trial.status = TrialStatus.PAUSED
+            self._paused.append(trial.trial_id)
+            self._emit(rk.TRIAL_PAUSED, trial.trial_id, {"checkpoint": trial.checkpoint}, ev.ts)
+            self.state_dirty = True
+            return []
+        if decision == "restart" and not self.stopping:
+            trial.config = trial.restart_config or trial.config
+            trial.checkpoint = trial.restart_checkpoint
+            trial.restart_config = None
+            trial.restart_checkpoint = None
+            trial.status = TrialStatus.PENDING
+            self._pending.appendleft(trial.trial_id)
+            self._emit(
+                rk.TRIAL_RESTARTED,
+                trial.trial_id,
+                {
+                    "config": trial.config,
+                    "from_trial": trial.parent_trial_id,
+                    "checkpoint": trial.checkpoint,
+                    "iteration": trial.checkpoint_iteration,
+                },
+                ev.ts,
+            )
+            self.state_dirty = True
+            return []
+        self._complete(trial, TrialStatus.TERMINATED, ev.ts)
+        return []
+
+    def _on_failed(self, ev: Failed, now: float) -> list[Command]:
+        trial = self.trials.get(ev.trial_id)
+        if trial is None or ev.attempt != trial.attempt or trial.status is not TrialStatus.RUNNING:
+            return []
+        self._running.discard(trial.trial_id)
+        trial.num_failures += 1
+        trial.error = ev.error
+        trial.traceback = ev.traceback
+        limit = self.config.max_failures
+        retry = (
+            not self.stopping
+            and trial.pending_decision is None
+            and (limit < 0 or trial.num_failures <= limit)
+        )
+        self._emit(
+            rk.TRIAL_FAILED,
+            trial.trial_id,
+            {
+                "attempt": ev.attempt,
+                "error": ev.error,
+                "traceback": ev.traceback,
+                "worker_lost": ev.worker_lost,
+                "will_retry": retry,
+            },
+            ev.ts,
+        )
+        if retry:
+            trial.status = TrialStatus.PENDING
+            trial.pending_decision = None
+            self._pending.appendleft(trial.trial_id)
+            return []
+        if trial.pending_decision is not None and ev.worker_lost is False:
+            # It failed while being stopped: still a failure the user should see.
+            pass
+        trial.pending_decision = None
+        self._complete(trial, TrialStatus.ERROR, ev.ts)
+        if self.config.fail_fast:
+            self.failed_fast = True
+            return self.stop_all(f"trial {trial.trial_id} failed and fail_fast is set")
+        return []
+
+    def _complete(self, trial: Trial, status: TrialStatus, ts: float) -> None:
+        trial.status = status
+        trial.finished_at = ts
+        if status is TrialStatus.TERMINATED and trial.last_result is not None:
+            trial.last_result = {**trial.last_result, "done": True}
+        data: dict[str, Any] = {"status": status.value, "last_result": trial.last_result}
+        if status is TrialStatus.ERROR:
+            data["error"] = trial.error
+            data["traceback"] = trial.traceback
+        self._emit(rk.TRIAL_COMPLETED, trial.trial_id, data, ts)
+        self.state_dirty = True
+        self.searcher.on_complete(
+            trial.trial_id, trial.last_result, error=status is TrialStatus.ERROR
+        )
+        self.scheduler.on_trial_finished(trial)
+
+    # ----------------------------------------------------------------------- persistence
+    def state_dict(self) -> dict[str, Any]:
+        self.state_dirty = False
+        return {
+            "searcher": self.searcher.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "engine": {
+                "next_index": self._next_index,
+                "searcher_finished": self._searcher_finished,
+                "num_results": self.num_results,
+                "metric_seen": self.metric_seen,
+            },
+        }
+
+    def restore(self, trials: list[Trial], state: dict[str, Any] | None, elapsed: float) -> None:
+        """Rebuild from a replayed log: finished trials stay finished; running ones are
+        re-queued from their last checkpoint; paused ones stay paused."""
+        for trial in sorted(trials, key=lambda t: t.index):
+            self.trials[trial.trial_id] = trial
+            if trial.status is TrialStatus.RUNNING or trial.status is TrialStatus.PENDING:
+                trial.status = TrialStatus.PENDING
+                self._pending.append(trial.trial_id)
+            elif trial.status is TrialStatus.PAUSED:
+                self._paused.append(trial.trial_id)
+        self._next_index = max((t.index + 1 for t in trials), default=0)
+        if state:
+            self.searcher.load_state_dict(state.get("searcher") or {})
+            self.scheduler.load_state_dict(state.get("scheduler") or {})
+            eng = state.get("engine") or {}
+            self._next_index = max(self._next_index, int(eng.get("next_index", 0)))
+            self._searcher_finished = bool(eng.get("searcher_finished", False))
+            self.metric_seen = self.metric_seen or bool(eng.get("metric_seen", False))
+        self.time_offset = elapsed
+
+
+_AUTO = frozenset(
+    ("training_iteration", "time_total_s", "time_this_iter_s", "trial_id", "timestamp", "done")
+)

@@ -1,0 +1,751 @@
+"""The facade behind ``run()`` and ``resume()``: validate, wire, drive, report.
+
+Everything the user passed is validated before any worker starts (each error names the
+parameter). Then the loop: executor events → engine → commands → executor, with the
+engine's records appended to the store in batches of at most ``FLUSH_INTERVAL_S``. The
+experiment's searcher/scheduler state is written in the same transaction as the records it
+reflects, so a crash at any moment leaves a log that resumes consistently.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import math
+import os
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunefleet.engine.core import Engine, EngineConfig, LaunchTrial, Reply, StopTrial
+from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
+from tunefleet.executors.base import Executor, Resources
+from tunefleet.progress import Progress
+from tunefleet.schedulers import Scheduler, create_scheduler
+from tunefleet.search.base import Searcher
+from tunefleet.stoppers import Stopper, make_stopper
+from tunefleet.storage import records as rk
+from tunefleet.storage.records import Record
+from tunefleet.trainable import as_function, trainable_name, trainable_ref
+from tunefleet.trial import Trial, TrialStatus
+
+logger = logging.getLogger("tunefleet")
+
+FLUSH_INTERVAL_S = 0.1  # DESIGN.md §6: at most the last 100 ms of results lost on kill -9
+DEFAULT_STORAGE_PATH = "./tunefleet_runs"
+_RESUME_VALUES = (False, True, "AUTO", "LOCAL", "REMOTE", "MUST")
+
+
+@dataclass
+class RunSpec:
+    """Validated arguments of one experiment."""
+
+    trainable: Callable[..., Any]
+    raw_trainable: Any
+    config: dict[str, Any]
+    num_samples: int
+    metric: str | None
+    mode: str | None
+    searcher: Searcher
+    scheduler: Scheduler
+    stopper: Stopper | None
+    time_budget_s: float | None
+    resources: Resources
+    max_concurrent_trials: int | None
+    name: str | None
+    storage_path: str
+    resume: bool | str
+    max_failures: int
+    fail_fast: bool | str
+    verbose: int
+    raise_on_failed_trial: bool
+    executor: Executor
+    seed: int | None
+    callbacks: list[Any] = field(default_factory=list)
+    checkpoint_frequency: int = 0
+    checkpoint_at_end: bool = False
+    stop_repr: str | None = None
+
+
+# ------------------------------------------------------------------------------ validation
+def _check_int(value: Any, param: str, minimum: int, allow: Sequence[int] = ()) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TuneTypeError(f"{param}: expected an integer, got {type(value).__name__} {value!r}")
+    if value < minimum and value not in allow:
+        extra = f" (or {', '.join(map(str, allow))})" if allow else ""
+        raise TuneValueError(f"{param}: must be >= {minimum}{extra}, got {value}")
+    return value
+
+
+def parse_resources(resources: Any, param: str = "resources_per_trial") -> Resources:
+    if resources is None:
+        return Resources()
+    if isinstance(resources, Resources):
+        return resources
+    if hasattr(resources, "required_resources"):  # PlacementGroupFactory-like
+        resources = resources.required_resources
+    if not isinstance(resources, Mapping):
+        raise TuneTypeError(
+            f"{param}: expected a dict such as {{'cpu': 2, 'gpu': 1}}, got "
+            f"{type(resources).__name__}"
+        )
+    cpu, gpu, custom = 1.0, 0.0, {}
+    for key, value in resources.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise TuneValueError(f"{param}[{key!r}]: must be a number >= 0, got {value!r}")
+        k = str(key).lower()
+        if k in ("cpu", "cpus", "num_cpus"):
+            cpu = float(value)
+        elif k in ("gpu", "gpus", "num_gpus"):
+            gpu = float(value)
+        elif k in ("memory", "extra_cpu", "extra_gpu", "object_store_memory"):
+            continue
+        else:
+            custom[str(key)] = float(value)
+    if cpu <= 0 and gpu <= 0 and not custom:
+        raise TuneValueError(f"{param}: a trial must request some resource, got {dict(resources)}")
+    return Resources(cpu=cpu, gpu=gpu, custom=custom)
+
+
+def build_spec(
+    trainable: Any,
+    *,
+    param: str = "run_or_experiment",
+    config: dict[str, Any] | None = None,
+    num_samples: int = 1,
+    metric: str | None = None,
+    mode: str | None = None,
+    search_alg: Any = None,
+    scheduler: Any = None,
+    stop: Any = None,
+    time_budget_s: float | None = None,
+    resources_per_trial: Any = None,
+    max_concurrent_trials: int | None = None,
+    name: str | None = None,
+    storage_path: str | None = None,
+    resume: bool | str = False,
+    max_failures: int = 0,
+    fail_fast: bool | str = False,
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+    verbose: int = 1,
+    raise_on_failed_trial: bool = True,
+    engine: Any = "local",
+    seed: int | None = None,
+    callbacks: list[Any] | None = None,
+    checkpoint_frequency: int = 0,
+    checkpoint_at_end: bool = False,
+) -> RunSpec:
+    """Validate every argument; raise naming the offending parameter. No compute yet."""
+    from tunefleet.executors import create_executor
+    from tunefleet.search import create_searcher
+    from tunefleet.space import validate_space
+    from tunefleet.storage import check_writable
+
+    fn = as_function(trainable, param)
+    config = {} if config is None else config
+    if not isinstance(config, dict):
+        raise TuneTypeError(f"config: expected a dict, got {type(config).__name__}")
+    validate_space(config)
+    num_samples = _check_int(num_samples, "num_samples", 1, allow=(-1,))
+    if mode is not None and mode not in ("min", "max"):
+        raise TuneValueError(f"mode: must be 'min' or 'max', got {mode!r}")
+    if metric is not None and not isinstance(metric, str):
+        raise TuneTypeError(f"metric: expected a string, got {type(metric).__name__}")
+    if metric is not None and mode is None:
+        raise TuneValueError(f"mode: metric={metric!r} was given, so mode must be 'min' or 'max'")
+    if mode is not None and metric is None:
+        raise TuneValueError(f"metric: mode={mode!r} was given, so a metric name is needed")
+    if time_budget_s is not None:
+        if isinstance(time_budget_s, _dt.timedelta):
+            time_budget_s = time_budget_s.total_seconds()
+        if (
+            isinstance(time_budget_s, bool)
+            or not isinstance(time_budget_s, (int, float))
+            or not time_budget_s > 0
+        ):
+            raise TuneValueError(f"time_budget_s: must be a number > 0, got {time_budget_s!r}")
+        time_budget_s = float(time_budget_s)
+    stopper = make_stopper(stop)
+    if num_samples == -1 and time_budget_s is None and stopper is None:
+        raise TuneValueError("num_samples: -1 (run forever) needs time_budget_s or stop")
+    if max_concurrent_trials is not None:
+        max_concurrent_trials = _check_int(max_concurrent_trials, "max_concurrent_trials", 1)
+    max_failures = _check_int(max_failures, "max_failures", 0, allow=(-1,))
+    if fail_fast not in (True, False, "raise", "RAISE"):
+        raise TuneValueError(f"fail_fast: must be True, False or 'raise', got {fail_fast!r}")
+    if isinstance(fail_fast, str):
+        fail_fast = "raise"
+    if resume not in _RESUME_VALUES and not (
+        isinstance(resume, str) and resume.upper() in ("AUTO", "LOCAL", "REMOTE", "MUST")
+    ):
+        raise TuneValueError(
+            f"resume: must be True, False or 'AUTO', got {resume!r}"
+        )
+    verbose = _check_int(verbose, "verbose", 0)
+    if points_to_evaluate is not None and (
+        not isinstance(points_to_evaluate, list)
+        or not all(isinstance(p, dict) for p in points_to_evaluate)
+    ):
+        raise TuneTypeError("points_to_evaluate: expected a list of config dicts")
+    searcher = create_searcher(search_alg, points_to_evaluate=points_to_evaluate)
+    sched = create_scheduler(scheduler)
+    if resources_per_trial is None:
+        resources_per_trial = getattr(trainable, "_tunefleet_resources", None)
+    resources = parse_resources(resources_per_trial)
+    storage_path = os.fspath(storage_path) if storage_path is not None else DEFAULT_STORAGE_PATH
+    check_writable(storage_path)
+    executor = create_executor(engine)
+    executor.validate_resources(resources)
+    if executor.name != "simulated":
+        import cloudpickle
+
+        try:
+            cloudpickle.dumps(fn)
+        except Exception as exc:  # noqa: BLE001 - any pickling failure is the user's to fix
+            raise TuneTypeError(
+                f"{param}: the trainable cannot be pickled to ship it to worker processes "
+                f"({type(exc).__name__}: {exc}). Load large or unpicklable objects inside "
+                "the function, or pass them with tunefleet.with_parameters"
+            ) from exc
+    if name is not None:
+        from tunefleet.storage import validate_name
+
+        validate_name(name)
+    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+        raise TuneTypeError("callbacks: expected a list of Callback objects")
+    return RunSpec(
+        trainable=fn,
+        raw_trainable=trainable,
+        config=config,
+        num_samples=num_samples,
+        metric=metric,
+        mode=mode,
+        searcher=searcher,
+        scheduler=sched,
+        stopper=stopper,
+        time_budget_s=time_budget_s,
+        resources=resources,
+        max_concurrent_trials=max_concurrent_trials,
+        name=name,
+        storage_path=storage_path,
+        resume=resume,
+        max_failures=max_failures,
+        fail_fast=fail_fast,
+        verbose=verbose,
+        raise_on_failed_trial=bool(raise_on_failed_trial),
+        executor=executor,
+        seed=seed,
+        callbacks=list(callbacks or []),
+        checkpoint_frequency=int(checkpoint_frequency or 0),
+        checkpoint_at_end=bool(checkpoint_at_end),
+        stop_repr=None if stop is None else repr(stop)[:500],
+    )
+
+
+# ------------------------------------------------------------------------------ running
+class Runner:
+    def __init__(self, spec: RunSpec) -> None:
+        from tunefleet.storage import open_store
+
+        self.spec = spec
+        self.store = open_store(spec.storage_path)
+        self.name = ""
+        self.engine: Engine | None = None
+        self._writer: Any = None
+
+    # -- experiment creation / resume ----------------------------------------------------
+    def _experiment_spec(self, total: int | None, prefix: str) -> dict[str, Any]:
+        from tunefleet import __version__
+        from tunefleet.space import space_fingerprint, space_to_json
+
+        s = self.spec
+        return {
+            "name": self.name,
+            "metric": s.metric,
+            "mode": s.mode,
+            "num_samples": s.num_samples,
+            "total_trials": total,
+            "space": space_to_json(s.config),
+            "space_fingerprint": space_fingerprint(s.config),
+            "searcher": type(s.searcher).__name__,
+            "scheduler": type(s.scheduler).__name__,
+            "stop": s.stop_repr,
+            "time_budget_s": s.time_budget_s,
+            "resources": s.resources.to_json(),
+            "max_concurrent_trials": s.max_concurrent_trials,
+            "max_failures": s.max_failures,
+            "fail_fast": s.fail_fast,
+            "engine": s.executor.name,
+            "trainable": trainable_ref(s.raw_trainable),
+            "seed": s.seed,
+            "trial_id_prefix": prefix,
+            "created": time.time(),
+            "tunefleet_version": __version__,
+        }
+
+    def _choose_name(self) -> tuple[str, bool]:
+        """(name, resuming)."""
+        s = self.spec
+        resume = s.resume.upper() if isinstance(s.resume, str) else s.resume
+        if s.name is None:
+            if resume not in (False, "AUTO"):
+                raise TuneValueError("name: resume=True needs the name of the experiment")
+            stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+            base = f"{trainable_name(s.raw_trainable)}_{stamp}"
+        else:
+            base = s.name
+        exists = self.store.experiment_exists(base)
+        if resume in (True, "LOCAL", "REMOTE", "MUST"):
+            if not exists:
+                names = [e.name for e in self.store.list_experiments()]
+                raise TuneValueError(
+                    f"name: no experiment {base!r} to resume in {s.storage_path!r} "
+                    f"(existing: {', '.join(names) or 'none'})"
+                )
+            return base, True
+        if resume == "AUTO" and exists:
+            return base, True
+        if not exists:
+            return base, False
+        i = 2
+        while self.store.experiment_exists(f"{base}_{i}"):
+            i += 1
+        new = f"{base}_{i}"
+        warnings.warn(
+            f"experiment {base!r} already exists in {s.storage_path!r}; this run is stored as "
+            f"{new!r} (pass resume=True to continue {base!r} instead)",
+            stacklevel=4,
+        )
+        return new, False
+
+    def _setup(self) -> tuple[Engine, int]:
+        s = self.spec
+        self.name, resuming = self._choose_name()
+        seed = s.seed
+        s.searcher.setup(s.config, s.metric, s.mode, seed, max(s.num_samples, 1))
+        s.scheduler.setup(s.metric, s.mode, seed)
+        total = s.searcher.total_trials(s.num_samples) if s.num_samples > 0 else None
+        if total is None and s.num_samples > 0:
+            total = s.num_samples
+        run_index = 0
+        trials: list[Trial] = []
+        state: dict[str, Any] | None = None
+        elapsed = 0.0
+        if resuming:
+            from tunefleet.storage.replay import replay
+
+            old = self.store.get_spec(self.name)
+            prefix = old.get("trial_id_prefix") or self.name
+            replayed = replay(self.store.read(self.name))
+            trials = [_trial_from_snapshot(t) for t in replayed.trials.values()]
+            state = replayed.state
+            run_index = replayed.runs
+            elapsed = float((state or {}).get("engine", {}).get("elapsed", 0.0) or 0.0)
+        else:
+            prefix = uuid.uuid4().hex[:5]
+            self.store.create_experiment(self.name, self._experiment_spec(total, prefix))
+        exp_dir = self.store.experiment_dir(self.name)
+        trials_dir = os.path.join(exp_dir, "trials")
+        cfg = EngineConfig(
+            metric=s.metric,
+            mode=s.mode,
+            total_trials=total,
+            max_failures=s.max_failures,
+            fail_fast=s.fail_fast,
+            time_budget_s=s.time_budget_s,
+            resources=s.resources,
+            trial_id_prefix=prefix,
+            trial_dir=lambda tid: os.path.join(trials_dir, tid),
+            checkpoint_frequency=s.checkpoint_frequency,
+            checkpoint_at_end=s.checkpoint_at_end,
+        )
+        engine = Engine(cfg, s.searcher, s.scheduler, s.stopper)
+        if resuming:
+            engine.restore(trials, state, elapsed)
+        return engine, run_index
+
+    def run(self) -> Any:
+        from tunefleet.results import Results
+        from tunefleet.storage.writer import BatchedWriter
+
+        s = self.spec
+        engine, run_index = self._setup()
+        self.engine = engine
+        writer = BatchedWriter(self.store, self.name)
+        self._writer = writer
+        executor = s.executor
+        exp_dir = self.store.experiment_dir(self.name)
+        progress = Progress(
+            self.name, s.metric, s.mode, engine.config.total_trials, verbose=s.verbose
+        )
+        status, reason = "completed", None
+        raise_now: BaseException | None = None
+        executor.start(s.trainable, s.resources, s.max_concurrent_trials, exp_dir)
+        now = executor.now()
+        engine.start(now)
+        writer.add(Record(rk.EXPERIMENT_STARTED, None, {"run": run_index}, time.time()))
+        for cb in s.callbacks:
+            if hasattr(cb, "setup"):
+                cb.setup(stop=None, num_samples=s.num_samples)
+        try:
+            with progress:
+                raise_now = self._loop(engine, executor, writer, progress)
+            if engine.failed_fast:
+                status, reason = "failed", engine.stop_reason
+            elif engine.stopping:
+                status, reason = "stopped", engine.stop_reason
+        except KeyboardInterrupt:
+            status, reason = "interrupted", "KeyboardInterrupt"
+            raise
+        except BaseException as exc:
+            status, reason = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._finish(engine, executor, writer, status, reason)
+        trials = list(engine.trials.values())
+        for cb in s.callbacks:
+            if hasattr(cb, "on_experiment_end"):
+                cb.on_experiment_end(trials=trials)
+        location = os.path.abspath(exp_dir)
+        if raise_now is not None:
+            raise raise_now
+        if s.metric is not None and not engine.metric_seen and engine.num_results > 0:
+            raise TuneValueError(
+                f"metric: {s.metric!r} was never reported by any trial ({engine.num_results} "
+                f"results were; see tunefleet show {self.name} --storage-path "
+                f"{s.storage_path}). Results are stored in {location}"
+            )
+        errored = [t for t in trials if t.status is TrialStatus.ERROR]
+        if errored and s.raise_on_failed_trial:
+            first = errored[0]
+            raise TuneError(
+                f"{len(errored)} of {len(trials)} trials failed "
+                f"({', '.join(t.trial_id for t in errored[:10])}); the others' results are "
+                f"stored in {location}. First error, in {first.trial_id}: {first.error}\n"
+                f"{first.traceback or ''}"
+            )
+        return Results(self.store, self.name, metric=s.metric, mode=s.mode)
+
+    def _loop(
+        self, engine: Engine, executor: Executor, writer: Any, progress: Progress
+    ) -> BaseException | None:
+        s = self.spec
+        callbacks = s.callbacks
+        handle = engine.handle
+        poll = executor.poll
+        last_flush = time.monotonic()
+        loops = 0
+        self._apply(engine.fill(executor.capacity(), executor.now()), executor)
+        while not engine.done:
+            loops += 1
+            events = poll(0.05)
+            now = executor.now()
+            for ev in events:
+                cmds = handle(ev, now)
+                if cmds:
+                    self._apply(cmds, executor)
+            cmds = engine.tick(now)
+            if cmds:
+                self._apply(cmds, executor)
+            if engine.failed_fast and s.fail_fast == "raise":
+                first = next(t for t in engine.trials.values() if t.status is TrialStatus.ERROR)
+                return TuneError(f"trial {first.trial_id} failed (fail_fast='raise'): "
+                                 f"{first.error}\n{first.traceback or ''}")
+            free = executor.capacity()
+            if free > 0 and not engine.stopping:
+                cmds = engine.fill(free, now)
+                if cmds:
+                    self._apply(cmds, executor)
+                elif engine.num_running == 0 and not engine.done:
+                    engine.stop_all("the scheduler has nothing left to run")
+                    warnings.warn(
+                        f"{type(engine.scheduler).__name__} left trials paused with nothing "
+                        "running; ending the experiment",
+                        stacklevel=3,
+                    )
+            recs = engine.records
+            if recs:
+                engine.records = []
+                for r in recs:
+                    writer.add(r)
+                progress.observe(recs)
+                if callbacks:
+                    self._dispatch(callbacks, recs, loops)
+            if engine.warnings:
+                for w in engine.warnings:
+                    warnings.warn(w, stacklevel=3)
+                engine.warnings = []
+            mono = time.monotonic()
+            if mono - last_flush >= FLUSH_INTERVAL_S:
+                last_flush = mono
+                self._flush(engine, writer, now)
+                if progress.verbose:
+                    progress.update(engine.counts(), engine.num_results)
+        return None
+
+    @staticmethod
+    def _apply(cmds: list[Any], executor: Executor) -> None:
+        for c in cmds:
+            t = type(c)
+            if t is LaunchTrial:
+                executor.submit(c.launch)
+            elif t is Reply:
+                executor.reply(c.trial_id, c.proceed)
+            elif t is StopTrial:
+                executor.stop(c.trial_id, c.pause)
+
+    def _flush(self, engine: Engine, writer: Any, now: float) -> None:
+        if engine.state_dirty:
+            state = engine.state_dict()
+            state["engine"]["elapsed"] = engine.elapsed(now)
+            writer.add(Record(rk.STATE, None, state, time.time()))
+        writer.flush()
+
+    def _finish(
+        self, engine: Engine, executor: Executor, writer: Any, status: str, reason: str | None
+    ) -> None:
+        try:
+            now = executor.now()
+        except Exception:  # noqa: BLE001
+            now = time.time()
+        try:
+            executor.close()
+        finally:
+            if engine.records:
+                for r in engine.records:
+                    writer.add(r)
+                engine.records = []
+            engine.state_dirty = True
+            self._flush(engine, writer, now)
+            writer.add(
+                Record(rk.EXPERIMENT_FINISHED, None, {"status": status, "reason": reason},
+                       time.time())
+            )
+            writer.flush()
+
+    @staticmethod
+    def _dispatch(callbacks: list[Any], recs: list[Record], iteration: int) -> None:
+        # Callbacks see trial objects through the engine; resolved lazily per record.
+        for r in recs:
+            for cb in callbacks:
+                hook = {
+                    rk.RESULT: "on_trial_result",
+                    rk.TRIAL_STARTED: "on_trial_start",
+                    rk.TRIAL_COMPLETED: "on_trial_complete",
+                }.get(r.kind)
+                if hook is None:
+                    continue
+                if r.kind == rk.TRIAL_COMPLETED and r.data.get("status") == "ERROR":
+                    hook = "on_trial_error"
+                fn = getattr(cb, hook, None)
+                if fn is None:
+                    continue
+                trial = _CallbackTrial(r.trial_id or "")
+                if hook == "on_trial_result":
+                    fn(iteration=iteration, trials=[], trial=trial, result=r.data)
+                else:
+                    fn(iteration=iteration, trials=[], trial=trial)
+
+
+class _CallbackTrial:
+    """What a callback gets as ``trial``: its id (Ray's Trial has far more; enough here)."""
+
+    def __init__(self, trial_id: str) -> None:
+        self.trial_id = trial_id
+
+    def __str__(self) -> str:
+        return self.trial_id
+
+    __repr__ = __str__
+
+
+def _trial_from_snapshot(snap: Any) -> Trial:
+    status = TrialStatus(snap.status)
+    return Trial(
+        trial_id=snap.trial_id,
+        config=snap.config,
+        index=snap.index,
+        status=status,
+        last_result=snap.last_result,
+        checkpoint=snap.checkpoint,
+        checkpoint_iteration=snap.checkpoint_iteration or 0,
+        attempt=snap.attempt,
+        num_failures=snap.num_failures,
+        error=snap.error,
+        traceback=snap.traceback,
+        parent_trial_id=snap.parent_trial_id,
+        created_at=snap.created or 0.0,
+        started_at=snap.started,
+        finished_at=snap.finished,
+    )
+
+
+# ------------------------------------------------------------------------------ public API
+_IGNORED_RAY_ARGS = (
+    "progress_reporter",
+    "sync_config",
+    "log_to_file",
+    "reuse_actors",
+    "trial_name_creator",
+    "trial_dirname_creator",
+    "chdir_to_trial_dir",
+    "local_dir",
+    "export_formats",
+    "keep_checkpoints_num",
+    "checkpoint_score_attr",
+    "restore",
+    "server_port",
+    "loggers",
+    "max_pending_trials",
+    "_remote",
+)
+
+
+def run(
+    run_or_experiment: Any,
+    *,
+    config: dict[str, Any] | None = None,
+    num_samples: int = 1,
+    metric: str | None = None,
+    mode: str | None = None,
+    search_alg: Any = None,
+    scheduler: Any = None,
+    stop: Any = None,
+    time_budget_s: float | None = None,
+    resources_per_trial: Any = None,
+    max_concurrent_trials: int | None = None,
+    name: str | None = None,
+    storage_path: str | None = None,
+    resume: bool | str = False,
+    max_failures: int = 0,
+    fail_fast: bool | str = False,
+    points_to_evaluate: list[dict[str, Any]] | None = None,
+    verbose: int = 1,
+    raise_on_failed_trial: bool = True,
+    engine: Any = "local",
+    seed: int | None = None,
+    callbacks: list[Any] | None = None,
+    checkpoint_freq: int = 0,
+    checkpoint_at_end: bool = False,
+    checkpoint_config: Any = None,
+    **ray_args: Any,
+) -> Any:
+    """Run a hyperparameter search and return its :class:`~tunefleet.results.Results`.
+
+    Takes Ray Tune's classic ``tune.run`` arguments plus ``engine`` ("local",
+    "simulated", or an Executor) and ``seed``. Ray Tune arguments that have no meaning
+    here (``progress_reporter``, ``sync_config``, ``reuse_actors`` …) are accepted and
+    ignored with a warning, so scripts migrate by changing only their import line.
+    """
+    unknown = [k for k in ray_args if k not in _IGNORED_RAY_ARGS]
+    if unknown:
+        raise TuneTypeError(f"run() got unexpected keyword argument(s): {', '.join(unknown)}")
+    ignored = [k for k, v in ray_args.items() if v is not None and k != "reuse_actors"]
+    if ignored:
+        warnings.warn(
+            f"run(): ignoring Ray Tune argument(s) {', '.join(ignored)} (not needed by tunefleet)",
+            stacklevel=2,
+        )
+    if ray_args.get("local_dir") and storage_path is None:
+        storage_path = ray_args["local_dir"]
+    if checkpoint_config is not None:
+        checkpoint_freq = checkpoint_freq or getattr(checkpoint_config, "checkpoint_frequency", 0)
+        checkpoint_at_end = checkpoint_at_end or bool(
+            getattr(checkpoint_config, "checkpoint_at_end", False)
+        )
+    spec = build_spec(
+        run_or_experiment,
+        param="run_or_experiment",
+        config=config,
+        num_samples=num_samples,
+        metric=metric,
+        mode=mode,
+        search_alg=search_alg,
+        scheduler=scheduler,
+        stop=stop,
+        time_budget_s=time_budget_s,
+        resources_per_trial=resources_per_trial,
+        max_concurrent_trials=max_concurrent_trials,
+        name=name,
+        storage_path=storage_path,
+        resume=resume,
+        max_failures=max_failures,
+        fail_fast=fail_fast,
+        points_to_evaluate=points_to_evaluate,
+        verbose=verbose,
+        raise_on_failed_trial=raise_on_failed_trial,
+        engine=engine,
+        seed=seed,
+        callbacks=callbacks,
+        checkpoint_frequency=checkpoint_freq,
+        checkpoint_at_end=checkpoint_at_end,
+    )
+    return Runner(spec).run()
+
+
+def resume(
+    name: str,
+    trainable: Any = None,
+    *,
+    storage_path: str | None = None,
+    config: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Continue experiment ``name`` after a crash or an interruption.
+
+    Completed trials are kept and never re-run; running ones restart from their last
+    checkpoint. ``trainable`` defaults to the one recorded in the experiment's spec when
+    it is importable (``module:function``). The search space is read back from the spec
+    when ``config`` is not given (``sample_from`` functions need the original ``config``).
+    """
+    from tunefleet.space import space_from_json
+    from tunefleet.storage import open_store
+
+    store = open_store(storage_path)
+    if not store.experiment_exists(name):
+        names = [e.name for e in store.list_experiments()]
+        raise TuneValueError(
+            f"name: no experiment {name!r} in {storage_path or DEFAULT_STORAGE_PATH!r} "
+            f"(existing: {', '.join(names) or 'none'})"
+        )
+    spec = store.get_spec(name)
+    if trainable is None:
+        trainable = _import_ref(spec.get("trainable", ""))
+    if config is None:
+        config = space_from_json(spec["space"])
+    kwargs.setdefault("metric", spec.get("metric"))
+    kwargs.setdefault("mode", spec.get("mode"))
+    kwargs.setdefault("num_samples", spec.get("num_samples", 1))
+    kwargs.setdefault("time_budget_s", spec.get("time_budget_s"))
+    kwargs.setdefault("max_failures", spec.get("max_failures", 0))
+    kwargs.setdefault("max_concurrent_trials", spec.get("max_concurrent_trials"))
+    if "resources_per_trial" not in kwargs and spec.get("resources"):
+        r = spec["resources"]
+        kwargs["resources_per_trial"] = {"cpu": r["cpu"], "gpu": r["gpu"], **r.get("custom", {})}
+    if spec.get("seed") is not None:
+        kwargs.setdefault("seed", spec["seed"])
+    return run(
+        trainable, config=config, name=name, storage_path=storage_path, resume=True, **kwargs
+    )
+
+
+def _import_ref(ref: str) -> Any:
+    import importlib
+
+    module, _, qual = ref.partition(":")
+    if not module or not qual or module == "__main__":
+        raise TuneValueError(
+            f"trainable: the experiment's trainable ({ref or 'unknown'}) cannot be imported; "
+            "pass it explicitly: tunefleet.resume(name, trainable)"
+        )
+    obj: Any = importlib.import_module(module)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _is_finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)

@@ -1,0 +1,137 @@
+"""Stop criteria: decide from results when a trial (or the whole experiment) should end.
+
+Ray Tune's ``Stopper`` protocol: ``stopper(trial_id, result) -> bool`` stops that trial,
+``stopper.stop_all() -> bool`` ends the experiment. The ``stop=`` argument of ``run()``
+also takes a dict (stop a trial once ``result[key] >= value`` for any key, as Ray Tune) or
+a plain function ``(trial_id, result) -> bool``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tunefleet.errors import TuneTypeError, TuneValueError
+
+
+class Stopper:
+    """Base class: never stops anything."""
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return False
+
+
+class FunctionStopper(Stopper):
+    """Wrap ``fn(trial_id, result) -> bool``."""
+
+    def __init__(self, function: Callable[[str, dict[str, Any]], bool]) -> None:
+        if not callable(function):
+            raise TuneTypeError(f"stop: expected a callable, got {type(function).__name__}")
+        self._fn = function
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return bool(self._fn(trial_id, result))
+
+
+class DictStopper(Stopper):
+    """Stop a trial once any ``result[key] >= threshold`` (Ray Tune's dict semantics)."""
+
+    def __init__(self, criteria: Mapping[str, float]) -> None:
+        for key, value in criteria.items():
+            if not isinstance(key, str):
+                raise TuneTypeError(f"stop: keys must be metric names, got {key!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TuneTypeError(
+                    f"stop[{key!r}]: threshold must be a number, got {type(value).__name__}"
+                )
+        self.criteria = dict(criteria)
+        self._items = tuple(self.criteria.items())
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        for key, threshold in self._items:
+            value = result.get(key)
+            if value is not None and value >= threshold:
+                return True
+        return False
+
+
+class MaximumIterationStopper(Stopper):
+    """Stop each trial after ``max_iter`` results."""
+
+    def __init__(self, max_iter: int) -> None:
+        if max_iter < 1:
+            raise TuneValueError(f"MaximumIterationStopper(max_iter={max_iter}): must be >= 1")
+        self.max_iter = max_iter
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return int(result.get("training_iteration", 0)) >= self.max_iter
+
+
+class TimeoutStopper(Stopper):
+    """End the experiment after ``timeout`` seconds of wall time (from first use)."""
+
+    def __init__(self, timeout: float) -> None:
+        if timeout <= 0:
+            raise TuneValueError(f"TimeoutStopper(timeout={timeout}): must be > 0")
+        self.timeout = float(timeout)
+        self._start: float | None = None
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        return now - self._start >= self.timeout
+
+
+class CombinedStopper(Stopper):
+    """Stop when any of the given stoppers says so."""
+
+    def __init__(self, *stoppers: Stopper) -> None:
+        self.stoppers = stoppers
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return any(s(trial_id, result) for s in self.stoppers)
+
+    def stop_all(self) -> bool:
+        return any(s.stop_all() for s in self.stoppers)
+
+
+def make_stopper(stop: Any) -> Stopper | None:
+    """Normalise ``run(stop=...)``: None, dict, callable, Stopper or a list of those."""
+    if stop is None:
+        return None
+    if isinstance(stop, Stopper):
+        return stop
+    if isinstance(stop, Mapping):
+        return DictStopper(stop) if stop else None
+    if isinstance(stop, (list, tuple)):
+        parts = [s for s in (make_stopper(x) for x in stop) if s is not None]
+        return CombinedStopper(*parts) if parts else None
+    if callable(stop):
+        if hasattr(stop, "stop_all"):
+            return _DuckStopper(stop)
+        return FunctionStopper(stop)
+    raise TuneTypeError(
+        f"stop: expected a dict, a function (trial_id, result) -> bool or a Stopper, "
+        f"got {type(stop).__name__}"
+    )
+
+
+class _DuckStopper(Stopper):
+    """A foreign stopper object (e.g. a ray.tune.Stopper subclass) used by duck typing."""
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return bool(self._obj(trial_id, result))
+
+    def stop_all(self) -> bool:
+        return bool(self._obj.stop_all())

@@ -1,0 +1,201 @@
+"""Ray Tune's current API: ``Tuner(trainable, param_space=..., tune_config=..., run_config=...)``.
+
+A thin translation onto :func:`tunefleet.runner.run`, so both APIs share one code path and
+one set of validations. ``fit()`` returns a :class:`~tunefleet.results.ResultGrid`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunefleet.errors import TuneValueError
+
+
+@dataclass
+class FailureConfig:
+    """How many times a failed trial is retried (-1: forever) and whether one failure ends
+    the experiment (``fail_fast=True``) or raises at once (``"raise"``)."""
+
+    max_failures: int = 0
+    fail_fast: bool | str = False
+
+
+@dataclass
+class CheckpointConfig:
+    """Checkpoint policy (``num_to_keep`` and score-based retention arrive with the
+    checkpoint-management work; they are stored and validated now)."""
+
+    num_to_keep: int | None = None
+    checkpoint_score_attribute: str | None = None
+    checkpoint_score_order: str = "max"
+    checkpoint_frequency: int = 0
+    checkpoint_at_end: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_to_keep is not None and self.num_to_keep < 1:
+            raise TuneValueError(f"num_to_keep: must be >= 1 or None, got {self.num_to_keep}")
+        if self.checkpoint_score_order not in ("min", "max"):
+            raise TuneValueError(
+                f"checkpoint_score_order: must be 'min' or 'max', got "
+                f"{self.checkpoint_score_order!r}"
+            )
+        if self.checkpoint_frequency < 0:
+            raise TuneValueError(
+                f"checkpoint_frequency: must be >= 0, got {self.checkpoint_frequency}"
+            )
+
+
+@dataclass
+class TuneConfig:
+    metric: str | None = None
+    mode: str | None = None
+    search_alg: Any = None
+    scheduler: Any = None
+    num_samples: int = 1
+    max_concurrent_trials: int | None = None
+    time_budget_s: float | None = None
+    reuse_actors: bool | None = None
+    trial_name_creator: Any = None
+    trial_dirname_creator: Any = None
+    chdir_to_trial_dir: Any = None
+    seed: int | None = None  # tunefleet: seeds searcher and scheduler
+
+
+@dataclass
+class RunConfig:
+    name: str | None = None
+    storage_path: str | None = None
+    stop: Any = None
+    callbacks: list[Any] | None = None
+    failure_config: FailureConfig | None = None
+    checkpoint_config: CheckpointConfig | None = None
+    verbose: int | None = None
+    progress_reporter: Any = None
+    log_to_file: Any = None
+    sync_config: Any = None
+    storage_filesystem: Any = None
+    engine: Any = "local"  # tunefleet: "local", "simulated" or an Executor
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Tuner:
+    """Configure a search; ``fit()`` runs it. ``Tuner.restore(path, trainable)`` resumes."""
+
+    def __init__(
+        self,
+        trainable: Any = None,
+        *,
+        param_space: dict[str, Any] | None = None,
+        tune_config: TuneConfig | None = None,
+        run_config: RunConfig | None = None,
+        _resume: bool | str = False,
+    ) -> None:
+        self.trainable = trainable
+        self.param_space = param_space
+        self.tune_config = tune_config or TuneConfig()
+        self.run_config = run_config or RunConfig()
+        self._resume = _resume
+
+    def fit(self) -> Any:
+        from tunefleet.results import ResultGrid
+        from tunefleet.runner import build_spec, Runner
+
+        tc, rc = self.tune_config, self.run_config
+        fc = rc.failure_config or FailureConfig()
+        cc = rc.checkpoint_config or CheckpointConfig()
+        spec = build_spec(
+            self.trainable,
+            param="trainable",
+            config=self.param_space,
+            num_samples=tc.num_samples,
+            metric=tc.metric,
+            mode=tc.mode,
+            search_alg=tc.search_alg,
+            scheduler=tc.scheduler,
+            stop=rc.stop,
+            time_budget_s=tc.time_budget_s,
+            max_concurrent_trials=tc.max_concurrent_trials,
+            name=rc.name,
+            storage_path=rc.storage_path,
+            resume=self._resume,
+            max_failures=fc.max_failures,
+            fail_fast=fc.fail_fast,
+            verbose=1 if rc.verbose is None else int(rc.verbose),
+            # The Tuner API reports errors through ResultGrid.errors instead of raising.
+            raise_on_failed_trial=False,
+            engine=rc.engine,
+            seed=tc.seed,
+            callbacks=rc.callbacks,
+            checkpoint_frequency=cc.checkpoint_frequency,
+            checkpoint_at_end=bool(cc.checkpoint_at_end),
+        )
+        return ResultGrid(Runner(spec).run())
+
+    def get_results(self) -> Any:
+        from tunefleet.results import Results, ResultGrid
+        from tunefleet.storage import open_store
+
+        name = self.run_config.name
+        if name is None:
+            raise TuneValueError("name: get_results() needs RunConfig(name=...)")
+        store = open_store(self.run_config.storage_path)
+        return ResultGrid(Results(store, name))
+
+    @classmethod
+    def restore(
+        cls,
+        path: str,
+        trainable: Any = None,
+        *,
+        param_space: dict[str, Any] | None = None,
+        resume_unfinished: bool = True,
+        resume_errored: bool = False,
+        restart_errored: bool = False,
+        **_: Any,
+    ) -> Tuner:
+        """Resume the experiment stored at ``path`` (``storage_path/name``)."""
+        from tunefleet.space import space_from_json
+        from tunefleet.storage import open_store
+
+        path = os.fspath(path).rstrip("/")
+        storage_path, name = os.path.split(path)
+        store = open_store(storage_path or ".")
+        if not store.experiment_exists(name):
+            raise TuneValueError(f"path: no tunefleet experiment at {path!r}")
+        spec = store.get_spec(name)
+        if trainable is None:
+            from tunefleet.runner import _import_ref
+
+            trainable = _import_ref(spec.get("trainable", ""))
+        tune_config = TuneConfig(
+            metric=spec.get("metric"),
+            mode=spec.get("mode"),
+            num_samples=spec.get("num_samples", 1),
+            max_concurrent_trials=spec.get("max_concurrent_trials"),
+            time_budget_s=spec.get("time_budget_s"),
+            seed=spec.get("seed"),
+        )
+        run_config = RunConfig(
+            name=name,
+            storage_path=storage_path or ".",
+            failure_config=FailureConfig(max_failures=spec.get("max_failures", 0)),
+        )
+        return cls(
+            trainable,
+            param_space=param_space if param_space is not None else space_from_json(spec["space"]),
+            tune_config=tune_config,
+            run_config=run_config,
+            _resume=True,
+        )
+
+    @classmethod
+    def can_restore(cls, path: str) -> bool:
+        from tunefleet.storage import open_store
+
+        storage_path, name = os.path.split(os.fspath(path).rstrip("/"))
+        try:
+            return bool(open_store(storage_path or ".").experiment_exists(name))
+        except Exception:  # noqa: BLE001
+            return False
