@@ -460,12 +460,14 @@ class Runner:
                 if cmds:
                     self._apply(cmds, executor)
                 elif engine.num_running == 0 and not engine.done:
-                    engine.stop_all("the scheduler has nothing left to run")
-                    warnings.warn(
-                        f"{type(engine.scheduler).__name__} left trials paused with nothing "
-                        "running; ending the experiment",
-                        stacklevel=3,
-                    )
+                    engine.end_paused(now)
+                    if not engine.done:
+                        engine.stop_all("the scheduler has nothing left to run")
+                        warnings.warn(
+                            f"{type(engine.scheduler).__name__} started nothing while no "
+                            "trial was running; ending the experiment",
+                            stacklevel=3,
+                        )
             recs = engine.records
             if recs:
                 engine.records = []

@@ -27,6 +27,7 @@ from tunefleet.schedulers.base import (
     Resume,
     Scheduler,
     SchedulerView,
+    Terminate,
 )
 from tunefleet.search.base import FINISHED, Searcher
 from tunefleet.stoppers import Stopper
@@ -144,7 +145,6 @@ class Engine:
     def fill(self, free_slots: int, now: float) -> list[Command]:
         """Start trials while slots are free: queued retries first, then the scheduler's choice."""
         cmds: list[Command] = []
-        stalled = 0
         while free_slots > 0 and not self.stopping:
             if self._pending:
                 trial = self.trials[self._pending.popleft()]
@@ -171,6 +171,15 @@ class Engine:
                     trial.config = action.config
                 cmds.append(self._launch(trial, now))
                 free_slots -= 1
+            elif isinstance(action, Terminate):
+                trial = self.trials.get(action.trial_id)
+                if trial is None or trial.status is not TrialStatus.PAUSED:
+                    raise RuntimeError(
+                        f"{type(self.scheduler).__name__}.next_action asked to terminate "
+                        f"{action.trial_id!r}, which is not paused"
+                    )
+                self._paused.remove(trial.trial_id)
+                self._complete(trial, TrialStatus.TERMINATED, now)
             elif isinstance(action, NewTrial) and self.can_create:
                 trial = self._create(now)
                 if trial is None:
@@ -178,7 +187,6 @@ class Engine:
                 cmds.append(self._launch(trial, now))
                 free_slots -= 1
             else:
-                stalled += 1
                 break
         return cmds
 
@@ -204,6 +212,13 @@ class Engine:
                 trial.pending_decision = "stop"
                 cmds.append(StopTrial(tid))
         return cmds
+
+    def end_paused(self, now: float) -> None:
+        """Nothing runs and the scheduler resumes nothing: paused trials are finished where
+        they stand (ASHA's losers at their rung), recorded as TERMINATED."""
+        for tid in list(self._paused):
+            self._paused.remove(tid)
+            self._complete(self.trials[tid], TrialStatus.TERMINATED, now)
 
     def handle(self, event: Any, now: float) -> list[Command]:
         if type(event) is Reported:

@@ -25,11 +25,31 @@ from tunefleet.schedulers.base import (
     Resume,
     Scheduler,
     SchedulerView,
+    Terminate,
 )
 
 _REGISTRY: dict[str, str | Callable[[], Scheduler]] = {
     "fifo": "tunefleet.schedulers.base:FIFOScheduler",
+    "asha": "tunefleet.schedulers.asha:ASHAScheduler",
+    "async_hyperband": "tunefleet.schedulers.asha:AsyncHyperBandScheduler",
+    "asha_promotion": "tunefleet.schedulers.asha:asha_promotion",
+    "hyperband": "tunefleet.schedulers.hyperband:HyperBandScheduler",
+    "median": "tunefleet.schedulers.median:MedianStoppingRule",
+    "median_stopping": "tunefleet.schedulers.median:MedianStoppingRule",
 }
+
+_LAZY_CLASSES = {
+    "ASHAScheduler": "tunefleet.schedulers.asha",
+    "AsyncHyperBandScheduler": "tunefleet.schedulers.asha",
+    "HyperBandScheduler": "tunefleet.schedulers.hyperband",
+    "MedianStoppingRule": "tunefleet.schedulers.median",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_CLASSES:
+        return getattr(importlib.import_module(_LAZY_CLASSES[name]), name)
+    raise AttributeError(f"module 'tunefleet.schedulers' has no attribute {name!r}")
 
 
 def register_scheduler(name: str, factory: str | Callable[[], Scheduler]) -> None:
@@ -57,7 +77,8 @@ def create_scheduler(scheduler: Any) -> Scheduler:
             module, _, attr = factory.partition(":")
             factory = getattr(importlib.import_module(module), attr)
         made = factory()
-        assert isinstance(made, Scheduler)
+        if not isinstance(made, Scheduler):
+            raise TuneTypeError(f"scheduler: factory for {scheduler!r} returned {made!r}")
         return made
     if all(hasattr(scheduler, m) for m in ("on_result", "next_action")):
         return scheduler  # type: ignore[no-any-return]  # duck-typed scheduler
@@ -67,7 +88,11 @@ def create_scheduler(scheduler: Any) -> Scheduler:
 
 
 __all__ = [
+    "ASHAScheduler",
+    "AsyncHyperBandScheduler",
     "CONTINUE",
+    "HyperBandScheduler",
+    "MedianStoppingRule",
     "NEW_TRIAL",
     "PAUSE",
     "STOP",
@@ -79,6 +104,7 @@ __all__ = [
     "Resume",
     "Scheduler",
     "SchedulerView",
+    "Terminate",
     "create_scheduler",
     "register_scheduler",
     "scheduler_names",

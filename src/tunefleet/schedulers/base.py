@@ -12,7 +12,8 @@ Order of calls made by the engine::
     on_trial_added(trial)                after a new trial is created, before launch
     on_result(trial, result) -> Decision for every reported result, in report order
     on_trial_finished(trial)             TERMINATED or ERROR (trial.status tells)
-    next_action(view)                    whenever a slot is free
+    next_action(view) -> Action          whenever a slot is free: NEW_TRIAL, Resume(id),
+                                         Terminate(id) (a paused trial) or None (wait)
     state_dict() / load_state_dict()     checkpoints of the experiment (JSON only)
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from tunefleet.trial import Trial
 
@@ -71,9 +72,18 @@ class Resume:
     config: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Terminate:
+    """Finish a paused trial where it stands (TERMINATED) without running it again, e.g.
+    synchronous Hyperband's losers of a rung. Takes no slot; the engine asks again."""
+
+    trial_id: str
+
+
 NEW_TRIAL = NewTrial()
 
-Action = NewTrial | Resume | None  # None: nothing to start now (e.g. waiting for a rung)
+#: None means nothing to start now (e.g. waiting for a rung to fill).
+Action = NewTrial | Resume | Terminate | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +107,9 @@ class Scheduler:
     that workers never wait on the driver.
     """
 
-    synchronous_reports: ClassVar[bool] = False
+    synchronous_reports: bool = False
     #: Can this scheduler pause trials? The runner warns when trials report no checkpoint.
-    pauses_trials: ClassVar[bool] = False
+    pauses_trials: bool = False
 
     def __init__(self, metric: str | None = None, mode: str | None = None) -> None:
         self.metric = metric
@@ -174,4 +184,5 @@ __all__ = [
     "Resume",
     "Scheduler",
     "SchedulerView",
+    "Terminate",
 ]
