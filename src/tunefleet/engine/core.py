@@ -474,6 +474,10 @@ class Engine:
             elif trial.status is TrialStatus.PAUSED:
                 self._paused.append(trial.trial_id)
         self._next_index = max((t.index + 1 for t in trials), default=0)
+        # Components see every trial again (e.g. PBT keeps references to read donors'
+        # configs); their saved state, loaded next, then overrides what these calls built.
+        for trial in sorted(trials, key=lambda t: t.index):
+            self.scheduler.on_trial_added(trial)
         if state:
             self.searcher.load_state_dict(state.get("searcher") or {})
             self.scheduler.load_state_dict(state.get("scheduler") or {})

@@ -36,6 +36,7 @@ _REGISTRY: dict[str, str | Callable[[], Scheduler]] = {
     "hyperband": "tunefleet.schedulers.hyperband:HyperBandScheduler",
     "median": "tunefleet.schedulers.median:MedianStoppingRule",
     "median_stopping": "tunefleet.schedulers.median:MedianStoppingRule",
+    "pbt": "tunefleet.schedulers.pbt:PopulationBasedTraining",
 }
 
 _LAZY_CLASSES = {
@@ -43,6 +44,7 @@ _LAZY_CLASSES = {
     "AsyncHyperBandScheduler": "tunefleet.schedulers.asha",
     "HyperBandScheduler": "tunefleet.schedulers.hyperband",
     "MedianStoppingRule": "tunefleet.schedulers.median",
+    "PopulationBasedTraining": "tunefleet.schedulers.pbt",
 }
 
 
@@ -93,6 +95,7 @@ __all__ = [
     "CONTINUE",
     "HyperBandScheduler",
     "MedianStoppingRule",
+    "PopulationBasedTraining",
     "NEW_TRIAL",
     "PAUSE",
     "STOP",
