@@ -96,8 +96,13 @@ class Session:
         result["done"] = False
         path = None
         if checkpoint is not None:
-            source = os.fspath(checkpoint)
-            path = persist_checkpoint(source, self.trial_dir, self.iteration)
+            if self.virtual and (checkpoint is True or not isinstance(checkpoint, (str, Checkpoint))):
+                # Simulated trials checkpoint nothing real: a marker records that the trial
+                # can be resumed from this iteration (it reads get_context().iteration).
+                path = f"sim://{self.trial_id}/checkpoint_{self.iteration:06d}"
+            else:
+                source = os.fspath(checkpoint)
+                path = persist_checkpoint(source, self.trial_dir, self.iteration)
         self.channel.send_result(self, result, path)
 
     def get_checkpoint(self) -> Checkpoint | None:
