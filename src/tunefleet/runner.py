@@ -142,7 +142,7 @@ def build_spec(
     from tunefleet.executors import create_executor
     from tunefleet.search import create_searcher
     from tunefleet.space import validate_space
-    from tunefleet.storage import check_writable
+    from tunefleet.storage import open_store
 
     fn = as_function(trainable, param)
     config = {} if config is None else config
@@ -196,7 +196,7 @@ def build_spec(
         resources_per_trial = getattr(trainable, "_tunefleet_resources", None)
     resources = parse_resources(resources_per_trial)
     storage_path = os.fspath(storage_path) if storage_path is not None else DEFAULT_STORAGE_PATH
-    check_writable(storage_path)
+    open_store(storage_path).check_writable()
     executor = create_executor(engine)
     executor.validate_resources(resources)
     if executor.name != "simulated":
@@ -342,7 +342,7 @@ class Runner:
             replayed = replay(self.store.read(self.name))
             trials = [_trial_from_snapshot(t) for t in replayed.trials.values()]
             state = replayed.state
-            run_index = replayed.runs
+            run_index = replayed.num_runs
             elapsed = float((state or {}).get("engine", {}).get("elapsed", 0.0) or 0.0)
         else:
             prefix = uuid.uuid4().hex[:5]

@@ -105,6 +105,7 @@ class Engine:
         self.metric_seen = config.metric is None
         self._missing_metric_warned = False
         self._nonfinite_warned = False
+        self._no_checkpoint_warned = False
         self.num_results = 0
         self.state_dirty = True
 
@@ -363,6 +364,15 @@ class Engine:
         self._running.discard(trial.trial_id)
         decision = trial.pending_decision
         trial.pending_decision = None
+        if decision in ("pause", "restart") and not self._no_checkpoint_warned:
+            ckpt = trial.checkpoint if decision == "pause" else trial.restart_checkpoint
+            if ckpt is None:
+                self._no_checkpoint_warned = True
+                self.warnings.append(
+                    f"{type(self.scheduler).__name__} paused or restarted trial "
+                    f"{trial.trial_id}, which has reported no checkpoint: it will start again "
+                    "from scratch. Pass checkpoint=... to report() so that it can continue"
+                )
         if decision == "pause" and not self.stopping:
             trial.status = TrialStatus.PAUSED
             self._paused.append(trial.trial_id)

@@ -20,6 +20,18 @@ state                  –          {"searcher": {...}, "scheduler": {...}, "eng
 experiment_finished    –          {"status": "completed"|"stopped"|"failed"|"interrupted",
                                    "reason"}
 =====================  =========  ===========================================================
+
+Notes for readers and writers (tunefleet.storage.replay is the reference reader):
+
+* Optional keys that replay also honours: ``checkpoint_iteration`` in trial_created,
+  ``iteration`` in trial_paused and trial_restarted (the training_iteration of the
+  checkpoint named there).
+* A checkpoint ``path`` may be relative to the experiment directory (then the experiment
+  can be moved); Results resolves it. Absolute paths and URLs are used as they are.
+* The status of a trial as replayed: trial_created → PENDING, trial_started → RUNNING,
+  trial_paused → PAUSED, trial_restarted → PENDING (until its next trial_started),
+  trial_failed → PENDING if ``will_retry`` else ERROR, trial_completed → its ``status``.
+* Unknown kinds are skipped by readers, so new kinds can be added without a schema bump.
 """
 
 from __future__ import annotations

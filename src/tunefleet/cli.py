@@ -1,0 +1,477 @@
+"""The ``tunefleet`` command: list, show and export experiments.
+
+Everything here reads the store through read-only connections, so it works while a driver
+is writing (WAL readers never block it) and long after the driver is gone.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console, JustifyMethod
+from rich.table import Table
+
+from tunefleet.errors import TuneError, TuneValueError
+from tunefleet.storage import (
+    DEFAULT_STORAGE_PATH,
+    SchemaVersionError,
+    Store,
+    UnknownExperimentError,
+    open_store,
+)
+from tunefleet.storage import records as rk
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tunefleet.results import Results, TrialResult
+
+app = typer.Typer(
+    name="tunefleet",
+    help="Inspect tunefleet experiments: list them, show their trials, export their results.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+class Mode(StrEnum):
+    min = "min"
+    max = "max"
+
+
+class Format(StrEnum):
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+StoragePathOpt = Annotated[
+    str,
+    typer.Option("--storage-path", "-s", help="Directory holding the experiments."),
+]
+
+_STATUS_STYLE = {
+    "TERMINATED": "green",
+    "ERROR": "red",
+    "RUNNING": "cyan",
+    "PAUSED": "yellow",
+    "PENDING": "dim",
+}
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console on the *current* stdout/stderr (so CliRunner captures it), wide when piped."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)
+    return console
+
+
+def _fail(message: str) -> NoReturn:
+    _console(stderr=True).print(f"[red]Error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(code=1)
+
+
+def _open(storage_path: str) -> Store:
+    try:
+        return open_store(storage_path)
+    except TuneValueError as e:
+        _fail(str(e))
+
+
+def _root(store: Store, storage_path: str) -> str:
+    return str(getattr(store, "root", storage_path))
+
+
+def _load(name: str, storage_path: str, metric: str | None, mode: str | None) -> Results:
+    from tunefleet.results import Results
+
+    store = _open(storage_path)
+    try:
+        return Results(store, name, metric=metric, mode=mode)
+    except UnknownExperimentError:
+        names = store.experiment_names()
+        listing = ", ".join(names) if names else "(none)"
+        _fail(
+            f"no experiment named {name!r} in {_root(store, storage_path)}.\n"
+            f"Existing experiments: {listing}"
+        )
+    except (SchemaVersionError, TuneValueError) as e:
+        _fail(str(e))
+
+
+def _fmt_time(ts: float | None) -> str:
+    if ts is None or not math.isfinite(ts):
+        return "-"
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fmt_value(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _status(status: str) -> str:
+    style = _STATUS_STYLE.get(status)
+    return f"[{style}]{status}[/{style}]" if style else status
+
+
+# -- ls ----------------------------------------------------------------------------------------
+
+
+@app.command("ls")
+def ls_cmd(storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH) -> None:
+    """List the experiments in the storage path, oldest first."""
+    store = _open(storage_path)
+    root = _root(store, storage_path)
+    summaries = store.list_experiments()
+    console = _console()
+    if not summaries:
+        console.print(f"No experiments in {root}")
+        return
+    table = Table(title=f"Experiments in {root}", title_justify="left")
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("created", no_wrap=True)
+    table.add_column("status")
+    for header in ("trials", "terminated", "error", "running"):
+        table.add_column(header, justify="right")
+    table.add_column("best")
+    for s in summaries:
+        best = "-"
+        if s.best is not None:
+            best = f"{s.metric}={s.best:.6g} ({s.mode})"
+        table.add_row(
+            s.name,
+            _fmt_time(s.created),
+            s.status,
+            str(s.num_trials),
+            str(s.counts.get("TERMINATED", 0)),
+            str(s.counts.get("ERROR", 0)),
+            str(s.counts.get("RUNNING", 0)),
+            best,
+        )
+    console.print(table)
+
+
+# -- show --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the trials table; later features (PBT lineage...) append more."""
+
+    header: str
+    cell: Callable[[TrialResult], str]
+    justify: JustifyMethod = "left"
+    no_wrap: bool = False
+
+
+def varying_config_keys(trials: list[TrialResult], limit: int = 6) -> list[str]:
+    """Flattened config keys whose value differs between trials: the ones worth a column."""
+    from tunefleet.results import flatten
+
+    seen: dict[str, set[str]] = {}
+    for t in trials:
+        for k, v in flatten(t.config).items():
+            seen.setdefault(k, set()).add(repr(v))
+    keys = [k for k, vals in seen.items() if len(vals) > 1 or len(trials) == 1]
+    return keys[:limit]
+
+
+def trial_columns(
+    trials: list[TrialResult], metric: str | None, score: Callable[[TrialResult], float | None]
+) -> list[Column]:
+    """The columns of ``tunefleet show``, in order."""
+    cols = [
+        Column("trial", lambda t: t.trial_id, no_wrap=True),
+        Column("status", lambda t: _status(t.status)),
+    ]
+    if any(t.parent_trial_id for t in trials):
+        cols.append(Column("parent", lambda t: t.parent_trial_id or "-", no_wrap=True))
+    for key in varying_config_keys(trials):
+        cols.append(Column(key, _config_cell(key), justify="right"))
+    cols.append(Column("iter", lambda t: str(t.iteration), justify="right"))
+    if metric is not None:
+        cols.append(Column(metric, lambda t: _fmt_value(score(t)), justify="right"))
+    cols.append(Column("error", lambda t: _first_line(t.error)))
+    return cols
+
+
+def _config_cell(key: str) -> Callable[[TrialResult], str]:
+    from tunefleet.results import flatten
+
+    def cell(t: TrialResult) -> str:
+        return _fmt_value(flatten(t.config).get(key))
+
+    return cell
+
+
+def _first_line(text: str | None, width: int = 60) -> str:
+    if not text:
+        return ""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def build_trials_table(columns: list[Column], trials: list[TrialResult]) -> Table:
+    table = Table(title_justify="left")
+    for c in columns:
+        table.add_column(c.header, justify=c.justify, no_wrap=c.no_wrap)
+    for t in trials:
+        table.add_row(*(c.cell(t) for c in columns))
+    return table
+
+
+@app.command()
+def show(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH,
+    metric: Annotated[
+        str | None, typer.Option("--metric", "-m", help="Metric to rank by (default: spec's).")
+    ] = None,
+    mode: Annotated[Mode | None, typer.Option("--mode", help="min or max.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Rows to show; 0 for all.")] = 20,
+) -> None:
+    """Show an experiment's trials (best first when a metric is known) and its best config."""
+    results = _load(name, storage_path, metric, mode.value if mode else None)
+    console = _console()
+    metric = metric or results.default_metric
+    mode_s = mode.value if mode else results.default_mode
+    counts = results.counts
+    console.print(
+        f"[bold]{name}[/bold]  status: {results.status}  trials: {len(results)}  "
+        + "  ".join(f"{k.lower()}: {v}" for k, v in counts.items() if v)
+        + (f"  runs: {results.num_runs}" if results.num_runs > 1 else "")
+    )
+
+    def score(t: TrialResult) -> float | None:
+        return _metric_value(t.last_result, metric)
+
+    trials = results.trials
+    if metric is not None and mode_s is not None:
+        sign = -1.0 if mode_s == "max" else 1.0
+
+        def key(t: TrialResult) -> tuple[int, float, int]:
+            v = score(t)
+            if v is None or math.isnan(v):
+                return (1, 0.0, t.index)
+            return (0, sign * v, t.index)
+
+        trials = sorted(trials, key=key)
+    shown = trials if limit <= 0 else trials[:limit]
+    console.print(build_trials_table(trial_columns(results.trials, metric, score), shown))
+    if len(shown) < len(trials):
+        console.print(f"… {len(trials) - len(shown)} more trials (use --limit 0 to see all)")
+
+    if metric is not None and mode_s is not None:
+        try:
+            best = results.get_best_trial(metric, mode_s)
+        except TuneValueError as e:
+            _fail(str(e))
+        if best is None:
+            console.print(f"No trial reported a finite {metric!r} yet.")
+        else:
+            console.print(
+                f"\n[bold]Best trial:[/bold] {best.trial_id}  "
+                f"{metric}={_fmt_value(score(best))} ({mode_s})"
+            )
+            _print_config(console, best.config)
+            if best.checkpoint is not None:
+                console.print(f"Checkpoint: {best.checkpoint.path}")
+    else:
+        console.print("\nNo metric/mode recorded: pass --metric and --mode to rank trials.")
+    lineage = build_lineage_table(_open(storage_path), name, limit)
+    if lineage is not None:
+        console.print(lineage)
+    console.print(f"\nResults stored in: {results.experiment_path}")
+
+
+def lineage_rows(store: Store, name: str) -> list[tuple[str, str, str, str, str]]:
+    """Every continuation of a trial from a checkpoint, in log order: PBT exploits (another
+    trial's checkpoint and a new config) and resumes (its own checkpoint, after a pause,
+    a failure or a driver restart). Rows: (trial, event, source trial, iteration, detail)."""
+    configs: dict[str, dict[str, Any]] = {}
+    rows: list[tuple[str, str, str, str, str]] = []
+    kinds = (rk.TRIAL_CREATED, rk.TRIAL_RESTARTED, rk.TRIAL_STARTED)
+    for rec in store.read(name, kinds=kinds):
+        tid = rec.trial_id or ""
+        data = rec.data
+        if rec.kind == rk.TRIAL_CREATED:
+            configs[tid] = data.get("config") or {}
+        elif rec.kind == rk.TRIAL_RESTARTED:
+            new = data.get("config") or {}
+            old = configs.get(tid, {})
+            changed = ", ".join(
+                f"{k}: {_fmt_value(old.get(k))} → {_fmt_value(v)}"
+                for k, v in sorted(new.items())
+                if old.get(k) != v
+            )
+            configs[tid] = new
+            rows.append(
+                (tid, "exploit", str(data.get("from_trial")), str(data.get("iteration", "")),
+                 changed or "(same config)")
+            )
+        elif data.get("checkpoint"):
+            ckpt = str(data["checkpoint"])
+            source = _checkpoint_owner(ckpt) or tid
+            rows.append((tid, f"resume (attempt {data.get('attempt')})", source,
+                         _checkpoint_iteration(ckpt), ckpt))
+    return rows
+
+
+def _checkpoint_owner(path: str) -> str | None:
+    parts = path.replace("\\", "/").rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-1].startswith("checkpoint_"):
+        return parts[-2]
+    return None
+
+
+def _checkpoint_iteration(path: str) -> str:
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return str(int(last[len("checkpoint_"):])) if last.startswith("checkpoint_") else ""
+
+
+def build_lineage_table(store: Store, name: str, limit: int) -> Table | None:
+    rows = lineage_rows(store, name)
+    if not rows:
+        return None
+    table = Table(title="Lineage (continuations from checkpoints)", title_justify="left")
+    for col in ("trial", "event", "from trial", "iteration", "detail"):
+        table.add_column(col)
+    shown = rows if limit <= 0 else rows[-limit:]
+    for row in shown:
+        table.add_row(*row)
+    if len(shown) < len(rows):
+        table.caption = f"last {len(shown)} of {len(rows)} (use --limit 0 to see all)"
+    return table
+
+
+def _metric_value(result: dict[str, Any], metric: str | None) -> float | None:
+    if metric is None:
+        return None
+    v = result.get(metric)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return float(v)
+
+
+def _print_config(console: Console, config: dict[str, Any]) -> None:
+    from tunefleet.results import flatten
+
+    table = Table("parameter", "value", title="Config", title_justify="left")
+    for k, v in flatten(config).items():
+        table.add_row(k, _fmt_value(v))
+    console.print(table)
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns pyarrow cannot type (mixed types, dicts, lists) become strings."""
+    import json
+
+    df = df.copy()
+    for col in df.columns:
+        if df[col].dtype != object:
+            continue
+        values = [v for v in df[col] if v is not None and not (isinstance(v, float) and v != v)]
+        kinds = {type(v) for v in values}
+        if any(issubclass(k, dict | list | tuple) for k in kinds):
+            df[col] = [
+                json.dumps(v, default=repr) if isinstance(v, dict | list | tuple) else v
+                for v in df[col]
+            ]
+            kinds = {type(v) for v in df[col] if v is not None}
+        if len(kinds) > 1:
+            df[col] = [None if v is None else str(v) for v in df[col]]
+    return df
+
+
+def _to_json(df: pd.DataFrame) -> str:
+    """Records as standard JSON (NaN/inf → null), floats written exactly (repr, not %.10g)."""
+    import json
+
+    import pandas as pd
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float):  # numpy float64 included
+            return v if math.isfinite(v) else None
+        if v is None or isinstance(v, str | bool | int | list | dict):
+            return v
+        return None if pd.api.types.is_scalar(v) and pd.isna(v) else v
+
+    rows = [{k: clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
+    return json.dumps(rows, default=_json_default, allow_nan=False)
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+@app.command()
+def export(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
+    out: Annotated[
+        str | None,
+        typer.Option("--out", "-o", help="Output file (default NAME.FORMAT; '-' for stdout)."),
+    ] = None,
+    all_results: Annotated[
+        bool, typer.Option("--all-results", help="Every result, not one row per trial.")
+    ] = False,
+    storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH,
+) -> None:
+    """Export one row per trial (its last result and config) or every result."""
+    results = _load(name, storage_path, None, None)
+    try:
+        df = results.all_results_dataframe() if all_results else results.dataframe()
+    except ImportError:
+        _fail("export needs pandas: pip install 'tunefleet[pandas]'")
+    target = out or f"{name}.{format.value}"
+    if target == "-" and format is Format.parquet:
+        _fail("--out: parquet is binary; give a file name instead of '-'")
+    stdout = target == "-"
+    if format is Format.csv:
+        text = df.to_csv(None if stdout else target, index=False)
+    elif format is Format.json:
+        text = _to_json(df)
+        if not stdout:
+            with open(target, "w", encoding="utf-8") as f:
+                f.write(text)
+    else:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            _fail("--format parquet needs pyarrow: pip install 'tunefleet[parquet]'")
+        try:
+            _parquet_safe(df).to_parquet(target, index=False)
+        except (TuneError, ValueError, TypeError) as e:
+            _fail(f"could not write parquet: {e}")
+        text = None
+    if stdout:
+        typer.echo(text, nl=False)
+    else:
+        _console(stderr=True).print(f"Wrote {len(df)} rows to {target}")
+
+
+def main() -> None:
+    """Console-script entry point (``tunefleet``)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
