@@ -85,14 +85,17 @@ def child_raytune(workload: str, storage: str) -> dict[str, Any]:
         tuner = tune.Tuner(
             fn,
             param_space=space,
-            tune_config=tune.TuneConfig(num_samples=n, max_concurrent_trials=2,
-                                        reuse_actors=True),
+            tune_config=tune.TuneConfig(num_samples=n, max_concurrent_trials=2, reuse_actors=True),
             run_config=tune.RunConfig(storage_path=storage, verbose=0),
         )
         return tuner.fit()
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _temp_dir=os.path.join(tempfile.gettempdir(), f"rt{os.getpid()}"))
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _temp_dir=os.path.join(tempfile.gettempdir(), f"rt{os.getpid()}"),
+    )
     try:
         if workload == "first_result":
             grid = fit(trivial, {"x": tune.uniform(0, 1)}, N_FIRST)
@@ -163,7 +166,10 @@ def run_child(system: str, workload: str) -> dict[str, Any]:
         t0 = time.time()
         proc = subprocess.run(
             [sys.executable, __file__, "--child", system, workload, storage],
-            capture_output=True, text=True, env=env, timeout=900,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"{system}/{workload} failed:\n{proc.stderr[-3000:]}")
@@ -238,7 +244,9 @@ def main() -> None:
             ratios[f"vs_{peer}"] = {
                 "trials_per_s_x": round(tf["trials_per_s"] / p["trials_per_s"], 2),
                 "first_result_speedup_x": round(p["first_result_s"] / tf["first_result_s"], 2),
-                "report_cost_speedup_x": round(p["us_per_report"] / max(tf["us_per_report"], 1e-9), 2),
+                "report_cost_speedup_x": round(
+                    p["us_per_report"] / max(tf["us_per_report"], 1e-9), 2
+                ),
                 "driver_rss_ratio": round(tf["driver_peak_rss_mb"] / p["driver_peak_rss_mb"], 2),
             }
         report["ratios"] = ratios

@@ -71,15 +71,22 @@ def main() -> int:
         seed=0,
     )
     df = results.dataframe()
-    cols = ["trial_id", "accuracy", "training_iteration", "config/loss", "config/penalty",
-            "config/alpha", "config/eta0", "config/batch_size"]
+    cols = [
+        "trial_id",
+        "accuracy",
+        "training_iteration",
+        "config/loss",
+        "config/penalty",
+        "config/alpha",
+        "config/eta0",
+        "config/batch_size",
+    ]
     print("\nTop 5 trials:")
     print(df.sort_values("accuracy", ascending=False)[cols].head(5).to_string(index=False))
     print(f"\nBest accuracy: {results.best_result['accuracy']:.4f}")
     print(f"Best config:   {results.best_config}")
     print(f"Results:       {results.experiment_path}")
-    print(f"Inspect with:  tunefleet show {results.name} "
-          f"--storage-path ./tunefleet_runs")
+    print(f"Inspect with:  tunefleet show {results.name} --storage-path ./tunefleet_runs")
     return 0
 
 

@@ -178,9 +178,12 @@ def test_show_displays_pbt_lineage(tmp_path: Path) -> None:
             Record("trial_started", "t1", {"attempt": 1, "checkpoint": None}, 1.0),
             Record("result", "t0", {"acc": 0.8, "training_iteration": 4}, 2.0),
             Record("result", "t1", {"acc": 0.2, "training_iteration": 4}, 2.0),
-            Record("trial_restarted", "t1",
-                   {"config": {"lr": 0.12}, "from_trial": "t0", "checkpoint": ck0,
-                    "iteration": 4}, 3.0),
+            Record(
+                "trial_restarted",
+                "t1",
+                {"config": {"lr": 0.12}, "from_trial": "t0", "checkpoint": ck0, "iteration": 4},
+                3.0,
+            ),
             Record("trial_started", "t1", {"attempt": 2, "checkpoint": ck0}, 3.0),
         ],
     )

@@ -26,8 +26,9 @@ def test_plain_line_shows_counts_and_best() -> None:
     assert p.best_trial == "t2" and p.best_config == {"lr": 0.2}
     buf = io.StringIO()
     with redirect_stdout(buf):
-        p.update({"RUNNING": 2, "TERMINATED": 3, "ERROR": 1, "PENDING": 0, "PAUSED": 0}, 5,
-                 force=True)
+        p.update(
+            {"RUNNING": 2, "TERMINATED": 3, "ERROR": 1, "PENDING": 0, "PAUSED": 0}, 5, force=True
+        )
     line = buf.getvalue()
     assert "terminated 3/10" in line and "error 1" in line and "running 2" in line
     assert "loss=0.25 (t2)" in line and "trials/s" in line

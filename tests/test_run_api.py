@@ -38,8 +38,14 @@ def test_five_line_sweep_ray_style(tmp_path: Path) -> None:
     best = results.get_best_trial("score", "max", "last")
     assert best.last_result["score"] == pytest.approx(df["score"].max())
     assert results.get_best_config("score", "max")["lr"] == best.config["lr"]
-    for field in ("training_iteration", "time_total_s", "time_this_iter_s", "trial_id",
-                  "timestamp", "done"):
+    for field in (
+        "training_iteration",
+        "time_total_s",
+        "time_this_iter_s",
+        "trial_id",
+        "timestamp",
+        "done",
+    ):
         assert field in best.last_result
     assert best.last_result["done"] is True
 
@@ -105,8 +111,10 @@ def tuner_fn(config: dict[str, Any]) -> None:
         d = Path(tune.get_trial_dir()) / "scratch"
         d.mkdir(parents=True, exist_ok=True)
         (d / "step").write_text(str(step + 1))
-        tune.report({"loss": (config["x"] - 2) ** 2 + 1 / (step + 1)},
-                    checkpoint=tune.Checkpoint.from_directory(d))
+        tune.report(
+            {"loss": (config["x"] - 2) ** 2 + 1 / (step + 1)},
+            checkpoint=tune.Checkpoint.from_directory(d),
+        )
 
 
 def test_tuner_api_result_grid(tmp_path: Path) -> None:
@@ -180,8 +188,13 @@ def flaky(config: dict[str, Any]) -> None:
 
 def test_failing_trial_keeps_others_and_raises_at_end(tmp_path: Path) -> None:
     with pytest.raises(TuneError, match="cursed"):
-        tune.run(flaky, config={"x": tune.grid_search(list(range(6)))},
-                 storage_path=str(tmp_path), name="flaky", verbose=0)
+        tune.run(
+            flaky,
+            config={"x": tune.grid_search(list(range(6)))},
+            storage_path=str(tmp_path),
+            name="flaky",
+            verbose=0,
+        )
     from tunefleet.results import Results
     from tunefleet.storage import open_store
 
@@ -194,8 +207,13 @@ def test_failing_trial_keeps_others_and_raises_at_end(tmp_path: Path) -> None:
 
 
 def test_failing_trial_no_raise(tmp_path: Path) -> None:
-    results = tune.run(flaky, config={"x": tune.grid_search([2, 3])}, storage_path=str(tmp_path),
-                       raise_on_failed_trial=False, verbose=0)
+    results = tune.run(
+        flaky,
+        config={"x": tune.grid_search([2, 3])},
+        storage_path=str(tmp_path),
+        raise_on_failed_trial=False,
+        verbose=0,
+    )
     assert sorted(t.status for t in results.trials) == ["ERROR", "TERMINATED"]
 
 
@@ -215,8 +233,13 @@ def fails_once(config: dict[str, Any]) -> None:
 
 
 def test_max_failures_retries_from_checkpoint(tmp_path: Path) -> None:
-    results = tune.run(fails_once, config={"x": tune.grid_search([0, 1]), "dir": str(tmp_path)},
-                       max_failures=1, storage_path=str(tmp_path / "runs"), verbose=0)
+    results = tune.run(
+        fails_once,
+        config={"x": tune.grid_search([0, 1]), "dir": str(tmp_path)},
+        max_failures=1,
+        storage_path=str(tmp_path / "runs"),
+        verbose=0,
+    )
     for t in results.trials:
         assert t.status == "TERMINATED"
         assert t.last_result["training_iteration"] == 4
@@ -227,8 +250,14 @@ def test_max_failures_retries_from_checkpoint(tmp_path: Path) -> None:
 
 def test_fail_fast_stops_the_experiment(tmp_path: Path) -> None:
     with pytest.raises(TuneError):
-        tune.run(flaky, config={"x": tune.grid_search([3, 0, 1, 2, 4, 5, 6, 7])},
-                 fail_fast=True, max_concurrent_trials=1, storage_path=str(tmp_path), verbose=0)
+        tune.run(
+            flaky,
+            config={"x": tune.grid_search([3, 0, 1, 2, 4, 5, 6, 7])},
+            fail_fast=True,
+            max_concurrent_trials=1,
+            storage_path=str(tmp_path),
+            verbose=0,
+        )
 
 
 def nan_metric(config: dict[str, Any]) -> None:
@@ -238,8 +267,14 @@ def nan_metric(config: dict[str, Any]) -> None:
 def test_nan_metric_recorded_treated_as_worst_and_warned_once(tmp_path: Path) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        results = tune.run(nan_metric, config={"x": tune.grid_search([0, 1, 2])},
-                           metric="score", mode="max", storage_path=str(tmp_path), verbose=0)
+        results = tune.run(
+            nan_metric,
+            config={"x": tune.grid_search([0, 1, 2])},
+            metric="score",
+            mode="max",
+            storage_path=str(tmp_path),
+            verbose=0,
+        )
     nan_warnings = [w for w in caught if "non-finite" in str(w.message)]
     assert len(nan_warnings) == 1
     assert results.best_config == {"x": 2}
@@ -252,8 +287,14 @@ def wrong_metric(config: dict[str, Any]) -> None:
 
 def test_metric_never_reported_errors_at_end(tmp_path: Path) -> None:
     with pytest.raises(TuneValueError, match="metric: 'accuracy' was never reported"):
-        tune.run(wrong_metric, num_samples=2, metric="accuracy", mode="max",
-                 storage_path=str(tmp_path), verbose=0)
+        tune.run(
+            wrong_metric,
+            num_samples=2,
+            metric="accuracy",
+            mode="max",
+            storage_path=str(tmp_path),
+            verbose=0,
+        )
 
 
 @pytest.mark.parametrize(
@@ -274,10 +315,17 @@ def test_metric_never_reported_errors_at_end(tmp_path: Path) -> None:
         ({"engine": "warp-drive"}, "engine"),
     ],
 )
-def test_bad_arguments_name_the_parameter(tmp_path: Path, kwargs: dict[str, Any], param: str) -> None:
+def test_bad_arguments_name_the_parameter(
+    tmp_path: Path, kwargs: dict[str, Any], param: str
+) -> None:
     with pytest.raises((TuneValueError, TuneTypeError), match=param):
-        tune.run(quadratic, config={"lr": 0.1, "batch": 1}, storage_path=str(tmp_path),
-                 verbose=0, **kwargs)
+        tune.run(
+            quadratic,
+            config={"lr": 0.1, "batch": 1},
+            storage_path=str(tmp_path),
+            verbose=0,
+            **kwargs,
+        )
     assert not any(tmp_path.iterdir())  # nothing created: rejected before any compute
 
 
@@ -345,8 +393,15 @@ def slow_steps(config: dict[str, Any]) -> None:
 
 
 def test_time_budget_on_simulated_clock(tmp_path: Path) -> None:
-    results = tune.run(slow_steps, config={"x": tune.uniform(0, 1)}, num_samples=4,
-                       time_budget_s=50, engine="simulated", storage_path=str(tmp_path), verbose=0)
+    results = tune.run(
+        slow_steps,
+        config={"x": tune.uniform(0, 1)},
+        num_samples=4,
+        time_budget_s=50,
+        engine="simulated",
+        storage_path=str(tmp_path),
+        verbose=0,
+    )
     total_iters = sum(t.last_result["training_iteration"] for t in results.trials)
     assert total_iters < 4 * 1000
     assert all(t.last_result["time_total_s"] <= 51 for t in results.trials)
@@ -381,7 +436,9 @@ def test_resume_after_interrupt_never_reruns_completed(tmp_path: Path) -> None:
     log = tmp_path / "runs.log"
     kw: dict[str, Any] = dict(
         config={"x": tune.grid_search(list(range(8))), "log": str(log)},
-        storage_path=str(tmp_path / "runs"), name="resumable", verbose=0,
+        storage_path=str(tmp_path / "runs"),
+        name="resumable",
+        verbose=0,
         max_concurrent_trials=1,
     )
     with pytest.raises(KeyboardInterrupt):

@@ -81,8 +81,9 @@ def test_class_restores_from_checkpoint(tmp_path: Path) -> None:
     ck = tmp_path / "ck"
     ck.mkdir()
     (ck / "total").write_text("100")
-    ch = run_in_session(_ClassRunner(Acc), {"inc": 1}, tmp_path, restore_from=str(ck),
-                        start_iteration=1)
+    ch = run_in_session(
+        _ClassRunner(Acc), {"inc": 1}, tmp_path, restore_from=str(ck), start_iteration=1
+    )
     assert [r["total"] for r, _ in ch.results] == [101, 102]
     assert [r["training_iteration"] for r, _ in ch.results] == [2, 3]
 

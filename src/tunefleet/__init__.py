@@ -39,10 +39,21 @@ _LAZY: dict[str, str] = {
     "Result": "tunefleet.results",
     "ExperimentAnalysis": "tunefleet.results",
 }
-for _name in (
-    "choice grid_search lograndint loguniform qlograndint qloguniform qrandint qrandn "
-    "quniform randint randn sample_from uniform"
-).split():
+for _name in [
+    "choice",
+    "grid_search",
+    "lograndint",
+    "loguniform",
+    "qlograndint",
+    "qloguniform",
+    "qrandint",
+    "qrandn",
+    "quniform",
+    "randint",
+    "randn",
+    "sample_from",
+    "uniform",
+]:
     _LAZY[_name] = "tunefleet.space"
 
 

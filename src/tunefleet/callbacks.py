@@ -15,7 +15,9 @@ class Callback:
     def setup(self, **info: Any) -> None:
         """Before the first trial starts."""
 
-    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_start(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         pass
 
     def on_trial_result(
@@ -28,7 +30,9 @@ class Callback:
     ) -> None:
         pass
 
-    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         pass
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:

@@ -317,14 +317,26 @@ def lineage_rows(store: Store, name: str) -> list[tuple[str, str, str, str, str]
             )
             configs[tid] = new
             rows.append(
-                (tid, "exploit", str(data.get("from_trial")), str(data.get("iteration", "")),
-                 changed or "(same config)")
+                (
+                    tid,
+                    "exploit",
+                    str(data.get("from_trial")),
+                    str(data.get("iteration", "")),
+                    changed or "(same config)",
+                )
             )
         elif data.get("checkpoint"):
             ckpt = str(data["checkpoint"])
             source = _checkpoint_owner(ckpt) or tid
-            rows.append((tid, f"resume (attempt {data.get('attempt')})", source,
-                         _checkpoint_iteration(ckpt), ckpt))
+            rows.append(
+                (
+                    tid,
+                    f"resume (attempt {data.get('attempt')})",
+                    source,
+                    _checkpoint_iteration(ckpt),
+                    ckpt,
+                )
+            )
     return rows
 
 
@@ -337,7 +349,7 @@ def _checkpoint_owner(path: str) -> str | None:
 
 def _checkpoint_iteration(path: str) -> str:
     last = path.rstrip("/").rsplit("/", 1)[-1]
-    return str(int(last[len("checkpoint_"):])) if last.startswith("checkpoint_") else ""
+    return str(int(last[len("checkpoint_") :])) if last.startswith("checkpoint_") else ""
 
 
 def build_lineage_table(store: Store, name: str, limit: int) -> Table | None:

@@ -113,8 +113,17 @@ class Progress:
         elapsed = now - self._t0
         done = counts.get("TERMINATED", 0) + counts.get("ERROR", 0)
         table = Table(title=f"tunefleet · {self.name}", title_justify="left", expand=False)
-        for col in ("elapsed", "running", "pending", "paused", "terminated", "error",
-                    "trials/s", "results", f"best {self.metric or ''}".strip()):
+        for col in (
+            "elapsed",
+            "running",
+            "pending",
+            "paused",
+            "terminated",
+            "error",
+            "trials/s",
+            "results",
+            f"best {self.metric or ''}".strip(),
+        ):
             table.add_column(col, justify="right")
         total = f"/{self.total}" if self.total else ""
         table.add_row(

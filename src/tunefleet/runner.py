@@ -181,9 +181,7 @@ def build_spec(
     if resume not in _RESUME_VALUES and not (
         isinstance(resume, str) and resume.upper() in ("AUTO", "LOCAL", "REMOTE", "MUST")
     ):
-        raise TuneValueError(
-            f"resume: must be True, False or 'AUTO', got {resume!r}"
-        )
+        raise TuneValueError(f"resume: must be True, False or 'AUTO', got {resume!r}")
     verbose = _check_int(verbose, "verbose", 0)
     if points_to_evaluate is not None and (
         not isinstance(points_to_evaluate, list)
@@ -452,8 +450,10 @@ class Runner:
                 self._apply(cmds, executor)
             if engine.failed_fast and s.fail_fast == "raise":
                 first = next(t for t in engine.trials.values() if t.status is TrialStatus.ERROR)
-                return TuneError(f"trial {first.trial_id} failed (fail_fast='raise'): "
-                                 f"{first.error}\n{first.traceback or ''}")
+                return TuneError(
+                    f"trial {first.trial_id} failed (fail_fast='raise'): "
+                    f"{first.error}\n{first.traceback or ''}"
+                )
             free = executor.capacity()
             if free > 0 and not engine.stopping:
                 cmds = engine.fill(free, now)
@@ -523,8 +523,9 @@ class Runner:
             engine.state_dirty = True
             self._flush(engine, writer, now)
             writer.add(
-                Record(rk.EXPERIMENT_FINISHED, None, {"status": status, "reason": reason},
-                       time.time())
+                Record(
+                    rk.EXPERIMENT_FINISHED, None, {"status": status, "reason": reason}, time.time()
+                )
             )
             writer.flush()
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class TrialStatus(str, Enum):
+class TrialStatus(StrEnum):
     """Lifecycle states. Values match Ray Tune's strings so dataframes look familiar."""
 
     PENDING = "PENDING"  # created, waiting for a slot

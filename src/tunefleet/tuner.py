@@ -100,7 +100,7 @@ class Tuner:
 
     def fit(self) -> Any:
         from tunefleet.results import ResultGrid
-        from tunefleet.runner import build_spec, Runner
+        from tunefleet.runner import Runner, build_spec
 
         tc, rc = self.tune_config, self.run_config
         fc = rc.failure_config or FailureConfig()
@@ -134,7 +134,7 @@ class Tuner:
         return ResultGrid(Runner(spec).run())
 
     def get_results(self) -> Any:
-        from tunefleet.results import Results, ResultGrid
+        from tunefleet.results import ResultGrid, Results
         from tunefleet.storage import open_store
 
         name = self.run_config.name

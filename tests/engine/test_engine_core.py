@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,8 +59,15 @@ def make(
 
 
 def result(tid: str, it: int, **metrics: Any) -> dict[str, Any]:
-    return {**metrics, "training_iteration": it, "trial_id": tid, "timestamp": float(it),
-            "time_total_s": float(it), "time_this_iter_s": 1.0, "done": False}
+    return {
+        **metrics,
+        "training_iteration": it,
+        "trial_id": tid,
+        "timestamp": float(it),
+        "time_total_s": float(it),
+        "time_this_iter_s": 1.0,
+        "done": False,
+    }
 
 
 def launches(cmds: list[Any]) -> list[str]:

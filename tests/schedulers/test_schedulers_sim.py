@@ -36,8 +36,17 @@ def curve(config: dict[str, Any]) -> Any:
 
 
 def run(scheduler: Any, n: int = 30, workers: int = 4, seed: int = 0, **kw: Any) -> Any:
-    return simulate(curve, config=SPACE, num_samples=n, metric="acc", mode="max",
-                    scheduler=scheduler, num_workers=workers, seed=seed, **kw)
+    return simulate(
+        curve,
+        config=SPACE,
+        num_samples=n,
+        metric="acc",
+        mode="max",
+        scheduler=scheduler,
+        num_workers=workers,
+        seed=seed,
+        **kw,
+    )
 
 
 def rung_records(result: Any, milestones: list[float]) -> dict[float, list[str]]:
@@ -51,8 +60,12 @@ def rung_records(result: Any, milestones: list[float]) -> dict[float, list[str]]
 
 # ------------------------------------------------------------------------------ ASHA
 @settings(max_examples=15, deadline=None)
-@given(n=st.integers(5, 60), eta=st.sampled_from([2, 3, 4]), workers=st.integers(1, 8),
-       seed=st.integers(0, 1000))
+@given(
+    n=st.integers(5, 60),
+    eta=st.sampled_from([2, 3, 4]),
+    workers=st.integers(1, 8),
+    seed=st.integers(0, 1000),
+)
 def test_asha_promotion_never_promotes_more_than_n_over_eta(
     n: int, eta: int, workers: int, seed: int
 ) -> None:
@@ -81,8 +94,11 @@ def test_asha_promotion_resumes_from_checkpoint_and_keeps_iterations() -> None:
     sched = ASHAScheduler(max_t=9, grace_period=1, reduction_factor=3, variant="promotion")
     res = run(sched, n=27, workers=3)
     for tid in res.trials:
-        iters = [r.data["training_iteration"] for r in res.records
-                 if r.kind == rk.RESULT and r.trial_id == tid]
+        iters = [
+            r.data["training_iteration"]
+            for r in res.records
+            if r.kind == rk.RESULT and r.trial_id == tid
+        ]
         assert iters == list(range(1, len(iters) + 1))  # no repeats, no gaps across pauses
     paused = [r for r in res.records if r.kind == rk.TRIAL_PAUSED]
     assert paused and all(r.data["checkpoint"].startswith("sim://") for r in paused)
@@ -96,12 +112,24 @@ def test_asha_stopping_stops_and_saves_compute() -> None:
     spent_fifo = sum(t.iteration for t in fifo.trials.values())
     spent_asha = sum(t.iteration for t in asha.trials.values())
     assert spent_asha < 0.5 * spent_fifo
-    assert asha.best("acc", "max").last_result["acc"] >= 0.9 * fifo.best("acc", "max").last_result["acc"]
+    assert (
+        asha.best("acc", "max").last_result["acc"]
+        >= 0.9 * fifo.best("acc", "max").last_result["acc"]
+    )
 
 
 def test_asha_rungs_follow_grace_and_eta() -> None:
-    assert ASHAScheduler(max_t=100, grace_period=1, reduction_factor=4).rung_milestones() == [1, 4, 16, 64]
-    assert ASHAScheduler(max_t=81, grace_period=3, reduction_factor=3).rung_milestones() == [3, 9, 27]
+    assert ASHAScheduler(max_t=100, grace_period=1, reduction_factor=4).rung_milestones() == [
+        1,
+        4,
+        16,
+        64,
+    ]
+    assert ASHAScheduler(max_t=81, grace_period=3, reduction_factor=3).rung_milestones() == [
+        3,
+        9,
+        27,
+    ]
     with pytest.raises(ValueError, match="reduction_factor"):
         ASHAScheduler(reduction_factor=1)
     with pytest.raises(ValueError, match="grace_period"):
@@ -148,8 +176,9 @@ def test_hyperband_runs_bracket_and_halves_synchronously() -> None:
 @settings(max_examples=10, deadline=None)
 @given(grace=st.integers(1, 15), seed=st.integers(0, 100))
 def test_median_never_stops_before_grace_period(grace: int, seed: int) -> None:
-    sched = MedianStoppingRule(time_attr="training_iteration", grace_period=grace,
-                               min_samples_required=2)
+    sched = MedianStoppingRule(
+        time_attr="training_iteration", grace_period=grace, min_samples_required=2
+    )
     res = run(sched, n=20, workers=3, seed=seed, stop={"training_iteration": 30})
     for t in res.trials.values():
         assert t.iteration >= grace  # stopped no earlier than the grace period
@@ -160,9 +189,11 @@ def test_median_never_stops_before_grace_period(grace: int, seed: int) -> None:
 # ------------------------------------------------------------------------------ PBT
 def test_pbt_exploits_only_top_into_bottom() -> None:
     sched = PopulationBasedTraining(
-        time_attr="training_iteration", perturbation_interval=4,
+        time_attr="training_iteration",
+        perturbation_interval=4,
         hyperparam_mutations={"q": tune.uniform(0.0, 1.0), "speed": [2.0, 5.0, 10.0, 20.0]},
-        quantile_fraction=0.25, seed=3,
+        quantile_fraction=0.25,
+        seed=3,
     )
     seen = []
     original_on_result = sched.on_result
@@ -190,7 +221,8 @@ def test_pbt_explore_respects_bounds_and_lists() -> None:
     sched = PopulationBasedTraining(
         perturbation_interval=1,
         hyperparam_mutations={"lr": tune.uniform(0.1, 1.0), "bs": [16, 32, 64]},
-        resample_probability=0.0, seed=0,
+        resample_probability=0.0,
+        seed=0,
     )
     for _ in range(200):
         out = sched.explore({"lr": 0.95, "bs": 32})
@@ -209,18 +241,24 @@ def make(name: str) -> Any:
     if name == "hyperband":
         return HyperBandScheduler(max_t=27, reduction_factor=3)
     if name == "median":
-        return MedianStoppingRule(time_attr="training_iteration", grace_period=3,
-                                  min_samples_required=2)
-    return PopulationBasedTraining(time_attr="training_iteration", perturbation_interval=3,
-                                   hyperparam_mutations={"q": tune.uniform(0.0, 1.0)}, seed=1)
+        return MedianStoppingRule(
+            time_attr="training_iteration", grace_period=3, min_samples_required=2
+        )
+    return PopulationBasedTraining(
+        time_attr="training_iteration",
+        perturbation_interval=3,
+        hyperparam_mutations={"q": tune.uniform(0.0, 1.0)},
+        seed=1,
+    )
 
 
 NAMES = ["asha", "asha_promotion", "hyperband", "median", "pbt"]
 
 
 def fingerprint(res: Any) -> list[Any]:
-    return [(r.kind, r.trial_id, json.dumps(r.data, sort_keys=True, default=str))
-            for r in res.records]
+    return [
+        (r.kind, r.trial_id, json.dumps(r.data, sort_keys=True, default=str)) for r in res.records
+    ]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -242,7 +280,8 @@ def test_state_dict_roundtrip_mid_run(name: str) -> None:
             return roundtrip_state(engine.scheduler, make(name), engine.trials)
         return None
 
-    resumed = run(make(name), n=16, workers=3, seed=5, stop={"training_iteration": 27},
-                  on_event=swap)
+    resumed = run(
+        make(name), n=16, workers=3, seed=5, stop={"training_iteration": 27}, on_event=swap
+    )
     assert swapped_at == list(points)
     assert fingerprint(resumed) == fingerprint(plain)

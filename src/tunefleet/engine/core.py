@@ -88,7 +88,13 @@ class Engine:
         self.searcher = searcher
         self.scheduler = scheduler
         self.stopper = stopper
-        self.sync_reports = bool(scheduler.synchronous_reports)
+        # A stopper the worker cannot evaluate itself (a function or a stateful Stopper)
+        # needs the decision before the trial goes on, as in Ray Tune; dict criteria are
+        # shipped to the worker, which stops exactly at the result that meets them.
+        self.worker_stop_criteria = _dict_criteria(stopper)
+        self.sync_reports = bool(scheduler.synchronous_reports) or (
+            stopper is not None and self.worker_stop_criteria is None
+        )
         self.trials: dict[str, Trial] = {}
         self.records: list[Record] = []  # drained by the runner after every call
         self.warnings: list[str] = []  # drained by the runner, shown once each
@@ -148,8 +154,8 @@ class Engine:
         cmds: list[Command] = []
         while free_slots > 0 and not self.stopping:
             if self._pending:
-                trial = self.trials[self._pending.popleft()]
-                cmds.append(self._launch(trial, now))
+                queued = self.trials[self._pending.popleft()]
+                cmds.append(self._launch(queued, now))
                 free_slots -= 1
                 continue
             view = SchedulerView(
@@ -161,35 +167,33 @@ class Engine:
             )
             action = self.scheduler.next_action(view)
             if isinstance(action, Resume):
-                trial = self.trials.get(action.trial_id)
-                if trial is None or trial.status is not TrialStatus.PAUSED:
-                    raise RuntimeError(
-                        f"{type(self.scheduler).__name__}.next_action asked to resume "
-                        f"{action.trial_id!r}, which is not paused"
-                    )
-                self._paused.remove(trial.trial_id)
+                resumed = self._paused_trial(action.trial_id, "resume")
                 if action.config is not None:
-                    trial.config = action.config
-                cmds.append(self._launch(trial, now))
+                    resumed.config = action.config
+                cmds.append(self._launch(resumed, now))
                 free_slots -= 1
             elif isinstance(action, Terminate):
-                trial = self.trials.get(action.trial_id)
-                if trial is None or trial.status is not TrialStatus.PAUSED:
-                    raise RuntimeError(
-                        f"{type(self.scheduler).__name__}.next_action asked to terminate "
-                        f"{action.trial_id!r}, which is not paused"
-                    )
-                self._paused.remove(trial.trial_id)
-                self._complete(trial, TrialStatus.TERMINATED, now)
+                ended = self._paused_trial(action.trial_id, "terminate")
+                self._complete(ended, TrialStatus.TERMINATED, now)
             elif isinstance(action, NewTrial) and self.can_create:
-                trial = self._create(now)
-                if trial is None:
+                created = self._create(now)
+                if created is None:
                     break
-                cmds.append(self._launch(trial, now))
+                cmds.append(self._launch(created, now))
                 free_slots -= 1
             else:
                 break
         return cmds
+
+    def _paused_trial(self, trial_id: str, verb: str) -> Trial:
+        trial = self.trials.get(trial_id)
+        if trial is None or trial.status is not TrialStatus.PAUSED:
+            raise RuntimeError(
+                f"{type(self.scheduler).__name__}.next_action asked to {verb} "
+                f"{trial_id!r}, which is not paused"
+            )
+        self._paused.remove(trial_id)
+        return trial
 
     def tick(self, now: float) -> list[Command]:
         """Time-based checks: the time budget and stoppers' stop_all()."""
@@ -285,6 +289,9 @@ class Engine:
                 start_time_total=start_time_total,
                 sync_reports=self.sync_reports,
                 resources=self.config.resources,
+                checkpoint_frequency=self.config.checkpoint_frequency,
+                checkpoint_at_end=self.config.checkpoint_at_end,
+                stop_criteria=self.worker_stop_criteria,
             )
         )
 
@@ -496,6 +503,30 @@ class Engine:
             self._searcher_finished = bool(eng.get("searcher_finished", False))
             self.metric_seen = self.metric_seen or bool(eng.get("metric_seen", False))
         self.time_offset = elapsed
+
+
+def _dict_criteria(stopper: Stopper | None) -> dict[str, float] | None:
+    """Stop criteria a worker can check on its own: dicts and iteration limits."""
+    from tunefleet.stoppers import CombinedStopper, DictStopper, MaximumIterationStopper
+
+    def as_dict(s: Stopper) -> dict[str, float] | None:
+        if isinstance(s, DictStopper):
+            return dict(s.criteria)
+        if isinstance(s, MaximumIterationStopper):
+            return {"training_iteration": s.max_iter}
+        return None
+
+    if stopper is None:
+        return None
+    parts = list(stopper.stoppers) if isinstance(stopper, CombinedStopper) else [stopper]
+    merged: dict[str, float] = {}
+    for part in parts:
+        d = as_dict(part)
+        if d is None:
+            return None
+        for k, v in d.items():
+            merged[k] = min(v, merged.get(k, v))
+    return merged
 
 
 _AUTO = frozenset(

@@ -44,6 +44,14 @@ class Launch:
     start_time_total: float = 0.0  # time_total_s already spent (when restoring)
     sync_reports: bool = False
     resources: Resources = field(default_factory=Resources)
+    # Copied onto the trial's Session, for trainables that checkpoint by themselves (the
+    # class API wrapper): every N iterations, and/or at the end.
+    checkpoint_frequency: int = 0
+    checkpoint_at_end: bool = False
+    # Dict stop criteria ({"training_iteration": 10}): checked by the worker itself after
+    # each report, so a trial stops at exactly the result that meets them even when it
+    # never waits for the driver.
+    stop_criteria: dict[str, float] | None = None
 
 
 # ----------------------------------------------------------------------------- events
@@ -149,5 +157,5 @@ class Executor(ABC):
         """Slots when idle (for the progress display)."""
         return self.capacity()
 
-    def validate_resources(self, resources: Resources) -> None:
+    def validate_resources(self, resources: Resources) -> None:  # noqa: B027 - optional hook
         """Raise TuneValueError naming ``resources_per_trial`` if no slot can ever fit it."""

@@ -37,6 +37,9 @@ _REGISTRY: dict[str, str | Callable[[], Scheduler]] = {
     "median": "tunefleet.schedulers.median:MedianStoppingRule",
     "median_stopping": "tunefleet.schedulers.median:MedianStoppingRule",
     "pbt": "tunefleet.schedulers.pbt:PopulationBasedTraining",
+    "pb2": "tunefleet.schedulers.pb2:PB2",
+    "bohb": "tunefleet.schedulers.bohb:HyperBandForBOHB",
+    "hyperband_bohb": "tunefleet.schedulers.bohb:HyperBandForBOHB",
 }
 
 _LAZY_CLASSES = {
@@ -45,6 +48,8 @@ _LAZY_CLASSES = {
     "HyperBandScheduler": "tunefleet.schedulers.hyperband",
     "MedianStoppingRule": "tunefleet.schedulers.median",
     "PopulationBasedTraining": "tunefleet.schedulers.pbt",
+    "PB2": "tunefleet.schedulers.pb2",
+    "HyperBandForBOHB": "tunefleet.schedulers.bohb",
 }
 
 
@@ -83,7 +88,7 @@ def create_scheduler(scheduler: Any) -> Scheduler:
             raise TuneTypeError(f"scheduler: factory for {scheduler!r} returned {made!r}")
         return made
     if all(hasattr(scheduler, m) for m in ("on_result", "next_action")):
-        return scheduler  # type: ignore[no-any-return]  # duck-typed scheduler
+        return scheduler  # duck-typed scheduler
     raise TuneTypeError(
         f"scheduler: expected a name or a tunefleet Scheduler, got {type(scheduler).__name__}"
     )
@@ -93,8 +98,10 @@ __all__ = [
     "ASHAScheduler",
     "AsyncHyperBandScheduler",
     "CONTINUE",
+    "HyperBandForBOHB",
     "HyperBandScheduler",
     "MedianStoppingRule",
+    "PB2",
     "PopulationBasedTraining",
     "NEW_TRIAL",
     "PAUSE",

@@ -133,9 +133,7 @@ class ASHAScheduler(Scheduler):
                 f"ASHAScheduler(max_t={max_t}): must be > 0 and >= grace_period ({grace_period})"
             )
         if not reduction_factor > 1:
-            raise TuneValueError(
-                f"ASHAScheduler(reduction_factor={reduction_factor}): must be > 1"
-            )
+            raise TuneValueError(f"ASHAScheduler(reduction_factor={reduction_factor}): must be > 1")
         if int(brackets) != brackets or brackets < 1:
             raise TuneValueError(f"ASHAScheduler(brackets={brackets}): must be an integer >= 1")
         if variant not in VARIANTS:

@@ -115,8 +115,11 @@ class MedianStoppingRule(Scheduler):
     def state_dict(self) -> dict[str, Any]:
         return {
             "curves": {
-                k: [c.times, [x if math.isfinite(x) else -1e300 for x in c.cumsum],
-                    c.best if math.isfinite(c.best) else None]
+                k: [
+                    c.times,
+                    [x if math.isfinite(x) else -1e300 for x in c.cumsum],
+                    c.best if math.isfinite(c.best) else None,
+                ]
                 for k, c in self._curves.items()
             },
             "completed": self._completed,

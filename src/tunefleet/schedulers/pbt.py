@@ -131,8 +131,7 @@ class PopulationBasedTraining(Scheduler):
         if t is None:
             if self.require_attrs:
                 raise TuneValueError(
-                    f"PopulationBasedTraining: result of {tid} has no time_attr "
-                    f"{self.time_attr!r}"
+                    f"PopulationBasedTraining: result of {tid} has no time_attr {self.time_attr!r}"
                 )
             return CONTINUE
         self._score[tid] = self.score(result)
@@ -161,8 +160,7 @@ class PopulationBasedTraining(Scheduler):
             out = self.custom_explore_fn(new)
             if not isinstance(out, dict):
                 raise TuneTypeError(
-                    "custom_explore_fn must return the config dict, got "
-                    f"{type(out).__name__}"
+                    f"custom_explore_fn must return the config dict, got {type(out).__name__}"
                 )
             new = out
         return new
@@ -209,7 +207,7 @@ class PopulationBasedTraining(Scheduler):
         self._score = {k: (-math.inf if v is None else v) for k, v in state["score"].items()}
         self._alive = set(state["alive"])
         self.num_perturbations = int(state["num_perturbations"])
-        self.exploits = [tuple(x) for x in state["exploits"]]  # type: ignore[misc]
+        self.exploits = [tuple(x) for x in state["exploits"]]
         self._rng.bit_generator.state = state["rng"]
 
 

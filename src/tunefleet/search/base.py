@@ -63,7 +63,9 @@ class Searcher:
     def on_result(self, trial_id: str, result: dict[str, Any]) -> None:
         """An intermediate result."""
 
-    def on_complete(self, trial_id: str, result: dict[str, Any] | None, error: bool = False) -> None:
+    def on_complete(
+        self, trial_id: str, result: dict[str, Any] | None, error: bool = False
+    ) -> None:
         """The trial finished (error=True: it failed)."""
 
     def total_trials(self, num_samples: int) -> int | None:

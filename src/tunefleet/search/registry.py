@@ -24,6 +24,7 @@ _BUILTIN: dict[str, str] = {
     "grid": "tunefleet.search.grid:GridSearch",
     "sobol": "tunefleet.search.sobol:SobolSearch",
     "quasirandom": "tunefleet.search.sobol:SobolSearch",
+    "bohb": "tunefleet.search.bohb:TuneBOHB",
 }
 
 _registry: dict[str, str | Factory] = dict(_BUILTIN)

@@ -15,7 +15,7 @@ import time
 from typing import Any, Protocol
 
 from tunefleet.checkpoint import Checkpoint, persist_checkpoint
-from tunefleet.errors import ReportOutsideTrialError
+from tunefleet.errors import ReportOutsideTrialError, StopTrial
 
 _PLAIN = (float, int, str, bool, type(None))
 
@@ -42,6 +42,7 @@ class Session:
         "virtual_start",
         "checkpoint_frequency",
         "checkpoint_at_end",
+        "stop_criteria",
         "config",
     )
 
@@ -74,6 +75,7 @@ class Session:
         self.last_time = time.time()
         self.checkpoint_frequency = 0
         self.checkpoint_at_end = False
+        self.stop_criteria: dict[str, float] | None = None
 
     def report(self, metrics: dict[str, Any], checkpoint: Checkpoint | str | None = None) -> None:
         self.iteration += 1
@@ -96,7 +98,9 @@ class Session:
         result["done"] = False
         path = None
         if checkpoint is not None:
-            if self.virtual and (checkpoint is True or not isinstance(checkpoint, (str, Checkpoint))):
+            if self.virtual and (
+                checkpoint is True or not isinstance(checkpoint, (str, Checkpoint))
+            ):
                 # Simulated trials checkpoint nothing real: a marker records that the trial
                 # can be resumed from this iteration (it reads get_context().iteration).
                 path = f"sim://{self.trial_id}/checkpoint_{self.iteration:06d}"
@@ -104,6 +108,12 @@ class Session:
                 source = os.fspath(checkpoint)
                 path = persist_checkpoint(source, self.trial_dir, self.iteration)
         self.channel.send_result(self, result, path)
+        criteria = self.stop_criteria
+        if criteria:
+            for key, threshold in criteria.items():
+                value = result.get(key)
+                if value is not None and value >= threshold:
+                    raise StopTrial(pause=False)
 
     def get_checkpoint(self) -> Checkpoint | None:
         return Checkpoint(self.restore_from) if self.restore_from else None

@@ -1,0 +1,132 @@
+"""Message framing between the local driver and its worker processes.
+
+Both ends talk over one socket pair per worker, made by ``multiprocessing.Pipe`` (which also
+passes the socket to spawn/forkserver children). We do not use ``Connection.send/recv``:
+``Connection.poll`` builds a selector on every call and ``recv_bytes`` costs two reads per
+message. Our own framing (4-byte little-endian length, then a pickle) lets the driver pull
+every pending message of a worker with one ``os.read`` and decode them in a loop, which keeps
+the driver's cost per report at a few microseconds plus unpickling.
+
+Messages are flat tuples whose first item is an opcode:
+
+driver → worker: ``(RUN, seq, trial_id, attempt, config, trial_dir, checkpoint,
+start_iteration, start_time_total, sync, checkpoint_frequency, checkpoint_at_end,
+stop_criteria)``, ``(REPLY, seq, proceed, pause)``,
+``(STOP, seq, pause)``, ``(EXIT,)``.
+
+worker → driver: ``(REPORT, result, checkpoint)``, ``(REPORTS, [result, checkpoint, ...])``
+(a burst of asynchronous reports, flat), ``(DONE, stopped)``, ``(FAIL, error, traceback)``. A worker runs one trial at a time and its messages arrive in
+order, so they need no trial id; ``seq`` lets a worker ignore control messages that were
+meant for an earlier trial.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+from collections.abc import Callable
+from typing import Any
+
+RUN = 0
+REPLY = 1
+STOP = 2
+EXIT = 3
+REPORT = 4
+DONE = 5
+FAIL = 6
+REPORTS = 7
+
+_HEADER = struct.Struct("<I")
+_unpack_header = _HEADER.unpack_from
+_pack_header = _HEADER.pack
+_PROTO = pickle.HIGHEST_PROTOCOL
+READ_SIZE = 1 << 16
+
+
+def encode(msg: tuple[Any, ...]) -> bytes:
+    """Pickle a message; fall back to cloudpickle for configs holding lambdas and the like."""
+    try:
+        return pickle.dumps(msg, _PROTO)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        import cloudpickle
+
+        return cloudpickle.dumps(msg, _PROTO)
+
+
+def write_frame(fd: int, payload: bytes) -> None:
+    """Write one frame; blocks until all of it is written (raises OSError if the peer is gone)."""
+    header = _pack_header(len(payload))
+    if len(payload) < 4096:
+        data = memoryview(header + payload)
+        written = os.write(fd, data)
+        while written < len(data):
+            written += os.write(fd, data[written:])
+        return
+    # Large frames: no concatenation copy; writev may stop part way, so finish by hand.
+    written = os.writev(fd, [header, payload])
+    total = len(header) + len(payload)
+    if written < total:
+        rest = memoryview(header + payload)[written:]
+        while len(rest):
+            rest = rest[os.write(fd, rest) :]
+
+
+def send(fd: int, msg: tuple[Any, ...]) -> None:
+    write_frame(fd, encode(msg))
+
+
+def write_frames(fd: int, payloads: list[bytes]) -> None:
+    """Several frames with one write (a batch of reports and the trial's outcome)."""
+    if len(payloads) == 1:
+        write_frame(fd, payloads[0])
+        return
+    parts: list[bytes] = []
+    for p in payloads:
+        parts.append(_pack_header(len(p)))
+        parts.append(p)
+    data = memoryview(b"".join(parts))
+    written = os.write(fd, data)
+    while written < len(data):
+        written += os.write(fd, data[written:])
+
+
+class FrameReader:
+    """Splits a byte stream into decoded messages; keeps a partial frame between reads."""
+
+    __slots__ = ("fd", "buf")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+
+    def fill(self) -> bool:
+        """Read what is available (blocks if nothing is). False at end of stream."""
+        data = os.read(self.fd, READ_SIZE)
+        if not data:
+            return False
+        self.buf = self.buf + data if self.buf else data
+        return True
+
+    def messages(self, loads: Callable[[Any], Any] = pickle.loads) -> list[Any]:
+        """Decode and remove every complete frame in the buffer."""
+        buf = self.buf
+        n = len(buf)
+        if n < 4:
+            return []
+        out: list[Any] = []
+        pos = 0
+        view = memoryview(buf)
+        while n - pos >= 4:
+            (size,) = _unpack_header(buf, pos)
+            end = pos + 4 + size
+            if end > n:
+                break
+            out.append(loads(view[pos + 4 : end]))
+            pos = end
+        self.buf = buf[pos:] if pos < n else b""
+        return out
+
+    def has_frame(self) -> bool:
+        buf = self.buf
+        return len(buf) >= 4 and len(buf) - 4 >= _unpack_header(buf, 0)[0]
