@@ -32,7 +32,8 @@ def load_digits_split() -> dict[str, np.ndarray]:
 
 
 def train_sgd(config: dict[str, Any], data: dict[str, np.ndarray]) -> None:
-    """One trial: up to 15 epochs of SGD, reporting validation accuracy after each."""
+    """One trial: 15 epochs of SGD (one partial_fit pass each), reporting validation
+    accuracy after every epoch."""
     from sklearn.linear_model import SGDClassifier
 
     model = SGDClassifier(
@@ -41,18 +42,25 @@ def train_sgd(config: dict[str, Any], data: dict[str, np.ndarray]) -> None:
         alpha=config["alpha"],
         learning_rate="adaptive",
         eta0=config["eta0"],
+        l1_ratio=config["l1_ratio"],
+        average=config["average"],
         random_state=0,
     )
     classes = np.unique(data["y_train"])
     rng = np.random.default_rng(0)
     for _epoch in range(config["epochs"]):
         order = rng.permutation(len(data["y_train"]))
-        for batch in np.array_split(order, max(1, len(order) // config["batch_size"])):
-            model.partial_fit(data["x_train"][batch], data["y_train"][batch], classes=classes)
+        model.partial_fit(data["x_train"][order], data["y_train"][order], classes=classes)
         tune.report(accuracy=float(model.score(data["x_val"], data["y_val"])))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="tunefleet quickstart sweep")
+    parser.add_argument("--num-samples", type=int, default=60)
+    parser.add_argument("--storage-path", default="./tunefleet_runs")
+    args = parser.parse_args(argv)
     data = load_digits_split()
     results = tune.run(
         tune.with_parameters(train_sgd, data=data),  # shipped once per worker, not per trial
@@ -61,10 +69,12 @@ def main() -> int:
             "penalty": tune.choice(["l2", "l1", "elasticnet"]),
             "alpha": tune.loguniform(1e-6, 1e-1),
             "eta0": tune.loguniform(1e-4, 1.0),
-            "batch_size": tune.choice([16, 32, 64, 128]),
+            "l1_ratio": tune.uniform(0.0, 1.0),
+            "average": tune.choice([False, True]),
             "epochs": 15,
         },
-        num_samples=60,
+        num_samples=args.num_samples,
+        storage_path=args.storage_path,
         metric="accuracy",
         mode="max",
         name=None,  # a timestamped name; pass name="..." to choose one
@@ -79,14 +89,14 @@ def main() -> int:
         "config/penalty",
         "config/alpha",
         "config/eta0",
-        "config/batch_size",
+        "config/average",
     ]
     print("\nTop 5 trials:")
     print(df.sort_values("accuracy", ascending=False)[cols].head(5).to_string(index=False))
     print(f"\nBest accuracy: {results.best_result['accuracy']:.4f}")
     print(f"Best config:   {results.best_config}")
     print(f"Results:       {results.experiment_path}")
-    print(f"Inspect with:  tunefleet show {results.name} --storage-path ./tunefleet_runs")
+    print(f"Inspect with:  tunefleet show {results.name} --storage-path {args.storage_path}")
     return 0
 
 
