@@ -21,7 +21,7 @@ from tunefleet.checkpoint import Checkpoint
 from tunefleet.errors import TuneError, TuneValueError
 from tunefleet.storage import Store, open_store, replay
 from tunefleet.storage.records import CHECKPOINT, RESULT
-from tunefleet.storage.replay import ERROR, TERMINATED, TrialSnapshot
+from tunefleet.storage.replay import ERROR, TERMINATED, ReplayedExperiment, TrialSnapshot
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -166,10 +166,30 @@ class Results:
             spec_metric if isinstance(spec_metric, str) else None
         )
         self.default_mode: str | None = mode or (spec_mode if spec_mode in _MODES else None)
-        self._exp = replay(store.read(name))
-        self._trials = [self._trial(s) for s in self._exp.trials_in_order()]
-        self._by_id = {t.trial_id: t for t in self._trials}
+        self._loaded: tuple[ReplayedExperiment, list[TrialResult], dict[str, TrialResult]] | None
+        self._loaded = None
         self._history: _History | None = None
+
+    # The log is read on first use, not when run() returns: a sweep of a million results
+    # should not pay for reading them back unless someone asks.
+    def _load(self) -> tuple[ReplayedExperiment, list[TrialResult], dict[str, TrialResult]]:
+        if self._loaded is None:
+            exp = replay(self._store.read(self.name))
+            trials = [self._trial(s) for s in exp.trials_in_order()]
+            self._loaded = (exp, trials, {t.trial_id: t for t in trials})
+        return self._loaded
+
+    @property
+    def _exp(self) -> ReplayedExperiment:
+        return self._load()[0]
+
+    @property
+    def _trials(self) -> list[TrialResult]:
+        return self._load()[1]
+
+    @property
+    def _by_id(self) -> dict[str, TrialResult]:
+        return self._load()[2]
 
     @classmethod
     def load(

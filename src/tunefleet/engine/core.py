@@ -302,7 +302,9 @@ class Engine:
         result = ev.result
         self.num_results += 1
         trial.last_result = result
-        self._emit(rk.RESULT, trial.trial_id, result, result["timestamp"])
+        self.records.append(
+            Record(rk.RESULT, trial.trial_id, result, result["timestamp"], 0, ev.raw)
+        )
         if ev.checkpoint is not None:
             trial.checkpoint = ev.checkpoint
             trial.checkpoint_iteration = int(result["training_iteration"])

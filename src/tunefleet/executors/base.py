@@ -72,6 +72,7 @@ class Reported:
     attempt: int
     result: dict[str, Any]
     checkpoint: str | None  # complete checkpoint saved with this result, if any
+    raw: str | None = None  # the result as JSON text, when the worker already encoded it
 
 
 @dataclass(slots=True)

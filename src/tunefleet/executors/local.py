@@ -40,6 +40,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from json import loads as _loads
 from typing import Any
 
 from tunefleet.errors import TuneError, TuneValueError
@@ -506,13 +507,14 @@ class LocalExecutor(Executor):
             op = msg[0]
             if op == wire.REPORT:
                 if not w.stopping:
-                    events.append(Reported(w.trial_id, w.attempt, msg[1], msg[2]))
+                    events.append(Reported(w.trial_id, w.attempt, _loads(msg[1]), msg[2], msg[1]))
             elif op == wire.REPORTS:
                 if not w.stopping:
                     items = msg[1]
                     tid, attempt = w.trial_id, w.attempt
                     for i in range(0, len(items), 2):
-                        events.append(Reported(tid, attempt, items[i], items[i + 1]))
+                        text = items[i]
+                        events.append(Reported(tid, attempt, _loads(text), items[i + 1], text))
             elif op == wire.DONE:
                 events.append(
                     Finished(w.trial_id, w.attempt, time.time(), bool(msg[1]) or w.stopping)

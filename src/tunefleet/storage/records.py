@@ -73,3 +73,4 @@ class Record:
     data: dict[str, Any]
     ts: float
     seq: int = 0  # assigned by the store on append (1, 2, ...)
+    raw: str | None = None  # ``data`` already encoded as JSON (by a worker); stored as is

@@ -60,9 +60,15 @@ def _json_default(o: Any) -> Any:
     return repr(o)
 
 
+_ENCODER = json.JSONEncoder(allow_nan=True, separators=(",", ":"), default=_json_default)
+
+
 def dumps(data: Any) -> str:
-    """JSON with NaN/Infinity allowed: a NaN metric is a valid result and must round-trip."""
-    return json.dumps(data, allow_nan=True, separators=(",", ":"), default=_json_default)
+    """JSON with NaN/Infinity allowed: a NaN metric is a valid result and must round-trip.
+
+    One encoder is built once and reused: ``json.dumps`` with options builds a new one per
+    call, which costs more than encoding a small result."""
+    return _ENCODER.encode(data)
 
 
 loads = json.loads  # accepts NaN / Infinity / -Infinity
@@ -262,7 +268,8 @@ class SQLiteStore(Store):
     def append(self, name: str, records: Sequence[Record]) -> None:
         if not records:
             return
-        encoded = [dumps(r.data) for r in records]  # outside the write lock
+        # outside the write lock; results encoded by workers are stored as they came
+        encoded = [r.raw if r.raw is not None else dumps(r.data) for r in records]
         with self._lock:
             conn = self._writer(name)
             conn.execute("BEGIN IMMEDIATE")

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from tunefleet.errors import StopTrial
+from tunefleet.storage.sqlite import dumps as _dumps
 from tunefleet.worker import wire
 from tunefleet.worker.generator import report_yielded
 from tunefleet.worker.session import Session, set_session
@@ -211,6 +212,10 @@ class WorkerLoop:
             self._check_control()
         if self.stop_requested:
             raise StopTrial(self.pause)
+        # The result travels as JSON text: the driver parses it for the engine and stores
+        # the text as is, so encoding (the store's biggest per-result cost) happens here, in
+        # parallel across workers, instead of in the single driver.
+        result = _dumps(result)  # type: ignore[assignment]
         if session.sync:
             self._send((wire.REPORT, result, checkpoint))
             self._await_reply()
