@@ -67,3 +67,32 @@ def test_bad_stop_arguments() -> None:
         make_stopper({"acc": "high"})
     with pytest.raises(TuneValueError, match="max_iter"):
         MaximumIterationStopper(0)
+
+
+def test_trial_plateau_stops_flat_trials_only() -> None:
+    from tunefleet.stoppers import TrialPlateauStopper
+
+    s = TrialPlateauStopper("loss", std=0.01, num_results=3, grace_period=3)
+    flat = [s("a", {"loss": v}) for v in (1.0, 0.5, 0.5, 0.5, 0.5)]
+    assert flat == [False, False, False, True, True]
+    moving = [s("b", {"loss": v}) for v in (1.0, 0.8, 0.6, 0.4, 0.2)]
+    assert not any(moving)
+    gated = TrialPlateauStopper(
+        "acc", std=0.01, num_results=2, grace_period=2, metric_threshold=0.9, mode="max"
+    )
+    assert [gated("c", {"acc": v}) for v in (0.5, 0.5, 0.95, 0.95)] == [False, False, False, True]
+    with pytest.raises(TuneValueError, match="num_results"):
+        TrialPlateauStopper("x", num_results=1)
+
+
+def test_experiment_plateau_stops_everything() -> None:
+    from tunefleet.stoppers import ExperimentPlateauStopper
+
+    s = ExperimentPlateauStopper("loss", std=0.001, top=3, mode="min", patience=1)
+    for v in (3.0, 2.0, 1.0):
+        s("t", {"loss": v})
+    assert not s.stop_all()
+    s("t", {"loss": 1.0005})
+    s("t", {"loss": 1.0001})
+    s("t", {"loss": 1.0002})
+    assert s.stop_all()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tunefleet.checkpoint import Checkpoint
 from tunefleet.errors import TuneError, TuneValueError
 from tunefleet.storage import Store, open_store, replay
-from tunefleet.storage.records import CHECKPOINT, RESULT
+from tunefleet.storage.records import CHECKPOINT, CHECKPOINT_DELETED, RESULT
 from tunefleet.storage.replay import ERROR, TERMINATED, ReplayedExperiment, TrialSnapshot
 
 if TYPE_CHECKING:
@@ -250,14 +250,19 @@ class Results:
             return self._history
         results: dict[str, list[dict[str, Any]]] = {t.trial_id: [] for t in self._trials}
         checkpoints: dict[str, list[tuple[str, int, int]]] = {}
-        for rec in self._store.read(self.name, kinds=(RESULT, CHECKPOINT)):
+        deleted: set[str] = set()
+        for rec in self._store.read(self.name, kinds=(RESULT, CHECKPOINT, CHECKPOINT_DELETED)):
             tid = rec.trial_id or ""
             if rec.kind == RESULT:
                 results.setdefault(tid, []).append(rec.data)
+            elif rec.kind == CHECKPOINT_DELETED:
+                deleted.add(str(rec.data.get("path")))
             elif rec.data.get("path"):
                 seen = len(results.get(tid, ()))
                 it = int(rec.data.get("iteration") or 0)
                 checkpoints.setdefault(tid, []).append((rec.data["path"], it, seen))
+        for tid, kept in checkpoints.items():
+            checkpoints[tid] = [c for c in kept if c[0] not in deleted]
         self._history = _History(results, checkpoints)
         return self._history
 

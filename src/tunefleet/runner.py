@@ -68,6 +68,7 @@ class RunSpec:
     checkpoint_frequency: int = 0
     checkpoint_at_end: bool = False
     stop_repr: str | None = None
+    keeper: Any = None  # CheckpointKeeper
 
 
 # ------------------------------------------------------------------------------ validation
@@ -137,14 +138,19 @@ def build_spec(
     callbacks: list[Any] | None = None,
     checkpoint_frequency: int = 0,
     checkpoint_at_end: bool = False,
+    num_to_keep: int | None = None,
+    checkpoint_score_attribute: str | None = None,
+    checkpoint_score_order: str = "max",
 ) -> RunSpec:
     """Validate every argument; raise naming the offending parameter. No compute yet."""
+    from tunefleet.checkpoint_manager import CheckpointKeeper
     from tunefleet.executors import create_executor
     from tunefleet.search import create_searcher
     from tunefleet.space import validate_space
     from tunefleet.storage import open_store
 
     fn = as_function(trainable, param)
+    keeper = CheckpointKeeper(num_to_keep, checkpoint_score_attribute, checkpoint_score_order)
     config = {} if config is None else config
     if not isinstance(config, dict):
         raise TuneTypeError(f"config: expected a dict, got {type(config).__name__}")
@@ -240,6 +246,7 @@ def build_spec(
         checkpoint_frequency=int(checkpoint_frequency or 0),
         checkpoint_at_end=bool(checkpoint_at_end),
         stop_repr=None if stop is None else repr(stop)[:500],
+        keeper=keeper,
     )
 
 
@@ -432,6 +439,7 @@ class Runner:
     ) -> BaseException | None:
         s = self.spec
         callbacks = s.callbacks
+        keeper = s.keeper if s.keeper is not None and s.keeper.active else None
         handle = engine.handle
         poll = executor.poll
         last_flush = time.monotonic()
@@ -471,6 +479,8 @@ class Runner:
             recs = engine.records
             if recs:
                 engine.records = []
+                if keeper is not None:
+                    recs.extend(keeper.observe(recs))
                 for r in recs:
                     writer.add(r)
                 progress.observe(recs)
@@ -646,7 +656,8 @@ def run(
     unknown = [k for k in ray_args if k not in _IGNORED_RAY_ARGS]
     if unknown:
         raise TuneTypeError(f"run() got unexpected keyword argument(s): {', '.join(unknown)}")
-    ignored = [k for k, v in ray_args.items() if v is not None and k != "reuse_actors"]
+    used = ("reuse_actors", "keep_checkpoints_num", "checkpoint_score_attr", "local_dir")
+    ignored = [k for k, v in ray_args.items() if v is not None and k not in used]
     if ignored:
         warnings.warn(
             f"run(): ignoring Ray Tune argument(s) {', '.join(ignored)} (not needed by tunefleet)",
@@ -654,11 +665,19 @@ def run(
         )
     if ray_args.get("local_dir") and storage_path is None:
         storage_path = ray_args["local_dir"]
+    num_to_keep = ray_args.get("keep_checkpoints_num")
+    score_attr = ray_args.get("checkpoint_score_attr")
+    score_order = "max"
+    if isinstance(score_attr, str) and score_attr.startswith("min-"):
+        score_attr, score_order = score_attr[4:], "min"
     if checkpoint_config is not None:
         checkpoint_freq = checkpoint_freq or getattr(checkpoint_config, "checkpoint_frequency", 0)
         checkpoint_at_end = checkpoint_at_end or bool(
             getattr(checkpoint_config, "checkpoint_at_end", False)
         )
+        num_to_keep = getattr(checkpoint_config, "num_to_keep", None) or num_to_keep
+        score_attr = getattr(checkpoint_config, "checkpoint_score_attribute", None) or score_attr
+        score_order = getattr(checkpoint_config, "checkpoint_score_order", None) or score_order
     spec = build_spec(
         run_or_experiment,
         param="run_or_experiment",
@@ -685,6 +704,9 @@ def run(
         callbacks=callbacks,
         checkpoint_frequency=checkpoint_freq,
         checkpoint_at_end=checkpoint_at_end,
+        num_to_keep=num_to_keep,
+        checkpoint_score_attribute=score_attr,
+        checkpoint_score_order=score_order,
     )
     return Runner(spec).run()
 

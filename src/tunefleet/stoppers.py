@@ -8,7 +8,9 @@ a plain function ``(trial_id, result) -> bool``.
 
 from __future__ import annotations
 
+import math
 import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -101,6 +103,104 @@ class CombinedStopper(Stopper):
 
     def stop_all(self) -> bool:
         return any(s.stop_all() for s in self.stoppers)
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+class TrialPlateauStopper(Stopper):
+    """Stop a trial once its last ``num_results`` values of ``metric`` have a standard
+    deviation at most ``std`` (after ``grace_period`` results), optionally only when the
+    values are past ``metric_threshold`` in direction ``mode`` (Ray Tune's semantics)."""
+
+    def __init__(
+        self,
+        metric: str,
+        std: float = 0.01,
+        num_results: int = 4,
+        grace_period: int = 4,
+        metric_threshold: float | None = None,
+        mode: str | None = None,
+    ) -> None:
+        if std < 0:
+            raise TuneValueError(f"TrialPlateauStopper(std={std}): must be >= 0")
+        if num_results < 2:
+            raise TuneValueError(f"TrialPlateauStopper(num_results={num_results}): must be >= 2")
+        if metric_threshold is not None and mode not in ("min", "max"):
+            raise TuneValueError(
+                f"TrialPlateauStopper(mode={mode!r}): metric_threshold needs mode 'min' or 'max'"
+            )
+        self.metric = metric
+        self.std = std
+        self.num_results = num_results
+        self.grace_period = grace_period
+        self.metric_threshold = metric_threshold
+        self.mode = mode
+        self._window: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=num_results))
+        self._count: dict[str, int] = defaultdict(int)
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        v = _finite(result.get(self.metric))
+        if v is None:
+            return False
+        self._count[trial_id] += 1
+        window = self._window[trial_id]
+        window.append(v)
+        if self._count[trial_id] < self.grace_period or len(window) < self.num_results:
+            return False
+        if self.metric_threshold is not None:
+            if self.mode == "min" and v > self.metric_threshold:
+                return False
+            if self.mode == "max" and v < self.metric_threshold:
+                return False
+        mean = sum(window) / len(window)
+        var = sum((x - mean) ** 2 for x in window) / len(window)
+        return math.sqrt(var) <= self.std
+
+
+class ExperimentPlateauStopper(Stopper):
+    """End the experiment once the best ``top`` values of ``metric`` seen so far have a
+    standard deviation at most ``std`` for ``patience`` consecutive results."""
+
+    def __init__(
+        self, metric: str, std: float = 0.001, top: int = 10, mode: str = "min", patience: int = 0
+    ) -> None:
+        if mode not in ("min", "max"):
+            raise TuneValueError(f"ExperimentPlateauStopper(mode={mode!r}): 'min' or 'max'")
+        if top < 2:
+            raise TuneValueError(f"ExperimentPlateauStopper(top={top}): must be >= 2")
+        if patience < 0:
+            raise TuneValueError(f"ExperimentPlateauStopper(patience={patience}): must be >= 0")
+        self.metric = metric
+        self.std = std
+        self.top = top
+        self.mode = mode
+        self.patience = patience
+        self._best: list[float] = []
+        self._iterations = 0
+        self._stop = False
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        v = _finite(result.get(self.metric))
+        if v is None:
+            return False
+        self._best.append(v)
+        self._best.sort(reverse=self.mode == "max")
+        del self._best[self.top :]
+        if len(self._best) >= self.top:
+            mean = sum(self._best) / len(self._best)
+            sd = math.sqrt(sum((x - mean) ** 2 for x in self._best) / len(self._best))
+            self._iterations = self._iterations + 1 if sd <= self.std else 0
+            self._stop = self._iterations > self.patience
+        return self._stop
+
+    def stop_all(self) -> bool:
+        return self._stop
 
 
 def make_stopper(stop: Any) -> Stopper | None:

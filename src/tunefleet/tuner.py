@@ -130,6 +130,9 @@ class Tuner:
             callbacks=rc.callbacks,
             checkpoint_frequency=cc.checkpoint_frequency,
             checkpoint_at_end=bool(cc.checkpoint_at_end),
+            num_to_keep=cc.num_to_keep,
+            checkpoint_score_attribute=cc.checkpoint_score_attribute,
+            checkpoint_score_order=cc.checkpoint_score_order,
         )
         return ResultGrid(Runner(spec).run())
 

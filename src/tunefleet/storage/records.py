@@ -11,6 +11,7 @@ trial_created          id         {"config", "index", "parent": id|None, "checkp
 trial_started          id         {"attempt", "worker", "checkpoint": path|None}
 result                 id         the result dict (metrics + automatic fields)
 checkpoint             id         {"path", "iteration"}
+checkpoint_deleted     id         {"path"}  (removed by the checkpoint retention policy)
 trial_paused           id         {"checkpoint": path|None}
 trial_restarted        id         {"config", "from_trial", "checkpoint"}  (PBT exploit)
 trial_failed           id         {"attempt", "error", "traceback", "worker_lost", "will_retry"}
@@ -44,6 +45,7 @@ TRIAL_CREATED = "trial_created"
 TRIAL_STARTED = "trial_started"
 RESULT = "result"
 CHECKPOINT = "checkpoint"
+CHECKPOINT_DELETED = "checkpoint_deleted"
 TRIAL_PAUSED = "trial_paused"
 TRIAL_RESTARTED = "trial_restarted"
 TRIAL_FAILED = "trial_failed"
@@ -57,6 +59,7 @@ KINDS = (
     TRIAL_STARTED,
     RESULT,
     CHECKPOINT,
+    CHECKPOINT_DELETED,
     TRIAL_PAUSED,
     TRIAL_RESTARTED,
     TRIAL_FAILED,

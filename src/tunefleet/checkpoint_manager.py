@@ -1,0 +1,104 @@
+"""Checkpoint retention: keep the best ``num_to_keep`` checkpoints of each trial.
+
+Ray Tune's ``CheckpointConfig(num_to_keep, checkpoint_score_attribute,
+checkpoint_score_order)``. A trial's latest checkpoint is always kept as well, because
+retries, resumes after a crash and PBT exploits restart from it. Ranking is by the score
+attribute of the result reported with the checkpoint (NaN or missing ranks worst), or by
+recency when no attribute is given. Deletions are recorded in the log
+(``checkpoint_deleted``), so Results never offers a checkpoint that is gone.
+
+Driver-side and O(k) per checkpoint for k kept checkpoints of that trial.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from typing import Any
+
+from tunefleet.errors import TuneValueError
+from tunefleet.storage import records as rk
+from tunefleet.storage.records import Record
+
+
+class CheckpointKeeper:
+    def __init__(
+        self,
+        num_to_keep: int | None = None,
+        score_attribute: str | None = None,
+        score_order: str = "max",
+    ) -> None:
+        if num_to_keep is not None and (isinstance(num_to_keep, bool) or num_to_keep < 1):
+            raise TuneValueError(f"num_to_keep: must be >= 1 or None, got {num_to_keep!r}")
+        if score_order not in ("min", "max"):
+            raise TuneValueError(
+                f"checkpoint_score_order: must be 'min' or 'max', got {score_order!r}"
+            )
+        self.num_to_keep = num_to_keep
+        self.score_attribute = score_attribute
+        self.sign = 1.0 if score_order == "max" else -1.0
+        self._last_result: dict[str, dict[str, Any]] = {}
+        self._kept: dict[str, list[tuple[float, int, str]]] = {}  # (rank key, iteration, path)
+
+    @property
+    def active(self) -> bool:
+        return self.num_to_keep is not None
+
+    def _rank(self, result: dict[str, Any] | None, iteration: int) -> float:
+        if self.score_attribute is None:
+            return float(iteration)  # newer is better
+        value = (result or {}).get(self.score_attribute)
+        try:
+            v = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return -math.inf
+        return self.sign * v if math.isfinite(v) else -math.inf
+
+    def observe(self, records: list[Record]) -> list[Record]:
+        """Look at freshly emitted records; delete what falls out; return deletion records."""
+        if self.num_to_keep is None:
+            return []
+        out: list[Record] = []
+        for r in records:
+            tid = r.trial_id or ""
+            if r.kind == rk.RESULT:
+                self._last_result[tid] = r.data
+            elif r.kind == rk.CHECKPOINT:
+                it = int(r.data.get("iteration") or 0)
+                kept = self._kept.setdefault(tid, [])
+                kept.append((self._rank(self._last_result.get(tid), it), it, r.data["path"]))
+                out.extend(self._prune(tid, r.ts))
+            elif r.kind == rk.TRIAL_COMPLETED:
+                self._last_result.pop(tid, None)
+        return out
+
+    def _prune(self, tid: str, ts: float) -> list[Record]:
+        kept = self._kept[tid]
+        n = self.num_to_keep or 0
+        if len(kept) <= n:
+            return []
+        latest = kept[-1]
+        # The best n (newest first among equals), and the latest regardless.
+        ranked = sorted(kept, key=lambda c: (c[0], c[1]), reverse=True)
+        survivors = set(ranked[:n]) | {latest}
+        out = []
+        for c in kept:
+            if c not in survivors and c[2] != latest[2]:
+                _remove(c[2])
+                out.append(Record(rk.CHECKPOINT_DELETED, tid, {"path": c[2]}, ts))
+        self._kept[tid] = [c for c in kept if c in survivors]
+        return out
+
+
+def _remove(path: str) -> None:
+    if "://" in path:
+        if path.startswith("sim://"):
+            return
+        import fsspec
+
+        fs, p = fsspec.core.url_to_fs(path)
+        fs.rm(p, recursive=True)
+        return
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
