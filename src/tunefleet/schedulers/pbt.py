@@ -17,6 +17,7 @@ perturbation); O(1) otherwise.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 from collections.abc import Callable, Mapping
@@ -26,7 +27,7 @@ import numpy as np
 
 from tunefleet.errors import TuneTypeError, TuneValueError
 from tunefleet.schedulers.base import CONTINUE, Decision, Restart, Scheduler
-from tunefleet.trial import Trial, TrialStatus
+from tunefleet.trial import Trial
 
 
 def _is_domain(obj: Any) -> bool:
@@ -93,6 +94,7 @@ class PopulationBasedTraining(Scheduler):
         self._last_perturb: dict[str, float] = {}
         self._score: dict[str, float] = {}
         self._alive: set[str] = set()
+        self._ranked: list[tuple[float, str]] = []
         self._trials: dict[str, Trial] = {}  # read-only references, for donors' configs
         self.num_perturbations = 0
         self.exploits: list[tuple[str, str]] = []  # (recipient, donor), in order
@@ -110,20 +112,38 @@ class PopulationBasedTraining(Scheduler):
         self._last_perturb.setdefault(trial.trial_id, 0.0)
 
     def on_trial_finished(self, trial: Trial) -> None:
-        self._alive.discard(trial.trial_id)
-        if trial.status is TrialStatus.ERROR:
-            self._score.pop(trial.trial_id, None)
+        """A finished trial leaves the population (it can no longer exploit or explore)."""
+        tid = trial.trial_id
+        self._alive.discard(tid)
+        old = self._score.pop(tid, None)
+        if old is not None:
+            self._unrank(old, tid)
 
     # -- the population ----------------------------------------------------------------
+    # Live trials with a score are kept sorted by (score, trial_id), so that a quantile
+    # test is a bisection instead of a sort of the whole population on every perturbation.
+    def _unrank(self, score: float, tid: str) -> None:
+        i = bisect.bisect_left(self._ranked, (score, tid))
+        if i < len(self._ranked) and self._ranked[i][1] == tid:
+            del self._ranked[i]
+
+    def _set_score(self, tid: str, score: float) -> None:
+        old = self._score.get(tid)
+        if old is not None:
+            self._unrank(old, tid)
+        self._score[tid] = score
+        bisect.insort(self._ranked, (score, tid))
+
+    def _quantile_size(self) -> int:
+        n = len(self._ranked)
+        return min(int(math.ceil(n * self.quantile_fraction)), n // 2)
+
     def quantiles(self) -> tuple[list[str], list[str]]:
-        """(bottom, top) trial ids among trials with a score, ordered worst → best."""
-        ranked = sorted(self._score, key=lambda tid: (self._score[tid], tid))
-        n = len(ranked)
-        k = int(math.ceil(n * self.quantile_fraction))
-        k = min(k, n // 2)
+        """(bottom, top) ids among live trials with a score, each ordered worst → best."""
+        k = self._quantile_size()
         if k == 0:
             return [], []
-        return ranked[:k], ranked[-k:]
+        return [t for _, t in self._ranked[:k]], [t for _, t in self._ranked[-k:]]
 
     def on_result(self, trial: Trial, result: dict[str, Any]) -> Decision:
         tid = trial.trial_id
@@ -134,15 +154,17 @@ class PopulationBasedTraining(Scheduler):
                     f"PopulationBasedTraining: result of {tid} has no time_attr {self.time_attr!r}"
                 )
             return CONTINUE
-        self._score[tid] = self.score(result)
+        score = self.score(result)
+        self._set_score(tid, score)
         if t < self.burn_in_period:
             return CONTINUE
         if t - self._last_perturb.get(tid, 0.0) < self.perturbation_interval:
             return CONTINUE
         self._last_perturb[tid] = float(t)
-        bottom, top = self.quantiles()
-        if tid not in bottom or not top:
+        k = self._quantile_size()
+        if k == 0 or bisect.bisect_left(self._ranked, (score, tid)) >= k:
             return CONTINUE
+        top = [t for _, t in self._ranked[-k:]]
         donor = top[int(self._rng.integers(len(top)))]
         self.num_perturbations += 1
         self.exploits.append((tid, donor))
@@ -205,6 +227,7 @@ class PopulationBasedTraining(Scheduler):
             return
         self._last_perturb = {k: float(v) for k, v in state["last_perturb"].items()}
         self._score = {k: (-math.inf if v is None else v) for k, v in state["score"].items()}
+        self._ranked = sorted((v, k) for k, v in self._score.items())
         self._alive = set(state["alive"])
         self.num_perturbations = int(state["num_perturbations"])
         self.exploits = [tuple(x) for x in state["exploits"]]
