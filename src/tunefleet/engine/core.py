@@ -99,7 +99,7 @@ class Engine:
         self.records: list[Record] = []  # drained by the runner after every call
         self.warnings: list[str] = []  # drained by the runner, shown once each
         self._pending: deque[str] = deque()  # created or re-queued, waiting for a slot
-        self._paused: list[str] = []
+        self._paused: dict[str, None] = {}  # insertion-ordered set: oldest pause first
         self._running: set[str] = set()
         self._next_index = 0
         self._searcher_finished = False
@@ -160,7 +160,7 @@ class Engine:
                 continue
             view = SchedulerView(
                 trials=self.trials,
-                paused=tuple(self._paused),
+                paused=self._paused.keys(),
                 num_running=len(self._running),
                 num_pending=len(self._pending),
                 can_create=self.can_create,
@@ -192,7 +192,7 @@ class Engine:
                 f"{type(self.scheduler).__name__}.next_action asked to {verb} "
                 f"{trial_id!r}, which is not paused"
             )
-        self._paused.remove(trial_id)
+        del self._paused[trial_id]
         return trial
 
     def tick(self, now: float) -> list[Command]:
@@ -222,7 +222,7 @@ class Engine:
         """Nothing runs and the scheduler resumes nothing: paused trials are finished where
         they stand (ASHA's losers at their rung), recorded as TERMINATED."""
         for tid in list(self._paused):
-            self._paused.remove(tid)
+            del self._paused[tid]
             self._complete(self.trials[tid], TrialStatus.TERMINATED, now)
 
     def handle(self, event: Any, now: float) -> list[Command]:
@@ -384,7 +384,7 @@ class Engine:
                 )
         if decision == "pause" and not self.stopping:
             trial.status = TrialStatus.PAUSED
-            self._paused.append(trial.trial_id)
+            self._paused[trial.trial_id] = None
             self._emit(rk.TRIAL_PAUSED, trial.trial_id, {"checkpoint": trial.checkpoint}, ev.ts)
             self.state_dirty = True
             return []
@@ -491,7 +491,7 @@ class Engine:
                 trial.status = TrialStatus.PENDING
                 self._pending.append(trial.trial_id)
             elif trial.status is TrialStatus.PAUSED:
-                self._paused.append(trial.trial_id)
+                self._paused[trial.trial_id] = None
         self._next_index = max((t.index + 1 for t in trials), default=0)
         # Components see every trial again (e.g. PBT keeps references to read donors'
         # configs); their saved state, loaded next, then overrides what these calls built.

@@ -45,7 +45,7 @@ VARIANTS = ("stopping", "promotion")
 class _Rung:
     """Results recorded at one milestone, kept sorted (ascending of -score: best first)."""
 
-    __slots__ = ("milestone", "keys", "unpromoted", "promoted", "members")
+    __slots__ = ("milestone", "keys", "unpromoted", "promoted", "members", "gone", "waiting")
 
     def __init__(self, milestone: float) -> None:
         self.milestone = milestone
@@ -53,6 +53,10 @@ class _Rung:
         self.unpromoted: list[tuple[float, int, str]] = []  # (-score, seq, trial_id), sorted
         self.promoted = 0
         self.members: set[str] = set()
+        # Trials that ended while unpromoted: dropped lazily from the front of
+        # ``unpromoted`` (removing them eagerly would make every trial end O(n)).
+        self.gone: set[str] = set()
+        self.waiting: set[str] = set()  # ids in ``unpromoted``
 
     def record(self, trial_id: str, score: float, seq: int, track_promotion: bool) -> int:
         """Insert; return the number of recorded results strictly better than ``score``."""
@@ -62,6 +66,7 @@ class _Rung:
         self.members.add(trial_id)
         if track_promotion:
             bisect.insort(self.unpromoted, (key, seq, trial_id))
+            self.waiting.add(trial_id)
         return rank
 
     def quota(self, eta: int) -> int:
@@ -69,9 +74,14 @@ class _Rung:
 
     def promotable(self, eta: int) -> str | None:
         """The best unpromoted trial, if it may be promoted now."""
-        if not self.unpromoted or self.promoted >= self.quota(eta):
+        unpromoted = self.unpromoted
+        while unpromoted and unpromoted[0][2] in self.gone:
+            tid = unpromoted.pop(0)[2]
+            self.gone.discard(tid)
+            self.waiting.discard(tid)
+        if not unpromoted or self.promoted >= self.quota(eta):
             return None
-        key, _, tid = self.unpromoted[0]
+        key, _, tid = unpromoted[0]
         better = bisect.bisect_left(self.keys, key)
         return tid if better < self.quota(eta) else None
 
@@ -82,6 +92,7 @@ class _Rung:
             "unpromoted": [[_enc(k), s, t] for k, s, t in self.unpromoted],
             "promoted": self.promoted,
             "members": sorted(self.members),
+            "gone": sorted(self.gone),
         }
 
     @classmethod
@@ -91,6 +102,8 @@ class _Rung:
         r.unpromoted = [(_dec(k), int(s), str(t)) for k, s, t in d["unpromoted"]]
         r.promoted = int(d["promoted"])
         r.members = set(d["members"])
+        r.gone = set(d.get("gone", ()))
+        r.waiting = {t for _, _, t in r.unpromoted}
         return r
 
 
@@ -232,6 +245,7 @@ class ASHAScheduler(Scheduler):
 
     def _promote(self, rung: _Rung) -> str:
         _, _, tid = rung.unpromoted.pop(0)
+        rung.waiting.discard(tid)
         rung.promoted += 1
         return tid
 
@@ -241,12 +255,12 @@ class ASHAScheduler(Scheduler):
             return
         for rungs in self._rungs:
             for rung in rungs:
-                if tid in rung.members:
-                    rung.unpromoted = [e for e in rung.unpromoted if e[2] != tid]
+                if tid in rung.waiting:
+                    rung.gone.add(tid)
 
     def next_action(self, view: SchedulerView) -> Action:
         if self.variant == "promotion":
-            paused = set(view.paused)
+            paused = view.paused
             for rungs in self._rungs:
                 for rung in reversed(rungs):
                     tid = rung.promotable(self._eta_int)

@@ -20,6 +20,7 @@ Order of calls made by the engine::
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +92,8 @@ class SchedulerView:
     """Read-only picture of the experiment given to :meth:`Scheduler.next_action`."""
 
     trials: dict[str, Trial]  # every trial, by id (do not mutate)
-    paused: tuple[str, ...]  # ids of PAUSED trials, oldest pause first
+    # ids of PAUSED trials, oldest pause first: a live set-like view (O(1) ``in``, no copy)
+    paused: Collection[str]
     num_running: int
     num_pending: int
     can_create: bool  # False once num_samples trials exist or the searcher is exhausted
@@ -136,7 +138,7 @@ class Scheduler:
 
     def next_action(self, view: SchedulerView) -> Action:
         if view.paused:
-            return Resume(view.paused[0])
+            return Resume(next(iter(view.paused)))
         return NEW_TRIAL if view.can_create else None
 
     # -- persistence -----------------------------------------------------------------

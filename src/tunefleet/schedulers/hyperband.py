@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Collection
 from typing import Any
 
 from tunefleet.errors import TuneValueError
@@ -154,7 +155,7 @@ class HyperBandScheduler(Scheduler):
             b.alive.discard(trial.trial_id)
             b.reached.pop(trial.trial_id, None)
 
-    def _advance(self, b: _Bracket, paused: set[str]) -> None:
+    def _advance(self, b: _Bracket, paused: Collection[str]) -> None:
         """Close the current rung of ``b`` if every live trial has reached it."""
         if not b.closed or b.last_rung or not b.alive:
             return
@@ -173,7 +174,7 @@ class HyperBandScheduler(Scheduler):
     def next_action(self, view: SchedulerView) -> Action:
         if not view.can_create and self._brackets:
             self._brackets[-1].closed = True
-        paused = set(view.paused)
+        paused = view.paused
         for b in self._brackets:
             self._advance(b, paused)
         while self._to_end:
