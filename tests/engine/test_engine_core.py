@@ -186,8 +186,9 @@ def test_stale_events_from_old_attempt_are_ignored() -> None:
     n = len(eng.records)
     eng.handle(Reported("t_00000", 1, result("t_00000", 9, score=5), None), 2.0)
     eng.handle(Finished("t_00000", 1, 2.0), 2.0)
-    assert len(eng.records) == n
+    assert [r.kind for r in eng.records[n:]] == [rk.STALE_RESULT]  # kept, but not a result
     assert eng.trials["t_00000"].status is TrialStatus.RUNNING
+    assert eng.trials["t_00000"].last_result is None
 
 
 def test_fail_fast_stops_experiment() -> None:
@@ -335,3 +336,20 @@ def test_invariants_under_random_event_orders(
     for t in eng.trials.values():
         assert t.status.is_finished
         assert t.num_failures <= max_failures + 1
+
+
+def test_stale_attempt_requeued_and_late_reports_recorded_as_stale() -> None:
+    eng = make(total=1, max_failures=1)
+    eng.fill(1, 0.0)
+    eng.handle(Reported("t_00000", 1, result("t_00000", 2, score=1), "/ck/2"), 2)
+    eng.handle(Failed("t_00000", 1, "lease expired", "", 3.0, worker_lost=True, stale=True), 3)
+    failed = [r for r in eng.records if r.kind == rk.TRIAL_FAILED][-1]
+    assert failed.data["stale"] and failed.data["will_retry"]
+    launch = eng.fill(1, 3.0)[0].launch
+    assert (launch.attempt, launch.checkpoint) == (2, "/ck/2")
+    eng.handle(Reported("t_00000", 2, result("t_00000", 3, score=2), None), 4)
+    # The frozen first attempt wakes up and reports: recorded as stale, not as a result.
+    eng.handle(Reported("t_00000", 1, result("t_00000", 3, score=99), None), 5)
+    stale = [r for r in eng.records if r.kind == rk.STALE_RESULT]
+    assert len(stale) == 1 and stale[0].data["attempt"] == 1
+    assert eng.trials["t_00000"].last_result["score"] == 2

@@ -298,7 +298,16 @@ class Engine:
     def _on_reported(self, ev: Reported) -> list[Command]:
         trial = self.trials.get(ev.trial_id)
         if trial is None or ev.attempt != trial.attempt or trial.status is not TrialStatus.RUNNING:
-            return []  # a late report from an attempt that is no longer current
+            # A late report from an attempt that is no longer current (its lease expired
+            # and the trial was re-queued): kept in the log as such, never as a result.
+            if trial is not None and ev.attempt < trial.attempt:
+                self._emit(
+                    rk.STALE_RESULT,
+                    trial.trial_id,
+                    {"attempt": ev.attempt, "result": ev.result},
+                    float(ev.result.get("timestamp", 0.0)),
+                )
+            return []
         result = ev.result
         self.num_results += 1
         trial.last_result = result
@@ -434,6 +443,7 @@ class Engine:
                 "traceback": ev.traceback,
                 "worker_lost": ev.worker_lost,
                 "will_retry": retry,
+                "stale": ev.stale,
             },
             ev.ts,
         )

@@ -89,10 +89,11 @@ class Finished:
 class Failed:
     """The attempt ended with an error.
 
-    ``retryable`` is False for an exception raised by the user's code and True when the
-    infrastructure failed (worker process died, node lost); both count against
-    max_failures, but only infrastructure failures are retried when max_failures=0 is not
-    set explicitly by the user (see docs/architecture.md).
+    ``worker_lost`` is True when the infrastructure failed (worker process died, node
+    lost) rather than the user's code; ``stale`` when the attempt's lease expired (its
+    worker stopped renewing it, e.g. frozen): the attempt may still be alive, and anything
+    it reports later is recorded as stale and never overwrites the next attempt. Every
+    failure counts against max_failures, as in Ray Tune.
     """
 
     trial_id: str
@@ -101,6 +102,7 @@ class Failed:
     traceback: str
     ts: float
     worker_lost: bool = False
+    stale: bool = False
 
 
 Event = Started | Reported | Finished | Failed

@@ -14,7 +14,10 @@ checkpoint             id         {"path", "iteration"}
 checkpoint_deleted     id         {"path"}  (removed by the checkpoint retention policy)
 trial_paused           id         {"checkpoint": path|None}
 trial_restarted        id         {"config", "from_trial", "checkpoint"}  (PBT exploit)
-trial_failed           id         {"attempt", "error", "traceback", "worker_lost", "will_retry"}
+trial_failed           id         {"attempt", "error", "traceback", "worker_lost", "will_retry",
+                                   "stale"}  (stale: the attempt's lease expired)
+stale_result           id         {"attempt", "result"}  a result from an attempt that is no
+                                   longer current (late report after its lease expired)
 trial_completed        id         {"status": "TERMINATED"|"ERROR", "error", "traceback",
                                    "last_result"}
 state                  –          {"searcher": {...}, "scheduler": {...}, "engine": {...}}
@@ -49,6 +52,7 @@ CHECKPOINT_DELETED = "checkpoint_deleted"
 TRIAL_PAUSED = "trial_paused"
 TRIAL_RESTARTED = "trial_restarted"
 TRIAL_FAILED = "trial_failed"
+STALE_RESULT = "stale_result"
 TRIAL_COMPLETED = "trial_completed"
 STATE = "state"
 EXPERIMENT_FINISHED = "experiment_finished"
@@ -63,6 +67,7 @@ KINDS = (
     TRIAL_PAUSED,
     TRIAL_RESTARTED,
     TRIAL_FAILED,
+    STALE_RESULT,
     TRIAL_COMPLETED,
     STATE,
     EXPERIMENT_FINISHED,
