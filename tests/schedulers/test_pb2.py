@@ -95,7 +95,7 @@ def test_pb2_exploits_top_into_bottom_and_explores_within_bounds(
             seen.append((trial.trial_id, decision.from_trial, bottom, top))
         return decision
 
-    sched.on_result = spy  # type: ignore[method-assign]
+    sched.on_result = spy
     res = run(
         sched,
         iters=24,
@@ -116,7 +116,7 @@ def test_pb2_exploits_top_into_bottom_and_explores_within_bounds(
 def test_pb2_explores_towards_the_best_lr_more_often_than_random() -> None:
     closer = {"pb2": 0, "random": 0}
     total = {"pb2": 0, "random": 0}
-    dist = {"pb2": [], "random": []}
+    dist: dict[str, list[float]] = {"pb2": [], "random": []}
     for seed in range(3):
         rand = PopulationBasedTraining(
             time_attr="training_iteration",
@@ -144,6 +144,18 @@ def test_pb2_random_until_it_has_data_then_gp() -> None:
     assert all(s == "random" for s in sched.explore_sources[:first_gp])
     assert all(s == "gp" for s in sched.explore_sources[first_gp:])
     assert len(sched._data) > 0
+
+
+def test_pb2_data_is_the_reward_rate_of_the_config_that_ran() -> None:
+    """Each GP point is (time, config, Δreward/Δtime over the interval). In this problem a
+    config adds the same reward every step, so y must equal that config's rate exactly:
+    this fails if an interval straddled a restart (new weights and config)."""
+    sched = pb2(1)
+    res = run(sched, iters=32, seed=1)
+    assert any(r.kind == rk.TRIAL_RESTARTED for r in res.records)
+    assert len(sched._data) >= 20
+    for _, (lr,), y in sched._data:
+        assert y == pytest.approx(math.exp(-((lr - BEST_LR) ** 2) / (2 * 0.15**2)), rel=1e-9)
 
 
 def test_pb2_data_window_is_bounded() -> None:
@@ -215,7 +227,8 @@ def test_gp_likelihood_gradient_and_fit() -> None:
     gp.fit(X, t, y, optimize=True)
     assert gp.neg_log_likelihood(gp.theta)[0] < before
     x = np.array([0.3, 0.6])
-    _, g = gp.ucb_and_grad(x, 4.0, 1.5)
+    v, g = gp.ucb_and_grad(x, 4.0, 1.5)
+    assert v == pytest.approx(gp.ucb(x[None, :], 4.0, 1.5)[0])
     numeric = approx_fprime(x, lambda z: gp.ucb_and_grad(z, 4.0, 1.5)[0], 1e-7)
     np.testing.assert_allclose(g, numeric, rtol=1e-3, atol=1e-4)
 

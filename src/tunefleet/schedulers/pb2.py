@@ -38,6 +38,7 @@ evaluations: about 0.2 s for N = 128 on one core. Between perturbations a result
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections import deque
@@ -192,7 +193,10 @@ class TimeVaryingGP:
         _, self._d2, self._dt, _ = self._parts(self._X, self._t, self._X, self._t)
         if optimize and len(y) >= 2:
             best_theta, best_nll = self.theta, self.neg_log_likelihood(self.theta)[0]
-            for start in (self.theta, np.array(self.DEFAULT)):
+            starts = [self.theta]
+            if not np.allclose(self.theta, self.DEFAULT):
+                starts.append(np.array(self.DEFAULT))
+            for start in starts:
                 res = minimize(
                     self.neg_log_likelihood,
                     start,
@@ -262,6 +266,27 @@ class TimeVaryingGP:
 
 
 # ------------------------------------------------------------------------------- PB2
+_BLAS: list[Any] = []  # a cached threadpoolctl controller, or None without threadpoolctl
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """Run the GP on one BLAS thread. Its matrices are small and numpy and scipy each
+    bundle an OpenBLAS pool; interleaving calls to both (L-BFGS-B around numpy algebra)
+    makes the two pools spin against each other: 10-30x slower on a 2-core machine.
+    threadpoolctl is optional (it comes with scikit-learn)."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController())
+        except Exception:  # not installed, or it cannot inspect this platform
+            _BLAS.append(None)
+    controller = _BLAS[0]
+    if controller is None:
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
+
+
 def _flatten_bounds(bounds: Any, path: Path = ()) -> list[tuple[Path, float, float]]:
     where = "hyperparam_bounds" + "".join(f"[{k!r}]" for k in path)
     if not isinstance(bounds, Mapping) or not bounds:
@@ -345,13 +370,13 @@ class PB2(PopulationBasedTraining):
             raise TuneTypeError(f"PB2(max_data_points={max_data_points!r}): must be an int")
         if max_data_points < _MIN_DATA:
             raise TuneValueError(f"PB2(max_data_points={max_data_points}): must be >= {_MIN_DATA}")
-        assert hyperparam_bounds is not None
+        bounds: Mapping[str, Any] = hyperparam_bounds or {}
         super().__init__(
             time_attr=time_attr,
             metric=metric,
             mode=mode,
             perturbation_interval=perturbation_interval,
-            hyperparam_mutations=_as_mutations(hyperparam_bounds),
+            hyperparam_mutations=_as_mutations(bounds),
             quantile_fraction=quantile_fraction,
             custom_explore_fn=custom_explore_fn,
             log_config=log_config,
@@ -454,6 +479,10 @@ class PB2(PopulationBasedTraining):
         d = len(self._bounds)
         if len(self._data) < _MIN_DATA:
             return self._rng.random(d), "random"
+        with _one_blas_thread():
+            return self._select_gp(d), "gp"
+
+    def _select_gp(self, d: int) -> np.ndarray:
         t = np.array([p[0] for p in self._data]) / self.perturbation_interval
         X = np.array([p[1] for p in self._data], dtype=float).reshape(len(t), d)
         y = np.array([p[2] for p in self._data])
@@ -480,7 +509,7 @@ class PB2(PopulationBasedTraining):
             v = float(gp.ucb(x[None, :], now, kappa)[0])
             if v > best_v:
                 best_x, best_v = x, v
-        return best_x, "gp"
+        return best_x
 
     # -- persistence ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
