@@ -508,8 +508,10 @@ class Engine:
         for trial in sorted(trials, key=lambda t: t.index):
             self.scheduler.on_trial_added(trial)
         if state:
-            self.searcher.load_state_dict(state.get("searcher") or {})
-            self.scheduler.load_state_dict(state.get("scheduler") or {})
+            if state.get("searcher"):
+                self.searcher.load_state_dict(state["searcher"])
+            if state.get("scheduler"):
+                self.scheduler.load_state_dict(state["scheduler"])
             eng = state.get("engine") or {}
             self._next_index = max(self._next_index, int(eng.get("next_index", 0)))
             self._searcher_finished = bool(eng.get("searcher_finished", False))

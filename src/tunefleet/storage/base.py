@@ -143,6 +143,13 @@ class Store(ABC):
                 out[rec.trial_id] = rec
         return out
 
+    def last_of_kind(self, name: str, kind: str) -> Record | None:
+        """The newest record of ``kind`` (a store may answer from an index)."""
+        last = None
+        for rec in self.read(name, kinds=(kind,)):
+            last = rec
+        return last
+
     def summary(self, name: str) -> ExperimentSummary:
         """Status, counts and best value, built from lifecycle records + last results."""
         from tunefleet.storage.replay import replay

@@ -333,6 +333,22 @@ class SQLiteStore(Store):
         finally:
             conn.close()
 
+    def last_of_kind(self, name: str, kind: str) -> Record | None:
+        """One probe of the (kind, seq) index instead of decoding every record of a kind."""
+        conn = self._reader(name)
+        try:
+            row = conn.execute(
+                "SELECT seq, kind, trial_id, ts, data FROM events WHERE kind = ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (kind,),
+            ).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            return None
+        seq, k, tid, ts, data = row
+        return Record(k, tid, loads(data), ts, seq)
+
     def last_results(self, name: str) -> dict[str, Record]:
         """One index probe per trial instead of decoding every result.
 
