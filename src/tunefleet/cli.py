@@ -480,6 +480,47 @@ def export(
         _console(stderr=True).print(f"Wrote {len(df)} rows to {target}")
 
 
+@app.command()
+def resume(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH,
+    trainable: Annotated[
+        str | None,
+        typer.Option(
+            "--trainable",
+            "-t",
+            help="module:function to run (default: the one recorded in the experiment).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Resume even if the search space changed.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
+) -> None:
+    """Continue an experiment after a crash: finished trials are kept, never re-run."""
+    import sys
+
+    from tunefleet.runner import _import_ref
+    from tunefleet.runner import resume as resume_run
+
+    store = _open(storage_path)
+    if not store.experiment_exists(name):
+        _load(name, storage_path, None, None)  # prints the existing names and exits 1
+    sys.path.insert(0, "")  # the trainable's module is usually the user's working dir
+    try:
+        fn = _import_ref(trainable or str(store.get_spec(name).get("trainable", "")))
+        results = resume_run(
+            name, fn, storage_path=storage_path, force_resume=force, verbose=0 if quiet else 1
+        )
+    except (TuneError, TuneValueError, ImportError, AttributeError) as e:
+        _fail(str(e))
+    console = _console()
+    console.print(
+        f"[bold]{name}[/bold] resumed: {len(results)} trials, status {results.status}. "
+        f"Results stored in: {results.experiment_path}"
+    )
+
+
 def main() -> None:
     """Console-script entry point (``tunefleet``)."""
     app()
