@@ -128,7 +128,7 @@ def test_kill_minus_nine_then_resume(tmp_path: Path, sched: str) -> None:
     for offset, completed_then, expected_start in checkpoints:
         later = [ln.split() for ln in lines[offset:]]
         starts = [(p[1], int(p[2])) for p in later if p[0] == "start"]
-        for tid, step in starts:
+        for tid, _step in starts:
             assert tid not in completed_then, f"completed trial {tid} was started again"
         first_start: dict[str, int] = {}
         for tid, step in starts:
