@@ -1,0 +1,99 @@
+"""Resume cost: time and driver memory to resume an experiment of 10,000 trials and
+1,000,000 reported results (issue 4's target: ≤ 2 s, driver ≤ 300 MB).
+
+The experiment is made for real: a 10,000-trial sweep whose trials report 100 results
+each, on the local engine. Then a fresh Python process resumes it with num_samples raised
+by 10, so resuming must rebuild all 10,000 trials and the searcher's state from the log
+before it can start the new ones. Printed as JSON.
+
+    python benchmarks/resume.py [--trials 10000] [--results-per-trial 100] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import tunefleet as tune
+
+
+def chatty(config: dict[str, Any]) -> None:
+    for i in range(config["n"]):
+        tune.report(score=config["x"] + i * 1e-6)
+
+
+def make(storage: str, trials: int, per_trial: int) -> float:
+    t0 = time.perf_counter()
+    tune.run(chatty, config={"x": tune.uniform(0, 1), "n": per_trial}, num_samples=trials,
+             metric="score", mode="max", name="big", storage_path=storage, verbose=0, seed=0)
+    return time.perf_counter() - t0
+
+
+def child(storage: str, trials: int, per_trial: int) -> None:
+    """Runs in a fresh process: resume, then report timings and peak RSS."""
+    import tunefleet.runner  # noqa: F401 - imported before timing, like the peers' imports
+    from tunefleet.runner import _replay_for_resume
+    from tunefleet.storage import open_store
+
+    t0 = time.perf_counter()
+    replayed, state = _replay_for_resume(open_store(storage), "big")
+    rebuild = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    res = tune.run(chatty, config={"x": tune.uniform(0, 1), "n": per_trial},
+                   num_samples=trials + 10, metric="score", mode="max", name="big",
+                   storage_path=storage, resume=True, verbose=0, seed=0)
+    whole = time.perf_counter() - t1
+    print(json.dumps({
+        "rebuild_log_s": round(rebuild, 3),
+        "trials_rebuilt": len(replayed.trials),
+        "resume_run_s": round(whole, 3),
+        "trials_after": len(res),
+        "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--results-per-trial", type=int, default=100)
+    parser.add_argument("--keep", default=None, help="reuse/keep the experiment in this dir")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]), int(args.child[2]))
+        return
+    storage = args.keep or tempfile.mkdtemp(prefix="tf-resume-")
+    made = None
+    if not os.path.exists(os.path.join(storage, "big", "experiment.db")):
+        made = make(storage, args.trials, args.results_per_trial)
+    db_mb = os.path.getsize(os.path.join(storage, "big", "experiment.db")) / 2**20
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", storage, str(args.trials),
+         str(args.results_per_trial)],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    measured = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps({
+        "benchmark": "resume",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "trials": args.trials,
+        "results": args.trials * args.results_per_trial,
+        "log_size_mb": round(db_mb, 1),
+        "made_in_s": None if made is None else round(made, 1),
+        **measured,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
