@@ -21,6 +21,40 @@ driver, or by the main module in the forkserver) sized their thread pools alread
 worker sets ``OMP_NUM_THREADS`` & co. before unpickling the trainable and also shrinks
 loaded pools with ``threadpoolctl`` when it is installed. ``CUDA_VISIBLE_DEVICES`` is read at
 CUDA initialisation, which frameworks delay until first use, so it takes effect in all modes.
+
+Trial leases
+------------
+Why: a worker can stop making progress without dying, so no process sentinel ever fires: it
+was frozen (``SIGSTOP``, a debugger, a suspended container), its machine was cut off, or it
+is swapping itself to death. Without a lease its trial would stay RUNNING for ever and hold
+its slot (the zombie RUNNING trials of Optuna).
+
+How: a running trial holds a lease that its worker renews. With ``lease_ttl`` (default 30 s;
+``None`` disables leases) the worker sends a ``HEARTBEAT`` from a background thread every
+``lease_ttl / 4`` seconds when it sent nothing else meanwhile; any message from the worker
+renews the lease too, so busy trials pay nothing extra. The driver notes the time of each
+read (O(1) per read, nothing per message) and scans the leases of busy workers at most a few
+times per second (every ``lease_ttl / 4``, at most once a second), never per message. A
+lease whose renewal is overdue is checked once more against the socket (a driver that was
+itself busy for a while may simply not have read the renewal yet).
+
+What happens when a lease expires: the executor emits ``Failed(..., worker_lost=True,
+stale=True)`` with ``error="lease expired after X s (worker pid N stopped renewing it)"``;
+the engine re-queues the trial from its last checkpoint like any failure counted against
+``max_failures``. The stale worker stops counting towards capacity and a replacement is
+started at once (the trainable is shipped to it as usual), so the relaunch need not wait. The
+stale worker is not killed yet: if it wakes up, its reports still come out as ``Reported``
+events with the *old* attempt number (the engine records them as ``stale_result`` and never
+lets them overwrite the current attempt); its synchronous reports are answered so that it
+never hangs; its end (done or failed) produces no event and frees no slot. When its attempt
+ends it is told to exit, and if it is still there ``stale_grace_ttls * lease_ttl`` seconds
+(10 × TTL) after the expiry it is killed, so no orphan remains. ``stop()`` and ``reply()``
+always address the worker of the trial's current attempt, never a stale one.
+
+Choosing the TTL: long enough that a healthy worker always renews in time. The heartbeat
+thread needs the GIL for a moment every ``lease_ttl / 4``; a pure-Python loop lets it run,
+but one C call that holds the GIL for longer than the TTL (rare: most numerical libraries
+release it) would look like a frozen worker.
 """
 
 from __future__ import annotations
@@ -134,6 +168,10 @@ class _Worker:
         "trial_id",
         "attempt",
         "stopping",
+        "sync",
+        "renewed",
+        "heard",
+        "stale_until",
     )
 
     def __init__(self, slot: int, env: dict[str, str], proc: Any, conn: Any) -> None:
@@ -150,10 +188,20 @@ class _Worker:
         self.trial_id = ""  # empty while idle
         self.attempt = 0
         self.stopping = False
+        self.sync = False  # the running attempt waits for a reply to each report
+        self.renewed = 0.0  # monotonic time of the last lease renewal seen by the driver
+        self.heard = False  # the process has sent something (it got as far as worker_main)
+        self.stale_until = 0.0  # > 0: lease expired; killed if still alive at this time
 
 
-def _shutdown_workers(workers: list[_Worker], grace: float) -> None:
+def _shutdown_workers(
+    pool: list[_Worker], grace: float, stale: list[_Worker] | None = None
+) -> None:
     """EXIT to all, a short wait, then SIGTERM and SIGKILL for whoever is left."""
+    workers = pool + stale if stale else list(pool)
+    for w in stale or ():  # their attempts were already given up: no need to wait
+        with contextlib.suppress(Exception):
+            w.proc.kill()
     exit_frame = wire.encode((wire.EXIT,))
     for w in workers:
         with contextlib.suppress(OSError):  # never block on a worker that stopped reading
@@ -174,7 +222,9 @@ def _shutdown_workers(workers: list[_Worker], grace: float) -> None:
     for w in workers:
         with contextlib.suppress(OSError):
             w.conn.close()
-    workers.clear()
+    pool.clear()
+    if stale:
+        stale.clear()
 
 
 _LIVE: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
@@ -207,6 +257,9 @@ class LocalExecutor(Executor):
         ``"fork"``, ``"forkserver"`` or ``"spawn"``; default: see the module docstring.
     env:
         Extra environment variables for every worker.
+    lease_ttl:
+        Seconds a running trial's lease lasts without renewal (default 30; ``None``: no
+        leases). See "Trial leases" in the module docstring.
 
     Workers are not daemonic, so trainables may start processes of their own (PyTorch data
     loaders, ``multiprocessing.Pool``).
@@ -220,6 +273,13 @@ class LocalExecutor(Executor):
     name = "local"
     #: Seconds ``close()`` waits for busy workers before terminating them.
     close_grace_s = 1.0
+    #: A worker whose lease expired is killed this many TTLs later if it is still alive.
+    stale_grace_ttls = 10.0
+    #: Seconds a stale worker whose attempt ended has to exit before it is killed.
+    stale_exit_s = 5.0
+    #: A worker that has not sent its first message yet (``spawn`` re-imports the main
+    #: module first) may take this long, if more than the TTL, before its lease expires.
+    startup_grace_s = 60.0
 
     def __init__(
         self,
@@ -227,6 +287,7 @@ class LocalExecutor(Executor):
         num_gpus: int | None = None,
         start_method: str | None = None,
         env: dict[str, str] | None = None,
+        lease_ttl: float | None = 30.0,
     ) -> None:
         if num_cpus is not None and (
             isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)) or not num_cpus > 0
@@ -246,10 +307,25 @@ class LocalExecutor(Executor):
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
         ):
             raise TuneValueError("env must be a dict of str to str")
+        if lease_ttl is not None and (
+            isinstance(lease_ttl, bool)
+            or not isinstance(lease_ttl, (int, float))
+            or not 0 < lease_ttl < math.inf
+        ):
+            raise TuneValueError(
+                f"lease_ttl must be a positive number of seconds or None, got {lease_ttl!r}"
+            )
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
         self.start_method = start_method
         self.env = dict(env) if env else {}
+        self.lease_ttl = float(lease_ttl) if lease_ttl is not None else None
+        self._heartbeat_s = self.lease_ttl / 4.0 if self.lease_ttl is not None else None
+        self._scan_every = (
+            max(0.05, min(1.0, self.lease_ttl / 4.0)) if self.lease_ttl is not None else math.inf
+        )
+        self._next_scan = 0.0
+        self._stale: list[_Worker] = []  # workers whose lease expired, until they are gone
         self._gpus: list[str] | None = None
         self._ctx: Any = None
         self._method = ""
@@ -364,7 +440,7 @@ class LocalExecutor(Executor):
         self.experiment_dir = experiment_dir
         self._started = True
         _LIVE.add(self)
-        self._finalizer = weakref.finalize(self, _shutdown_workers, self._workers, 0.2)
+        self._finalizer = weakref.finalize(self, _shutdown_workers, self._workers, 0.2, self._stale)
         self._finalizer.atexit = False  # _atexit() handles interpreter exit
         for slot, env in enumerate(self._slot_envs(resources, max_concurrent)):
             self._workers.append(self._spawn(slot, env))
@@ -374,10 +450,11 @@ class LocalExecutor(Executor):
         parent, child = self._ctx.Pipe(duplex=True)
         close_fds: list[int] = []
         if self._method == "fork":  # the child must not hold the driver's ends of any socket
-            close_fds = [w.fd for w in self._workers if not w.eof] + [parent.fileno()]
+            close_fds = [w.fd for w in (*self._workers, *self._stale) if not w.eof]
+            close_fds.append(parent.fileno())
         proc = self._ctx.Process(
             target=worker_main,
-            args=(child, self._payload, env, close_fds, self._method),
+            args=(child, self._payload, env, close_fds, self._method, self._heartbeat_s),
             name=f"tunefleet-local-{slot}",
             daemon=False,
         )
@@ -403,6 +480,10 @@ class LocalExecutor(Executor):
     def worker_pids(self) -> list[int]:
         """Process ids of the current workers (for tests and diagnostics)."""
         return [w.proc.pid for w in self._workers]
+
+    def stale_worker_pids(self) -> list[int]:
+        """Process ids of workers whose lease expired and that are not gone yet."""
+        return [w.proc.pid for w in self._stale]
 
     def submit(self, launch: Launch) -> None:
         if not self._started or self._closed:
@@ -439,6 +520,8 @@ class LocalExecutor(Executor):
         w.trial_id = tid
         w.attempt = launch.attempt
         w.stopping = False
+        w.sync = launch.sync_reports
+        w.renewed = time.monotonic()  # the lease starts with the launch
         self._running[tid] = w
         with contextlib.suppress(OSError):  # a dead worker shows up through its sentinel
             wire.write_frame(w.fd, frame)
@@ -472,27 +555,40 @@ class LocalExecutor(Executor):
         deadline = None if events else time.monotonic() + max(0.0, timeout)
         poll = self._poller.poll
         fdmap = self._fdmap
+        leases = self.lease_ttl is not None
         while True:
             if deadline is None:
                 ms = 0
             else:
-                ms = max(0, math.ceil((deadline - time.monotonic()) * 1000.0))
+                until = deadline
+                if leases and (self._running or self._stale) and self._next_scan < until:
+                    until = self._next_scan  # wake up for the lease scan
+                ms = max(0, math.ceil((until - time.monotonic()) * 1000.0))
             ready = poll(ms)
+            now = time.monotonic()
             lost: list[_Worker] = []
             for fd, _ in ready:
                 entry = fdmap.get(fd)
                 if entry is None:
                     continue
+                w = entry[0]
                 if entry[1]:
-                    lost.append(entry[0])
+                    lost.append(w)
                 else:
-                    self._read(entry[0], events)
+                    w.renewed = now  # any message renews the lease
+                    w.heard = True
+                    self._read(w, events)
             for w in lost:
                 self._lost(w, events)
+            if leases and now >= self._next_scan:
+                self._next_scan = now + self._scan_every
+                if self._running or self._stale:
+                    self._scan(now, events)
             if events or deadline is None or time.monotonic() >= deadline:
                 return events
 
-    def _read(self, w: _Worker, events: list[Event]) -> None:
+    def _fill(self, w: _Worker) -> bool:
+        """Read what the worker sent; False at end of stream."""
         try:
             more = w.reader.fill()
         except OSError:
@@ -502,6 +598,13 @@ class LocalExecutor(Executor):
             self._fdmap.pop(w.fd, None)
             with contextlib.suppress(KeyError, ValueError):
                 self._poller.unregister(w.fd)
+        return more
+
+    def _read(self, w: _Worker, events: list[Event]) -> None:
+        if w.stale_until:
+            self._read_stale(w, events)
+            return
+        if not self._fill(w):
             return
         for msg in w.reader.messages():
             op = msg[0]
@@ -523,6 +626,75 @@ class LocalExecutor(Executor):
             elif op == wire.FAIL:
                 events.append(Failed(w.trial_id, w.attempt, msg[1], msg[2], time.time(), False))
                 self._release(w)
+            # HEARTBEAT: the renewal was noted by poll()
+
+    # ------------------------------------------------------------------ leases
+    def _scan(self, now: float, events: list[Event]) -> None:
+        """Expire the leases that were not renewed for ``lease_ttl``; kill overdue stale
+        workers. Runs every ``_scan_every`` seconds, not per message."""
+        assert self.lease_ttl is not None
+        cutoff = now - self.lease_ttl
+        overdue = [w for w in self._running.values() if w.renewed < cutoff]
+        for w in overdue:
+            if self._readable(w.fd):  # it did renew; the driver had not read it yet
+                w.renewed = now
+                w.heard = True
+                self._read(w, events)
+            elif not w.heard and now - w.renewed < self.startup_grace_s:
+                continue  # still starting: its heartbeat thread does not run yet
+            else:
+                self._expire(w, now, events)
+        for w in self._stale:
+            if 0 < w.stale_until <= now and w.proc.is_alive():
+                with contextlib.suppress(OSError):
+                    w.proc.kill()  # SIGKILL also ends a stopped process; the sentinel follows
+                w.stale_until = math.inf  # killed once; reaped through its sentinel
+
+    @staticmethod
+    def _readable(fd: int) -> bool:
+        p = select.poll()
+        p.register(fd, _POLLIN)
+        return bool(p.poll(0))
+
+    def _expire(self, w: _Worker, now: float, events: list[Event]) -> None:
+        """The lease of ``w``'s attempt expired: fail it as stale and replace the worker."""
+        assert self.lease_ttl is not None
+        tid = w.trial_id
+        self._running.pop(tid, None)
+        msg = (
+            f"lease expired after {now - w.renewed:.1f} s "
+            f"(worker pid {w.proc.pid} stopped renewing it)"
+        )
+        events.append(Failed(tid, w.attempt, msg, "", time.time(), True, True))
+        replacement = self._spawn(w.slot, w.env)
+        self._workers[self._workers.index(w)] = replacement
+        self._idle.append(replacement)
+        w.stale_until = now + self.stale_grace_ttls * self.lease_ttl
+        self._stale.append(w)
+
+    def _read_stale(self, w: _Worker, events: list[Event]) -> None:
+        """Messages of a worker whose lease expired: late reports of its old attempt go to
+        the engine (which records them as stale); its end only makes it exit."""
+        if not self._fill(w):
+            return
+        for msg in w.reader.messages():
+            op = msg[0]
+            if op == wire.REPORT:
+                if not w.stopping:
+                    events.append(Reported(w.trial_id, w.attempt, _loads(msg[1]), msg[2], msg[1]))
+                if w.sync:  # nobody else will answer it; never leave it hanging
+                    self._control(w, (wire.REPLY, w.seq, not w.stopping, False))
+            elif op == wire.REPORTS:
+                if not w.stopping:
+                    items = msg[1]
+                    for i in range(0, len(items), 2):
+                        text = items[i]
+                        events.append(
+                            Reported(w.trial_id, w.attempt, _loads(text), items[i + 1], text)
+                        )
+            elif op == wire.DONE or op == wire.FAIL:
+                self._control(w, (wire.EXIT,))
+                w.stale_until = min(w.stale_until, time.monotonic() + self.stale_exit_s)
 
     def _release(self, w: _Worker) -> None:
         self._running.pop(w.trial_id, None)
@@ -548,6 +720,10 @@ class LocalExecutor(Executor):
         code = w.proc.exitcode
         with contextlib.suppress(OSError):
             w.conn.close()
+        if w.stale_until:  # its attempt was already failed as stale and it was replaced
+            with contextlib.suppress(ValueError):
+                self._stale.remove(w)
+            return
         if code is not None and code < 0:
             try:
                 how = f"was killed by {signal.Signals(-code).name}"
@@ -582,7 +758,7 @@ class LocalExecutor(Executor):
         _LIVE.discard(self)
         if self._finalizer is not None:
             self._finalizer.detach()
-        _shutdown_workers(self._workers, self.close_grace_s)
+        _shutdown_workers(self._workers, self.close_grace_s, self._stale)
         self._running.clear()
         self._idle.clear()
         self._fdmap.clear()

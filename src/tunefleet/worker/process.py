@@ -5,6 +5,13 @@ the other as the driver sends them (see :mod:`tunefleet.worker.wire` for the mes
 survives user exceptions; it exits on ``EXIT``, when its socket reaches end of file, when a
 write finds the driver gone, or when a watchdog thread sees that its parent has died, so a
 killed driver never leaves workers behind.
+
+When the driver gives it a heartbeat interval (the executor's ``lease_ttl / 4``), a
+heartbeat thread renews the lease of the running trial: every interval, if nothing was sent
+to the driver during the last one, it sends ``HEARTBEAT``. It is a separate thread so that
+it runs while the trial computes (a Python loop releases the GIL every few milliseconds); it
+is idle between trials, and also renews while the trainable is being unpickled, since a
+launch may already be waiting then.
 """
 
 from __future__ import annotations
@@ -112,6 +119,7 @@ class WorkerLoop:
         "_flusher",
         "_last_send",
         "_last_check",
+        "_active",
     )
 
     def __init__(self, fd: int, fn: Callable[..., Any] | None) -> None:
@@ -133,6 +141,7 @@ class WorkerLoop:
         self._flusher: threading.Thread | None = None
         self._last_send = 0.0
         self._last_check = 0.0
+        self._active = threading.Event()  # set while the lease must be renewed
 
     # ------------------------------------------------------------------ receiving
     def _next(self) -> tuple[Any, ...]:
@@ -203,6 +212,25 @@ class WorkerLoop:
             with self._lock:
                 wake.clear()
                 self._write_locked([])
+
+    def start_heartbeat(self, interval: float) -> None:
+        """Renew the lease every ``interval`` seconds while :attr:`_active` is set."""
+        threading.Thread(
+            target=self._heartbeat_loop, args=(interval,), name="tunefleet-heartbeat", daemon=True
+        ).start()
+
+    def _heartbeat_loop(self, interval: float) -> None:
+        active = self._active
+        beat = (wire.HEARTBEAT,)
+        while True:
+            active.wait()
+            time.sleep(interval)
+            # Any message renews the lease: beat only after a quiet interval.
+            if not active.is_set() or time.monotonic() - self._last_send < interval:
+                continue
+            with self._lock:
+                if active.is_set():  # not after the trial's outcome went out
+                    self._write_locked([beat])
 
     def send_result(self, session: Session, result: dict[str, Any], checkpoint: str | None) -> None:
         """Channel: ship one result; raise StopTrial if the driver asked this trial to stop."""
@@ -284,6 +312,7 @@ class WorkerLoop:
             assert load_error is not None
             self._send((wire.FAIL, load_error[0], load_error[1]))
             return
+        self._active.set()
         session = Session(
             trial_id,
             attempt,
@@ -315,6 +344,7 @@ class WorkerLoop:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # the user may have closed them
                 stream.flush()
+        self._active.clear()
         self._send(outcome)
 
 
@@ -336,11 +366,13 @@ def worker_main(
     env: dict[str, str],
     close_fds: list[int],
     start_method: str = "fork",
+    heartbeat_s: float | None = None,
 ) -> None:
     """Entry point of a worker process (the ``target`` of its ``multiprocessing.Process``).
 
     The environment is set first, before the trainable is unpickled (which is where the
-    user's heavy imports happen), so OMP/MKL/CUDA settings take effect.
+    user's heavy imports happen), so OMP/MKL/CUDA settings take effect. ``heartbeat_s``:
+    interval of lease renewals (None: the driver keeps no lease).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     os.environ.update(env)
@@ -355,14 +387,18 @@ def worker_main(
     threads = env.get("OMP_NUM_THREADS")
     if threads:
         _limit_loaded_threadpools(int(threads))
-    fn: Callable[..., Any] | None = None
+    loop = WorkerLoop(conn.fileno(), None)
+    if heartbeat_s is not None:
+        loop._send((wire.HEARTBEAT,))  # "started": the driver's lease clock may begin
+        loop._active.set()  # a launch may be waiting while the user's imports run
+        loop.start_heartbeat(heartbeat_s)
     load_error: tuple[str, str] | None = None
     try:
-        fn = pickle.loads(payload)  # noqa: S301 - the driver's own trainable
+        loop.fn = pickle.loads(payload)  # noqa: S301 - the driver's own trainable
     except BaseException as exc:
         load_error = (
             f"the trainable could not be loaded in the worker process: {_describe(exc)}",
             traceback.format_exc(),
         )
-    loop = WorkerLoop(conn.fileno(), fn)
+    loop._active.clear()
     loop.serve(load_error)

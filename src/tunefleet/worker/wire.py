@@ -15,9 +15,11 @@ stop_criteria)``, ``(REPLY, seq, proceed, pause)``,
 ``(STOP, seq, pause)``, ``(EXIT,)``.
 
 worker → driver: ``(REPORT, result, checkpoint)``, ``(REPORTS, [result, checkpoint, ...])``
-(a burst of asynchronous reports, flat), ``(DONE, stopped)``, ``(FAIL, error, traceback)``. A worker runs one trial at a time and its messages arrive in
-order, so they need no trial id; ``seq`` lets a worker ignore control messages that were
-meant for an earlier trial.
+(a burst of asynchronous reports, flat), ``(DONE, stopped)``, ``(FAIL, error, traceback)``,
+``(HEARTBEAT,)`` (renews the lease of the running trial when nothing else was sent lately;
+see :mod:`tunefleet.executors.local`). A worker runs one trial at a time and its messages
+arrive in order, so they need no trial id; ``seq`` lets a worker ignore control messages
+that were meant for an earlier trial.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ REPORT = 4
 DONE = 5
 FAIL = 6
 REPORTS = 7
+HEARTBEAT = 8
 
 _HEADER = struct.Struct("<I")
 _unpack_header = _HEADER.unpack_from
