@@ -93,12 +93,11 @@ class CheckpointKeeper:
 
 def _remove(path: str) -> None:
     if "://" in path:
-        if path.startswith("sim://"):
-            return
-        import fsspec
+        # Manifest first (a half-deleted checkpoint is partial, never "complete"), with
+        # retries, and the storage options run() registered for the URL.
+        from tunefleet.checkpoint_store import remove_checkpoint
 
-        fs, p = fsspec.core.url_to_fs(path)
-        fs.rm(p, recursive=True)
+        remove_checkpoint(path)
         return
     if os.path.isdir(path):
         shutil.rmtree(path, ignore_errors=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 from tunefleet.engine.core import Engine, EngineConfig, LaunchTrial, Reply, StopTrial
 from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
-from tunefleet.executors.base import Executor, Resources
+from tunefleet.executors.base import Executor, Launch, Resources
 from tunefleet.progress import Progress
 from tunefleet.schedulers import Scheduler, create_scheduler
 from tunefleet.search.base import Searcher
@@ -33,7 +33,7 @@ from tunefleet.storage import records as rk
 from tunefleet.storage.lock import DriverLock
 from tunefleet.storage.records import Record
 from tunefleet.trainable import as_function, trainable_name, trainable_ref
-from tunefleet.trial import Trial, TrialStatus
+from tunefleet.trial import CHECKPOINT_HISTORY, Trial, TrialStatus
 
 logger = logging.getLogger("tunefleet")
 
@@ -73,6 +73,10 @@ class RunSpec:
     stop_repr: str | None = None
     keeper: Any = None  # CheckpointKeeper
     force_resume: bool = False
+    # Where trial directories (checkpoints) go: None = under storage_path; else an absolute
+    # path or an fsspec URL. The event log always stays in storage_path.
+    checkpoint_storage: str | None = None
+    checkpoint_storage_options: dict[str, Any] | None = None
 
 
 # ------------------------------------------------------------------------------ validation
@@ -146,6 +150,8 @@ def build_spec(
     checkpoint_score_attribute: str | None = None,
     checkpoint_score_order: str = "max",
     force_resume: bool = False,
+    checkpoint_storage: Any = None,
+    checkpoint_storage_options: dict[str, Any] | None = None,
 ) -> RunSpec:
     """Validate every argument; raise naming the offending parameter. No compute yet."""
     from tunefleet.checkpoint_manager import CheckpointKeeper
@@ -208,6 +214,11 @@ def build_spec(
     open_store(storage_path).check_writable()
     executor = create_executor(engine)
     executor.validate_resources(resources)
+    from tunefleet.checkpoint_store import validate_storage
+
+    checkpoint_storage, checkpoint_storage_options = validate_storage(
+        checkpoint_storage, checkpoint_storage_options, executor.name
+    )
     if executor.name != "simulated":
         import cloudpickle
 
@@ -253,6 +264,8 @@ def build_spec(
         stop_repr=None if stop is None else repr(stop)[:500],
         keeper=keeper,
         force_resume=bool(force_resume),
+        checkpoint_storage=checkpoint_storage,
+        checkpoint_storage_options=checkpoint_storage_options,
     )
 
 
@@ -279,6 +292,7 @@ class Runner:
         self._lock: DriverLock | None = None
         self._disk_full = False
         self._space_changed = False
+        self._store_history: dict[str, list[tuple[str, int, str | None]]] = {}
 
     # -- experiment creation / resume ----------------------------------------------------
     def _experiment_spec(self, total: int | None, prefix: str) -> dict[str, Any]:
@@ -306,6 +320,7 @@ class Runner:
             "trainable": trainable_ref(s.raw_trainable),
             "seed": s.seed,
             "trial_id_prefix": prefix,
+            "checkpoint_storage": s.checkpoint_storage,  # never its options (secrets)
             "created": time.time(),
             "tunefleet_version": __version__,
         }
@@ -405,7 +420,17 @@ class Runner:
         exp_dir = self.store.experiment_dir(self.name)
         trials_dir = os.path.join(exp_dir, "trials")
         if resuming:
-            self._check_compatible(self.store.get_spec(self.name), total)
+            old_spec = self.store.get_spec(self.name)
+            self._check_compatible(old_spec, total)
+            if s.checkpoint_storage is None and old_spec.get("checkpoint_storage"):
+                s.checkpoint_storage = old_spec["checkpoint_storage"]
+        if s.checkpoint_storage is not None:
+            from tunefleet.checkpoint_store import join, register_storage_options
+
+            # Checkpoints may go to a URL; the SQLite log cannot (it needs a local
+            # filesystem with working locks) and need not (it is small).
+            trials_dir = join(s.checkpoint_storage, self.name, "trials")
+            register_storage_options(s.checkpoint_storage, s.checkpoint_storage_options)
         cfg = EngineConfig(
             metric=s.metric,
             mode=s.mode,
@@ -415,7 +440,7 @@ class Runner:
             time_budget_s=s.time_budget_s,
             resources=s.resources,
             trial_id_prefix=prefix,
-            trial_dir=lambda tid: os.path.join(trials_dir, tid),
+            trial_dir=_trial_dir_fn(trials_dir),
             checkpoint_frequency=s.checkpoint_frequency,
             checkpoint_at_end=s.checkpoint_at_end,
         )
@@ -556,16 +581,93 @@ class Runner:
                     progress.update(engine.counts(), engine.num_results)
         return None
 
-    @staticmethod
-    def _apply(cmds: list[Any], executor: Executor) -> None:
+    def _apply(self, cmds: list[Any], executor: Executor) -> None:
         for c in cmds:
             t = type(c)
             if t is LaunchTrial:
-                executor.submit(c.launch)
+                launch = c.launch
+                if launch.checkpoint is not None and not launch.checkpoint.startswith("sim://"):
+                    self._verify_restore(launch, executor)
+                if self.spec.checkpoint_storage_options:
+                    launch.storage_options = self.spec.checkpoint_storage_options
+                executor.submit(launch)
             elif t is Reply:
                 executor.reply(c.trial_id, c.proceed)
             elif t is StopTrial:
                 executor.stop(c.trial_id, c.pause)
+
+    def _verify_restore(self, launch: Launch, executor: Executor) -> None:
+        """Check the checkpoint a launch restores from; on a bad one, fall back to the
+        trial's newest checkpoint that verifies (or to scratch), warn once, and record a
+        ``checkpoint_invalid``. The engine stays free of I/O: this runs here."""
+        from tunefleet.checkpoint_store import StorageUnavailableError, verify_checkpoint
+
+        engine = self.engine
+        assert engine is not None and launch.checkpoint is not None
+        trial = engine.trials[launch.trial_id]
+        path = launch.checkpoint
+        options = self.spec.checkpoint_storage_options
+        history = self._checkpoint_history(trial)
+        expected = trial.checkpoint_hash if trial.checkpoint == path else None
+        if expected is None:
+            expected = next((h for p, _, h in reversed(history) if p == path), None)
+        if expected is None and trial.parent_trial_id is not None:
+            donor = engine.trials.get(trial.parent_trial_id)
+            if donor is not None:
+                donor_history = self._checkpoint_history(donor)
+                expected = next((h for p, _, h in reversed(donor_history) if p == path), None)
+        try:
+            reason = verify_checkpoint(path, expected, options)
+        except StorageUnavailableError as exc:
+            warnings.warn(
+                f"trial {trial.trial_id}: {exc}; restoring from it unverified", stacklevel=4
+            )
+            return
+        if reason is None:
+            return
+        fallback: tuple[str, int, str | None] | None = None
+        for cand in reversed(history):
+            if cand[0] == path:
+                continue
+            try:
+                if verify_checkpoint(cand[0], cand[2], options) is None:
+                    fallback = cand
+                    break
+            except StorageUnavailableError:
+                continue
+        engine.checkpoint_invalid(trial.trial_id, path, reason, fallback, executor.now())
+        if trial.trial_id in self._store_history:
+            self._store_history[trial.trial_id] = [c for c in history if c[0] != path]
+        if fallback is None:
+            launch.checkpoint, launch.start_iteration, launch.start_time_total = None, 0, 0.0
+            instead = "starting it from scratch (no earlier checkpoint verifies)"
+        else:
+            launch.checkpoint, launch.start_iteration = fallback[0], fallback[1]
+            instead = f"restoring from {fallback[0]} (iteration {fallback[1]}) instead"
+        warnings.warn(
+            f"trial {trial.trial_id}: checkpoint {path} is {reason}; {instead}", stacklevel=4
+        )
+
+    def _checkpoint_history(self, trial: Trial) -> list[tuple[str, int, str | None]]:
+        """The trial's recent checkpoints, oldest first: the engine's memory, or for a
+        trial restored from the log (resume), its checkpoint records, read once."""
+        if trial.checkpoint_history or trial.checkpoint is None:
+            return trial.checkpoint_history
+        cached = self._store_history.get(trial.trial_id)
+        if cached is not None:
+            return cached
+        kinds = (rk.CHECKPOINT, rk.CHECKPOINT_DELETED, rk.CHECKPOINT_INVALID)
+        out: list[tuple[str, int, str | None]] = []
+        gone: set[str] = set()
+        for rec in self.store.read(self.name, kinds=kinds, trial_id=trial.trial_id):
+            if rec.kind == rk.CHECKPOINT:
+                d = rec.data
+                out.append((d["path"], int(d.get("iteration") or 0), d.get("hash")))
+            else:
+                gone.add(rec.data.get("path", ""))
+        out = [c for c in out if c[0] not in gone][-CHECKPOINT_HISTORY:]
+        self._store_history[trial.trial_id] = out
+        return out
 
     def _flush(self, engine: Engine, writer: Any, now: float) -> None:
         if engine.state_dirty:
@@ -654,7 +756,19 @@ class _CallbackTrial:
     __repr__ = __str__
 
 
-_RESUME_SKIP = (rk.RESULT, rk.STATE, rk.STALE_RESULT, rk.CHECKPOINT_DELETED)
+_RESUME_SKIP = (
+    rk.RESULT,
+    rk.STATE,
+    rk.STALE_RESULT,
+    rk.CHECKPOINT_DELETED,
+    rk.CHECKPOINT_INVALID,
+)
+
+
+def _trial_dir_fn(trials_dir: str) -> Callable[[str], str]:
+    from tunefleet.checkpoint_store import join
+
+    return lambda trial_id: join(trials_dir, trial_id)
 
 
 def _replay_for_resume(store: Any, name: str) -> tuple[Any, dict[str, Any] | None]:
@@ -748,6 +862,8 @@ def run(
     checkpoint_at_end: bool = False,
     checkpoint_config: Any = None,
     force_resume: bool = False,
+    checkpoint_storage: str | os.PathLike[str] | None = None,
+    checkpoint_storage_options: dict[str, Any] | None = None,
     **ray_args: Any,
 ) -> Any:
     """Run a hyperparameter search and return its :class:`~tunefleet.results.Results`.
@@ -756,6 +872,12 @@ def run(
     "simulated", or an Executor) and ``seed``. Ray Tune arguments that have no meaning
     here (``progress_reporter``, ``sync_config``, ``reuse_actors`` …) are accepted and
     ignored with a warning, so scripts migrate by changing only their import line.
+
+    ``checkpoint_storage`` (tunefleet): put trial directories, hence checkpoints, at a path
+    or any fsspec URL (``"s3://bucket/prefix"``: ``<prefix>/<name>/trials/<trial_id>``),
+    with ``checkpoint_storage_options`` passed to fsspec (``endpoint_url``, ``key``,
+    ``secret``; credentials also come from the environment). The event log stays in
+    ``storage_path``: SQLite needs a local filesystem, and the log is small.
     """
     unknown = [k for k in ray_args if k not in _IGNORED_RAY_ARGS]
     if unknown:
@@ -812,6 +934,8 @@ def run(
         checkpoint_score_attribute=score_attr,
         checkpoint_score_order=score_order,
         force_resume=force_resume,
+        checkpoint_storage=checkpoint_storage,
+        checkpoint_storage_options=checkpoint_storage_options,
     )
     return Runner(spec).run()
 

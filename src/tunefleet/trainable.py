@@ -129,7 +129,9 @@ class _ClassRunner:
         always = bool(sess and sess.sync) and _overrides(self.cls, "save_checkpoint")
         restore = sess.get_checkpoint() if sess else None
         if restore is not None:
-            obj.load_checkpoint(_load_arg(restore.path))
+            # A checkpoint at a URL (s3://...) is downloaded to a local directory first.
+            with restore.as_directory() as local:
+                obj.load_checkpoint(_load_arg(local))
         obj._iteration = sess.iteration if sess else 0
         finished_normally = False
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +20,9 @@ class TrialStatus(StrEnum):
     def is_finished(self) -> bool:
         return self in (TrialStatus.TERMINATED, TrialStatus.ERROR)
 
+
+# Checkpoints per trial the engine remembers for fallback (see Trial.checkpoint_history).
+CHECKPOINT_HISTORY = 5
 
 # Automatic fields added to every reported result (Ray Tune's names).
 AUTO_RESULT_FIELDS = (
@@ -54,6 +57,10 @@ class Trial:
     pending_decision: str | None = None  # "stop" or "pause" sent, waiting for the worker
     restart_config: dict[str, Any] | None = None  # PBT: relaunch with this config ...
     restart_checkpoint: str | None = None  # ... from this checkpoint
+    checkpoint_hash: str | None = None  # content hash of `checkpoint` (None: unknown/marker)
+    # The last CHECKPOINT_HISTORY (path, iteration, hash) of this trial, oldest first: what
+    # a restore falls back to when the latest checkpoint fails verification.
+    checkpoint_history: list[tuple[str, int, str | None]] = field(default_factory=list)
 
     @property
     def iteration(self) -> int:

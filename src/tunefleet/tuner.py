@@ -78,6 +78,10 @@ class RunConfig:
     storage_filesystem: Any = None
     engine: Any = "local"  # tunefleet: "local", "simulated" or an Executor
     extra: dict[str, Any] = field(default_factory=dict)
+    # tunefleet: trial directories (checkpoints) at a path or fsspec URL ("s3://b/prefix");
+    # the options go to fsspec. The event log stays in storage_path (see run()).
+    checkpoint_storage: str | None = None
+    checkpoint_storage_options: dict[str, Any] | None = None
 
 
 class Tuner:
@@ -133,6 +137,8 @@ class Tuner:
             num_to_keep=cc.num_to_keep,
             checkpoint_score_attribute=cc.checkpoint_score_attribute,
             checkpoint_score_order=cc.checkpoint_score_order,
+            checkpoint_storage=rc.checkpoint_storage,
+            checkpoint_storage_options=rc.checkpoint_storage_options,
         )
         return ResultGrid(Runner(spec).run())
 

@@ -33,7 +33,7 @@ from tunefleet.search.base import FINISHED, Searcher
 from tunefleet.stoppers import Stopper
 from tunefleet.storage import records as rk
 from tunefleet.storage.records import Record
-from tunefleet.trial import Trial, TrialStatus
+from tunefleet.trial import CHECKPOINT_HISTORY, Trial, TrialStatus
 
 
 # ------------------------------------------------------------------------------ commands
@@ -317,12 +317,15 @@ class Engine:
         if ev.checkpoint is not None:
             trial.checkpoint = ev.checkpoint
             trial.checkpoint_iteration = int(result["training_iteration"])
-            self._emit(
-                rk.CHECKPOINT,
-                trial.trial_id,
-                {"path": ev.checkpoint, "iteration": trial.checkpoint_iteration},
-                result["timestamp"],
-            )
+            trial.checkpoint_hash = digest = ev.checkpoint_hash
+            ck_data = {"path": ev.checkpoint, "iteration": trial.checkpoint_iteration}
+            if digest is not None:  # simulated markers have none
+                ck_data["hash"] = digest
+                history = trial.checkpoint_history
+                history.append((ev.checkpoint, trial.checkpoint_iteration, digest))
+                if len(history) > CHECKPOINT_HISTORY:
+                    del history[0]
+            self._emit(rk.CHECKPOINT, trial.trial_id, ck_data, result["timestamp"])
         metric = self.config.metric
         if metric is not None:
             value = result.get(metric)
@@ -400,6 +403,7 @@ class Engine:
         if decision == "restart" and not self.stopping:
             trial.config = trial.restart_config or trial.config
             trial.checkpoint = trial.restart_checkpoint
+            trial.checkpoint_hash = _hash_of(self.trials.get(trial.parent_trial_id or ""), trial)
             trial.restart_config = None
             trial.restart_checkpoint = None
             trial.status = TrialStatus.PENDING
@@ -478,6 +482,41 @@ class Engine:
         )
         self.scheduler.on_trial_finished(trial)
 
+    def checkpoint_invalid(
+        self,
+        trial_id: str,
+        path: str,
+        reason: str,
+        fallback: tuple[str, int, str | None] | None,
+        now: float,
+    ) -> None:
+        """The runner found ``path`` missing, partial or corrupt before restoring
+        ``trial_id`` from it: forget it, continue from ``fallback`` (path, iteration, hash;
+        None: from scratch), and record a ``checkpoint_invalid``. Called between the launch
+        and the drain of its records: the pending ``trial_started`` is corrected to name the
+        checkpoint actually restored, and the new record goes right before it."""
+        trial = self.trials[trial_id]
+        trial.checkpoint_history = [h for h in trial.checkpoint_history if h[0] != path]
+        if fallback is None:
+            trial.checkpoint, trial.checkpoint_iteration, trial.checkpoint_hash = None, 0, None
+        else:
+            trial.checkpoint, trial.checkpoint_iteration, trial.checkpoint_hash = fallback
+        data = {
+            "path": path,
+            "reason": reason,
+            "fallback": trial.checkpoint,
+            "iteration": trial.checkpoint_iteration,
+        }
+        record = Record(rk.CHECKPOINT_INVALID, trial_id, data, now)
+        recs = self.records
+        for i in range(len(recs) - 1, -1, -1):
+            r = recs[i]
+            if r.kind == rk.TRIAL_STARTED and r.trial_id == trial_id:
+                r.data["checkpoint"] = trial.checkpoint
+                recs.insert(i, record)
+                return
+        recs.append(record)
+
     # ----------------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, Any]:
         self.state_dirty = False
@@ -517,6 +556,18 @@ class Engine:
             self._searcher_finished = bool(eng.get("searcher_finished", False))
             self.metric_seen = self.metric_seen or bool(eng.get("metric_seen", False))
         self.time_offset = elapsed
+
+
+def _hash_of(donor: Trial | None, trial: Trial) -> str | None:
+    """The content hash of ``trial.checkpoint``, taken from the donor it was copied from."""
+    if donor is None or trial.checkpoint is None:
+        return None
+    if donor.checkpoint == trial.checkpoint:
+        return donor.checkpoint_hash
+    for path, _, digest in reversed(donor.checkpoint_history):
+        if path == trial.checkpoint:
+            return digest
+    return None
 
 
 def _dict_criteria(stopper: Stopper | None) -> dict[str, float] | None:

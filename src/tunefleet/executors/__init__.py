@@ -44,10 +44,11 @@ __all__ = [
 _REGISTRY: dict[str, str] = {
     "local": "tunefleet.executors.local:LocalExecutor",
     "simulated": "tunefleet.executors.simulated:SimulatedExecutor",
+    "dask": "tunefleet.executors.dask:DaskExecutor",
 }
 
 # Names kept for the cluster engines, which are not part of this version yet.
-_RESERVED = ("ray", "dask", "spark")
+_RESERVED = ("ray", "spark")
 
 
 def register_executor(name: str, target: str) -> None:

@@ -52,6 +52,9 @@ class Launch:
     # each report, so a trial stops at exactly the result that meets them even when it
     # never waits for the driver.
     stop_criteria: dict[str, float] | None = None
+    # fsspec options (endpoint_url, key, secret, ...) when trial_dir is a URL; set by the
+    # runner, never recorded in the log.
+    storage_options: dict[str, Any] | None = None
 
 
 # ----------------------------------------------------------------------------- events
@@ -73,6 +76,7 @@ class Reported:
     result: dict[str, Any]
     checkpoint: str | None  # complete checkpoint saved with this result, if any
     raw: str | None = None  # the result as JSON text, when the worker already encoded it
+    checkpoint_hash: str | None = None  # content hash of `checkpoint` (None: sim marker)
 
 
 @dataclass(slots=True)

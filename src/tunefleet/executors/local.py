@@ -508,6 +508,7 @@ class LocalExecutor(Executor):
             launch.checkpoint_frequency,
             launch.checkpoint_at_end,
             launch.stop_criteria,
+            launch.storage_options,
         )
         try:
             frame = wire.encode(msg)
@@ -610,14 +611,23 @@ class LocalExecutor(Executor):
             op = msg[0]
             if op == wire.REPORT:
                 if not w.stopping:
-                    events.append(Reported(w.trial_id, w.attempt, _loads(msg[1]), msg[2], msg[1]))
+                    ck = msg[2]  # None, a path, or (path, content hash)
+                    h = None
+                    if ck.__class__ is tuple:
+                        ck, h = ck
+                    events.append(Reported(w.trial_id, w.attempt, _loads(msg[1]), ck, msg[1], h))
             elif op == wire.REPORTS:
                 if not w.stopping:
                     items = msg[1]
                     tid, attempt = w.trial_id, w.attempt
                     for i in range(0, len(items), 2):
                         text = items[i]
-                        events.append(Reported(tid, attempt, _loads(text), items[i + 1], text))
+                        ck = items[i + 1]
+                        if ck.__class__ is tuple:
+                            r = Reported(tid, attempt, _loads(text), ck[0], text, ck[1])
+                        else:
+                            r = Reported(tid, attempt, _loads(text), ck, text)
+                        events.append(r)
             elif op == wire.DONE:
                 events.append(
                     Finished(w.trial_id, w.attempt, time.time(), bool(msg[1]) or w.stopping)

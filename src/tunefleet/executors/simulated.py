@@ -118,6 +118,7 @@ class _SimTrial:
         self.session.checkpoint_frequency = launch.checkpoint_frequency
         self.session.checkpoint_at_end = launch.checkpoint_at_end
         self.session.stop_criteria = launch.stop_criteria
+        self.session.storage_options = launch.storage_options
         self.gen: Generator[Any, Any, Any] | None = None
         self.thread: threading.Thread | None = None
         self.sem: Any = None  # a lock used as a binary semaphore (C-level, fast)
@@ -292,7 +293,10 @@ class SimulatedExecutor(Executor):
             if t < self._now:  # never schedule into the past
                 t = self._now
             trial.last_time = t
-            self._push(t, _REPORT, trial, trial.result, trial.checkpoint)
+            ck: Any = trial.checkpoint
+            if ck is not None and trial.session.checkpoint_hash is not None:
+                ck = (ck, trial.session.checkpoint_hash)  # a real checkpoint, not a marker
+            self._push(t, _REPORT, trial, trial.result, ck)
             return
         trial.code_done = True
         kind, error, tb = trial.outcome or (_DONE, "", "")
@@ -382,7 +386,10 @@ class SimulatedExecutor(Executor):
                 break
             pop(heap)
             if kind == _REPORT:
-                out.append(Reported(trial.trial_id, trial.attempt, a, b))
+                if b.__class__ is tuple:
+                    out.append(Reported(trial.trial_id, trial.attempt, a, b[0], None, b[1]))
+                else:
+                    out.append(Reported(trial.trial_id, trial.attempt, a, b))
                 if trial.sync:
                     trial.waiting = True
                 else:

@@ -10,8 +10,13 @@ experiment_started     –          {"run": n}   (n = 0 first start, 1.. for eac
 trial_created          id         {"config", "index", "parent": id|None, "checkpoint": path|None}
 trial_started          id         {"attempt", "worker", "checkpoint": path|None}
 result                 id         the result dict (metrics + automatic fields)
-checkpoint             id         {"path", "iteration"}
+checkpoint             id         {"path", "iteration", "hash"}  (hash: "sha256:<hex>" content
+                                   hash; absent for simulated markers)
 checkpoint_deleted     id         {"path"}  (removed by the checkpoint retention policy)
+checkpoint_invalid     id         {"path", "reason", "fallback": path|None, "iteration"}  the
+                                   checkpoint failed verification before a restore (missing,
+                                   partial, corrupt); the trial restores from ``fallback``
+                                   (at ``iteration``) or from scratch
 trial_paused           id         {"checkpoint": path|None}
 trial_restarted        id         {"config", "from_trial", "checkpoint"}  (PBT exploit)
 trial_failed           id         {"attempt", "error", "traceback", "worker_lost", "will_retry",
@@ -49,6 +54,7 @@ TRIAL_STARTED = "trial_started"
 RESULT = "result"
 CHECKPOINT = "checkpoint"
 CHECKPOINT_DELETED = "checkpoint_deleted"
+CHECKPOINT_INVALID = "checkpoint_invalid"
 TRIAL_PAUSED = "trial_paused"
 TRIAL_RESTARTED = "trial_restarted"
 TRIAL_FAILED = "trial_failed"
@@ -64,6 +70,7 @@ KINDS = (
     RESULT,
     CHECKPOINT,
     CHECKPOINT_DELETED,
+    CHECKPOINT_INVALID,
     TRIAL_PAUSED,
     TRIAL_RESTARTED,
     TRIAL_FAILED,

@@ -244,6 +244,8 @@ class WorkerLoop:
         # the text as is, so encoding (the store's biggest per-result cost) happens here, in
         # parallel across workers, instead of in the single driver.
         result = _dumps(result)  # type: ignore[assignment]
+        if checkpoint is not None and session.checkpoint_hash is not None:
+            checkpoint = (checkpoint, session.checkpoint_hash)  # type: ignore[assignment]
         if session.sync:
             self._send((wire.REPORT, result, checkpoint))
             self._await_reply()
@@ -327,6 +329,7 @@ class WorkerLoop:
         session.checkpoint_frequency = msg[10]
         session.checkpoint_at_end = msg[11]
         session.stop_criteria = msg[12]
+        session.storage_options = msg[13] if len(msg) > 13 else None
         set_session(session)
         outcome: tuple[Any, ...]
         try:

@@ -22,7 +22,10 @@ _PLAIN = (float, int, str, bool, type(None))
 
 class Channel(Protocol):
     def send_result(self, session: Session, result: dict[str, Any], checkpoint: str | None) -> None:
-        """Deliver one result; raise StopTrial if the driver asked the trial to stop."""
+        """Deliver one result; raise StopTrial if the driver asked the trial to stop.
+
+        ``session.checkpoint_hash`` is the content hash of ``checkpoint`` (None for
+        simulated markers); channels send it along."""
 
 
 class Session:
@@ -44,6 +47,8 @@ class Session:
         "checkpoint_at_end",
         "stop_criteria",
         "config",
+        "checkpoint_hash",
+        "storage_options",
     )
 
     def __init__(
@@ -76,6 +81,8 @@ class Session:
         self.checkpoint_frequency = 0
         self.checkpoint_at_end = False
         self.stop_criteria: dict[str, float] | None = None
+        self.checkpoint_hash: str | None = None  # of the checkpoint being sent
+        self.storage_options: dict[str, Any] | None = None  # fsspec options (URL trial_dir)
 
     def report(self, metrics: dict[str, Any], checkpoint: Checkpoint | str | None = None) -> None:
         self.iteration += 1
@@ -97,6 +104,7 @@ class Session:
         result["timestamp"] = now
         result["done"] = False
         path = None
+        digest = None
         if checkpoint is not None:
             if self.virtual and (
                 checkpoint is True or not isinstance(checkpoint, (str, Checkpoint))
@@ -105,8 +113,11 @@ class Session:
                 # can be resumed from this iteration (it reads get_context().iteration).
                 path = f"sim://{self.trial_id}/checkpoint_{self.iteration:06d}"
             else:
-                source = os.fspath(checkpoint)
-                path = persist_checkpoint(source, self.trial_dir, self.iteration)
+                source = checkpoint if isinstance(checkpoint, Checkpoint) else os.fspath(checkpoint)
+                path, digest = persist_checkpoint(
+                    source, self.trial_dir, self.iteration, self.storage_options
+                )
+        self.checkpoint_hash = digest
         self.channel.send_result(self, result, path)
         criteria = self.stop_criteria
         if criteria:
@@ -116,7 +127,11 @@ class Session:
                     raise StopTrial(pause=False)
 
     def get_checkpoint(self) -> Checkpoint | None:
-        return Checkpoint(self.restore_from) if self.restore_from else None
+        """The checkpoint to restore from. At a URL it is downloaded lazily, on first use
+        (``as_directory()``, ``to_dict()``, ``os.fspath``)."""
+        if not self.restore_from:
+            return None
+        return Checkpoint(self.restore_from, self.storage_options)
 
 
 def _plain(value: Any) -> Any:

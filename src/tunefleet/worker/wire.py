@@ -11,13 +11,14 @@ Messages are flat tuples whose first item is an opcode:
 
 driver → worker: ``(RUN, seq, trial_id, attempt, config, trial_dir, checkpoint,
 start_iteration, start_time_total, sync, checkpoint_frequency, checkpoint_at_end,
-stop_criteria)``, ``(REPLY, seq, proceed, pause)``,
+stop_criteria, storage_options)``, ``(REPLY, seq, proceed, pause)``,
 ``(STOP, seq, pause)``, ``(EXIT,)``.
 
 worker → driver: ``(REPORT, result, checkpoint)``, ``(REPORTS, [result, checkpoint, ...])``
 (a burst of asynchronous reports, flat), ``(DONE, stopped)``, ``(FAIL, error, traceback)``,
 ``(HEARTBEAT,)`` (renews the lease of the running trial when nothing else was sent lately;
-see :mod:`tunefleet.executors.local`). A worker runs one trial at a time and its messages
+see :mod:`tunefleet.executors.local`). ``checkpoint`` is None, a path, or ``(path,
+content_hash)``. A worker runs one trial at a time and its messages
 arrive in order, so they need no trial id; ``seq`` lets a worker ignore control messages
 that were meant for an earlier trial.
 """

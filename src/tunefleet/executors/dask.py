@@ -1,0 +1,1115 @@
+"""The Dask engine: trials run as long-lived tasks on ``dask.distributed`` workers.
+
+``DaskExecutor()`` starts a :class:`distributed.LocalCluster` of worker processes (and shuts
+it down at :meth:`~DaskExecutor.close`); ``DaskExecutor(address="tcp://host:8786")`` (or
+``engine="dask://host:8786"``) connects to a running scheduler; ``DaskExecutor(client=c)``
+uses the caller's :class:`distributed.Client`, which it never closes.
+
+How a trial runs
+----------------
+One attempt is one Dask task (``client.submit(..., pure=False, resources=...)``) that holds
+its slot for the whole attempt, in the worker's persistent process: workers are reused, as
+with the local engine. The trainable is cloudpickled once in the driver and installed on
+every worker by a worker plugin; Dask sends the plugin to each worker once when it is
+registered, and again to each worker that joins later (a replacement started by a Nanny
+after a crash, or a scaled-up worker). The worker unpickles the trainable at once, in a
+background thread (so the user's imports are done before its first trial), and keeps it: the
+trainable (and what :func:`tunefleet.with_parameters` put inside it) crosses the network and
+is unpickled once per worker, never once per trial. A task carries only the
+:class:`Launch`.
+
+Report channel
+--------------
+Each running task opens one TCP connection back to a listener in the driver (on 127.0.0.1
+for a local cluster, otherwise on the interface that reaches the scheduler, or
+``listen_host``). Over it go the results (JSON text, encoded in the worker) and the
+outcome; back come the answers to synchronous reports and stop/pause requests, which the
+task checks with one non-blocking ``recv`` at each report. Dask's own queues and pub/sub go
+through the scheduler and cost a round trip of a millisecond or more per message; a direct
+socket costs a few microseconds and also tells each side at once when the other one dies:
+
+* the worker process is killed: the kernel closes its socket, the driver reads end of file
+  and emits ``Failed(worker_lost=True)`` within milliseconds; the engine relaunches the
+  trial from its latest checkpoint, counted against ``max_failures``. We, not Dask, retry,
+  because a retry must start from the latest checkpoint, not from the launch: the
+  executor's own cluster sets ``distributed.scheduler.allowed-failures`` to 0, and on other
+  clusters a task that Dask re-runs by itself is refused when it connects and returns at
+  once. The dead attempt's future is held until Dask has noticed the death, so that the
+  relaunch never goes to the dead worker. A machine that vanishes without closing its
+  sockets is caught by the task's future instead (``KilledWorker``).
+* the driver is gone (closed, crashed): each task sees end of file at its next report and
+  unwinds through :class:`~tunefleet.errors.StopTrial`, freeing its worker.
+
+Nothing arriving on the socket is unpickled: messages are a one-byte opcode and UTF-8/JSON
+text, and a connection is accepted only with the executor's random key.
+
+Resources
+---------
+Each trial asks Dask for ``{"CPU": cpu, "GPU": gpu, **custom}`` (entries of zero left out).
+``"CPU"`` is asked for only when workers declare a ``CPU`` resource, as the executor's own
+cluster does (``CPU = threads_per_worker``); otherwise a trial takes one worker thread, and a
+worker holds ``nthreads // cpu`` trials (Dask cannot enforce more than one thread per task:
+start workers with ``--resources "CPU=N"`` for multi-CPU trials). Capacity is the number of
+trials the running workers fit at once, capped by ``max_concurrent``. A new launch prefers
+the worker whose trial ended last, so trials reuse warm workers.
+
+A trainable that never reports cannot be interrupted: Dask cannot stop a running task, so
+after ``close()`` it runs to its end. Dask workers are daemonic processes by default; set
+the Dask config ``distributed.worker.daemon: false`` if trainables start processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import inspect
+import json
+import os
+import pickle
+import secrets
+import selectors
+import socket
+import struct
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tunefleet.errors import StopTrial, TuneError, TuneValueError
+from tunefleet.executors.base import (
+    Event,
+    Executor,
+    Failed,
+    Finished,
+    Launch,
+    Reported,
+    Resources,
+    Started,
+)
+from tunefleet.storage.sqlite import dumps as _dumps
+from tunefleet.storage.sqlite import loads as _loads
+from tunefleet.worker.generator import report_yielded
+from tunefleet.worker.session import Session, set_session
+
+__all__ = ["DaskExecutor"]
+
+_INSTALL_HINT = "pip install tunefleet[dask]"
+# Seconds a task waits to connect to the driver before its attempt fails.
+_TASK_CONNECT_TIMEOUT_S = 30.0
+# A first message larger than this is not a greeting: the connection is dropped.
+_MAX_HELLO = 1 << 16
+_READ_SIZE = 1 << 16
+_EPS = 1e-9
+
+# Frames: 4-byte little-endian length, then a one-byte opcode and its body.
+_LEN = struct.Struct("<I")
+# task -> driver
+_HELLO = b"H"  # JSON {"key", "run", "worker", "pid"}
+_REPORT = b"R"  # result JSON text
+_REPORT_CK = b"C"  # 4-byte length + checkpoint path, 4-byte length + its content hash
+#                    (empty: none), then the result JSON text; strings in UTF-8
+_DONE = b"D"  # b"1" when it ended because it was asked to stop
+_FAIL = b"F"  # JSON [error, traceback]
+# driver -> task
+_ACK = b"A"  # the connection is accepted: run the trial
+_REPLY = b"Y"  # b"1" proceed, b"0" stop
+_STOP = b"S"  # b"1" pause, b"0" stop
+
+
+def _frame(body: bytes) -> bytes:
+    return _LEN.pack(len(body)) + body
+
+
+class _Frames:
+    """Splits a byte stream into frame bodies; keeps a partial frame between reads."""
+
+    __slots__ = ("buf",)
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self.buf
+        buf += data
+        n = len(buf)
+        out: list[bytes] = []
+        pos = 0
+        while n - pos >= 4:
+            (size,) = _LEN.unpack_from(buf, pos)
+            end = pos + 4 + size
+            if end > n:
+                break
+            out.append(bytes(buf[pos + 4 : end]))
+            pos = end
+        if pos:
+            del buf[:pos]
+        return out
+
+
+def _require_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(
+            f"the Dask engine needs dask.distributed, which is not installed: {_INSTALL_HINT}"
+        ) from exc
+    return distributed
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return repr(exc)
+    except Exception:
+        return f"<{type(exc).__name__} (repr failed)>"
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback without our own frame, so that it starts in the user's code."""
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, tb))
+    except Exception:
+        return traceback.format_exc()
+
+
+# ------------------------------------------------------------------------- resources
+def dask_resources(resources: Resources, cpu_resource: bool) -> dict[str, float]:
+    """What one trial asks Dask for: ``CPU`` (when workers declare it), ``GPU``, custom."""
+    request: dict[str, float] = {}
+    if cpu_resource and resources.cpu > 0:
+        request["CPU"] = float(resources.cpu)
+    if resources.gpu > 0:
+        request["GPU"] = float(resources.gpu)
+    for name, amount in resources.custom.items():
+        if amount > 0:
+            request[name] = float(amount)
+    return request
+
+
+def worker_slots(
+    nthreads: int, worker_resources: dict[str, float], resources: Resources, cpu_resource: bool
+) -> int:
+    """How many trials one worker runs at once: a task takes a thread, and the worker's
+    declared resources must cover every trial's request."""
+    n = int(nthreads) if cpu_resource else int(nthreads // max(1.0, float(resources.cpu)))
+    for name, need in dask_resources(resources, cpu_resource).items():
+        n = min(n, int(float(worker_resources.get(name, 0.0)) / need + _EPS))
+    return max(0, n)
+
+
+@dataclass(frozen=True, slots=True)
+class _WorkerInfo:
+    address: str
+    nthreads: int
+    resources: dict[str, float]
+
+
+def _cluster_slots(workers: list[_WorkerInfo], resources: Resources) -> tuple[int, bool]:
+    cpu_resource = any("CPU" in w.resources for w in workers)
+    total = sum(worker_slots(w.nthreads, w.resources, resources, cpu_resource) for w in workers)
+    return total, cpu_resource
+
+
+# ------------------------------------------------------------------------- worker side
+_PLUGIN_CLASS: type | None = None
+
+
+def _plugin_class() -> type:
+    """The worker plugin class, created on first use so that importing this module does
+    not import distributed. Pickle finds it through the module's ``__getattr__``."""
+    global _PLUGIN_CLASS
+    if _PLUGIN_CLASS is None:
+        from distributed.diagnostics.plugin import WorkerPlugin
+
+        class TrainablePlugin(WorkerPlugin):
+            """Carries the pickled trainable to each worker; unpickles it once there."""
+
+            def __init__(self, payload: bytes) -> None:
+                self.payload = payload
+                self.fn: Callable[..., Any] | None = None
+                self.lock = threading.Lock()
+
+            def __getstate__(self) -> dict[str, Any]:
+                return {"payload": self.payload}
+
+            def __setstate__(self, state: dict[str, Any]) -> None:
+                self.__init__(state["payload"])  # type: ignore[misc]
+
+            def setup(self, worker: Any) -> None:
+                # Unpickle (and run the user's imports) now, off the worker's event loop,
+                # so that a trial (a relaunch after a crash above all) starts warm. A
+                # failure here is raised again, with its traceback, by the first trial.
+                threading.Thread(
+                    target=self._warm, name="tunefleet-load-trainable", daemon=True
+                ).start()
+
+            def _warm(self) -> None:
+                with contextlib.suppress(BaseException):
+                    self.trainable()
+
+            def teardown(self, worker: Any) -> None:
+                self.fn = None
+
+            def trainable(self) -> Callable[..., Any]:
+                fn = self.fn
+                if fn is None:
+                    with self.lock:
+                        if self.fn is None:
+                            self.fn = pickle.loads(self.payload)  # noqa: S301 - the driver's
+                        fn = self.fn
+                return fn
+
+        TrainablePlugin.__module__ = __name__
+        TrainablePlugin.__qualname__ = "TrainablePlugin"
+        _PLUGIN_CLASS = TrainablePlugin
+    return _PLUGIN_CLASS
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TrainablePlugin":
+        return _plugin_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _TaskLink:
+    """The task's end of the connection; the :class:`Channel` of the trial's session."""
+
+    __slots__ = ("sock", "frames", "stop", "pause")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.frames = _Frames()
+        self.stop = False
+        self.pause = False
+
+    def _driver_gone(self) -> None:
+        self.stop = True
+        self.pause = False
+
+    def _send(self, body: bytes) -> None:
+        try:
+            self.sock.sendall(_frame(body))
+        except OSError:
+            self._driver_gone()
+
+    def _control(self, body: bytes) -> None:
+        if body[:1] == _STOP:
+            self.stop = True
+            self.pause = body[1:2] == b"1"
+
+    def _drain(self) -> None:
+        """Apply the stop requests that are waiting, without blocking (one syscall)."""
+        while True:
+            try:
+                data = self.sock.recv(_READ_SIZE, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._driver_gone()
+                return
+            for body in self.frames.feed(data):
+                self._control(body)
+
+    def _next(self) -> bytes | None:
+        """The next message from the driver, blocking; None when the driver is gone."""
+        while True:
+            try:
+                data = self.sock.recv(_READ_SIZE)
+            except OSError:
+                data = b""
+            if not data:
+                self._driver_gone()
+                return None
+            got = self.frames.feed(data)
+            if got:
+                for body in got[1:]:  # only stop requests can follow; keep their effect
+                    self._control(body)
+                return got[0]
+
+    def handshake(self, hello: bytes) -> bool:
+        self._send(hello)
+        if self.stop:
+            return False
+        return self._next() == _ACK
+
+    def send_result(self, session: Session, result: dict[str, Any], checkpoint: str | None) -> None:
+        self._drain()
+        if self.stop:
+            raise StopTrial(self.pause)
+        text = _dumps(result).encode()
+        if checkpoint is None:
+            self._send(_REPORT + text)
+        else:
+            path = checkpoint.encode()
+            digest = (session.checkpoint_hash or "").encode()
+            self._send(
+                _REPORT_CK + _LEN.pack(len(path)) + path + _LEN.pack(len(digest)) + digest + text
+            )
+        if self.stop:  # the driver went away while we wrote
+            raise StopTrial(False)
+        if session.sync:
+            while not self.stop:
+                body = self._next()
+                if body is None:
+                    break
+                if body[:1] == _REPLY:
+                    if body[1:2] == b"1":
+                        return
+                    self.stop = True
+                    break
+                self._control(body)
+            raise StopTrial(self.pause)
+
+    def run(self, plugin: Any, launch: Launch) -> str:
+        try:
+            fn = plugin.trainable()
+        except BaseException as exc:
+            error = f"the trainable could not be loaded in the Dask worker: {_describe(exc)}"
+            self._send(_FAIL + json.dumps([error, traceback.format_exc()]).encode())
+            return "failed"
+        session = Session(
+            launch.trial_id,
+            launch.attempt,
+            launch.trial_dir,
+            self,
+            config=launch.config,
+            restore_from=launch.checkpoint,
+            start_iteration=launch.start_iteration,
+            start_time_total=launch.start_time_total,
+            sync=launch.sync_reports,
+        )
+        session.checkpoint_frequency = launch.checkpoint_frequency
+        session.checkpoint_at_end = launch.checkpoint_at_end
+        session.stop_criteria = launch.stop_criteria
+        session.storage_options = launch.storage_options
+        set_session(session)
+        try:
+            ret = fn(launch.config)
+            if inspect.isgenerator(ret):
+                report_yielded(ret, session)
+        except StopTrial:
+            outcome = _DONE + b"1"
+        except BaseException as exc:  # the user's error, SystemExit included: report it
+            outcome = _FAIL + json.dumps([_describe(exc), _user_traceback(exc)]).encode()
+        else:
+            outcome = _DONE + (b"1" if self.stop else b"0")
+        finally:
+            set_session(None)
+        self._send(outcome)
+        return "done"
+
+
+def _run_trial(
+    plugin_name: str, driver: tuple[str, int], key: str, run_id: str, launch: Launch
+) -> str:
+    """The Dask task of one attempt: connect to the driver, run the trainable, report."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    plugin = worker.plugins.get(plugin_name)
+    if plugin is None:
+        raise RuntimeError(
+            f"tunefleet: the trainable {plugin_name} is not installed on Dask worker "
+            f"{worker.address} (was the executor closed?)"
+        )
+    try:
+        sock = socket.create_connection(driver, timeout=_TASK_CONNECT_TIMEOUT_S)
+    except OSError as exc:
+        raise RuntimeError(
+            f"tunefleet: Dask worker {worker.address} cannot reach the driver at "
+            f"{driver[0]}:{driver[1]} ({exc}); pass DaskExecutor(listen_host=...) an address "
+            "of the driver's machine that the workers can reach"
+        ) from exc
+    with sock:
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        link = _TaskLink(sock)
+        hello = {"key": key, "run": run_id, "worker": worker.address, "pid": os.getpid()}
+        if not link.handshake(_HELLO + json.dumps(hello).encode()):
+            return "refused"  # an attempt the driver already gave up on
+        return link.run(plugin, launch)
+
+
+# ------------------------------------------------------------------------- driver side
+@dataclass(eq=False, slots=True)
+class _Run:
+    """Driver-side state of one submitted attempt."""
+
+    run_id: str
+    trial_id: str
+    attempt: int
+    future: Any = None
+    sock: socket.socket | None = None
+    frames: _Frames | None = None
+    worker: str = ""
+    pid: int = 0
+    stopping: bool = False
+    ended: bool = False
+
+
+class _Greeting:
+    """An accepted connection that has not identified itself yet."""
+
+    __slots__ = ("frames",)
+
+    def __init__(self) -> None:
+        self.frames = _Frames()
+
+
+_LISTENER = object()
+_WAKE = object()
+
+
+def _scheduler_address(address: str) -> str:
+    address = address.strip()
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        return f"tcp://{address}"
+    if scheme.lower() == "dask":
+        return f"tcp://{rest}"
+    return address
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    rest = address.partition("://")[2] or address
+    host, _, port = rest.rpartition(":")
+    return host.strip("[]"), int(port or 0)
+
+
+class DaskExecutor(Executor):
+    """Runs trials as tasks on a Dask cluster (see the module docstring).
+
+    Parameters
+    ----------
+    client:
+        A connected :class:`distributed.Client` to use; it is not closed by :meth:`close`.
+    address:
+        Scheduler to connect to: ``"tcp://host:8786"``, ``"host:8786"`` or
+        ``"dask://host:8786"`` (what ``engine="dask://host:8786"`` passes).
+    n_workers, threads_per_worker, resources:
+        The local cluster started when neither ``client`` nor ``address`` is given: worker
+        processes, threads (= trial slots with one CPU each) and extra Dask resources per
+        worker, e.g. ``{"GPU": 1}``. Each worker also declares ``CPU = threads_per_worker``.
+    listen_host:
+        Address of this machine that the workers connect back to (default: 127.0.0.1 for a
+        local scheduler, else the interface that reaches the scheduler).
+    connect_timeout:
+        Seconds to wait for the scheduler and for its first worker.
+    cluster_kwargs:
+        More arguments for :class:`distributed.LocalCluster`.
+
+    Not thread-safe: one engine thread drives it.
+    """
+
+    name = "dask"
+    #: Seconds the cluster's worker list (for capacity) is cached.
+    refresh_s = 1.0
+
+    def __init__(
+        self,
+        client: Any = None,
+        address: str | None = None,
+        n_workers: int = 2,
+        threads_per_worker: int = 1,
+        resources: dict[str, float] | None = None,
+        listen_host: str | None = None,
+        connect_timeout: float = 30.0,
+        cluster_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        _require_distributed()
+        if client is not None and address is not None:
+            raise TuneValueError("pass either client or address to DaskExecutor, not both")
+        if address is not None and (not isinstance(address, str) or not address.strip()):
+            raise TuneValueError(f"address must be a scheduler address string, got {address!r}")
+        for label, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TuneValueError(f"{label} must be a positive integer, got {value!r}")
+        if resources is not None and (
+            not isinstance(resources, dict)
+            or not all(
+                isinstance(k, str)
+                and not isinstance(v, bool)
+                and isinstance(v, (int, float))
+                and v >= 0
+                for k, v in resources.items()
+            )
+        ):
+            raise TuneValueError(
+                f"resources must map names to non-negative numbers, got {resources!r}"
+            )
+        if isinstance(connect_timeout, bool) or not (
+            isinstance(connect_timeout, (int, float)) and connect_timeout > 0
+        ):
+            raise TuneValueError(
+                f"connect_timeout must be a positive number, got {connect_timeout!r}"
+            )
+        self.address = _scheduler_address(address) if address is not None else None
+        self.n_workers = n_workers
+        self.threads_per_worker = threads_per_worker
+        self.resources = {k: float(v) for k, v in (resources or {}).items()}
+        self.listen_host = listen_host
+        self.connect_timeout = float(connect_timeout)
+        self.cluster_kwargs = dict(cluster_kwargs or {})
+        self._user_client = client
+        self._client: Any = None
+        self._cluster: Any = None
+        self._owns_client = False
+        self._started = False
+        self._closed = False
+        self._trial_resources = Resources()
+        self._request: dict[str, float] = {}
+        self._max_concurrent: int | None = None
+        self._workers: list[_WorkerInfo] = []
+        self._limit = 0
+        self._refreshed = -1e18
+        self._key = secrets.token_hex(16)
+        self._plugin_name = ""
+        self._driver: tuple[str, int] = ("", 0)
+        self._listener: socket.socket | None = None
+        self._sel: selectors.BaseSelector | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._done: deque[str] = deque()  # run ids whose Dask future finished
+        # Futures of ended attempts whose tasks Dask still counts as running. We hold them
+        # until they finish: releasing a task that sits on a dead worker the scheduler has
+        # not noticed yet would free that worker's resources, and Dask would send the next
+        # launch to the dead worker.
+        self._ending: dict[str, Any] = {}
+        self._runs: dict[str, _Run] = {}  # active attempts by run id
+        self._running: dict[str, _Run] = {}  # active attempts by trial id
+        self._greeting: dict[socket.socket, _Greeting] = {}
+        self._hints: list[str] = []  # workers whose trial ended last (reused first)
+        self._pending: list[Event] = []
+        self.experiment_dir = ""
+
+    # ------------------------------------------------------------------ cluster
+    @property
+    def client(self) -> Any:
+        """The :class:`distributed.Client` in use (None before it is connected)."""
+        return self._client
+
+    def _connect(self) -> Any:
+        if self._client is not None:
+            return self._client
+        if self._closed:
+            raise RuntimeError("DaskExecutor was closed")
+        distributed = _require_distributed()
+        if self._user_client is not None:
+            self._client = self._user_client
+        elif self.address is not None:
+            try:
+                client = distributed.Client(self.address, timeout=self.connect_timeout)
+            except OSError as exc:
+                raise TuneError(
+                    f"cannot connect to the Dask scheduler at {self.address}: {exc}"
+                ) from exc
+            self._client, self._owns_client = client, True
+            try:
+                client.wait_for_workers(1, timeout=self.connect_timeout)
+            except Exception as exc:
+                self._disconnect()
+                raise TuneError(
+                    f"no Dask worker joined the scheduler at {self.address} within "
+                    f"{self.connect_timeout:g} s"
+                ) from exc
+        else:
+            import dask
+
+            kwargs: dict[str, Any] = {
+                "n_workers": self.n_workers,
+                "threads_per_worker": self.threads_per_worker,
+                "processes": True,
+                "host": "127.0.0.1",
+                "dashboard_address": None,
+                # The scheduler's HTTP routes (health, metrics) on a free loopback port,
+                # rather than 8787 (taken by a second cluster, with a warning).
+                "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+                "resources": {"CPU": float(self.threads_per_worker), **self.resources},
+            }
+            extra = dict(self.cluster_kwargs)
+            kwargs["scheduler_kwargs"].update(extra.pop("scheduler_kwargs", None) or {})
+            kwargs.update(extra)
+            # We retry a lost trial from its latest checkpoint; Dask must not re-run it.
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                cluster = distributed.LocalCluster(**kwargs)
+            try:
+                client = distributed.Client(cluster, timeout=self.connect_timeout)
+                client.wait_for_workers(kwargs["n_workers"], timeout=self.connect_timeout)
+            except BaseException:
+                cluster.close()
+                raise
+            self._cluster, self._client, self._owns_client = cluster, client, True
+        return self._client
+
+    def _disconnect(self) -> None:
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = None
+        if self._owns_client and client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
+        self._owns_client = False
+
+    def _fetch_workers(self) -> list[_WorkerInfo]:
+        info = self._client.scheduler_info(n_workers=-1)
+        out = []
+        for address, w in info.get("workers", {}).items():
+            if w.get("status", "running") != "running":
+                continue
+            res = {str(k): float(v) for k, v in (w.get("resources") or {}).items()}
+            out.append(_WorkerInfo(address, int(w.get("nthreads", 1)), res))
+        return out
+
+    def _planned_workers(self) -> list[_WorkerInfo]:
+        """The workers of the local cluster this executor will start."""
+        res = self.cluster_kwargs.get("resources")
+        if res is None:
+            res = {"CPU": float(self.threads_per_worker), **self.resources}
+        n = int(self.cluster_kwargs.get("n_workers", self.n_workers))
+        t = int(self.cluster_kwargs.get("threads_per_worker", self.threads_per_worker))
+        return [_WorkerInfo(f"planned-{i}", t, res) for i in range(n)]
+
+    def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._refreshed < self.refresh_s:
+            return
+        self._refreshed = now
+        with contextlib.suppress(Exception):  # keep the last known cluster if the RPC fails
+            self._workers = self._fetch_workers()
+        slots, _ = _cluster_slots(self._workers, self._trial_resources)
+        if self._max_concurrent is not None:
+            slots = min(slots, self._max_concurrent)
+        self._limit = slots
+
+    def validate_resources(self, resources: Resources) -> None:
+        if self._client is None and self._user_client is None and self.address is None:
+            workers = self._planned_workers()
+        else:
+            self._connect()
+            workers = self._fetch_workers()
+        slots, cpu_resource = _cluster_slots(workers, resources)
+        if slots > 0:
+            return
+        offered = sorted({f"{w.nthreads} threads, resources {w.resources or {}}" for w in workers})
+        if not self._started:
+            self._disconnect()
+        raise TuneValueError(
+            f"resources_per_trial={resources.to_json()} fits on no Dask worker: "
+            f"Dask resources asked per trial {dask_resources(resources, cpu_resource)}; "
+            f"the workers offer {'; '.join(offered) or 'nothing (no worker)'}"
+        )
+
+    def worker_pids(self) -> dict[str, int]:
+        """``{worker address: process id}`` of the cluster's workers (tests, diagnostics)."""
+        if self._client is None:
+            return {}
+        return dict(self._client.run(os.getpid))
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(
+        self,
+        trainable: Callable[..., Any],
+        resources: Resources,
+        max_concurrent: int | None,
+        experiment_dir: str,
+    ) -> None:
+        if self._started:
+            raise RuntimeError("DaskExecutor.start() was already called")
+        if self._closed:
+            raise RuntimeError("DaskExecutor was closed")
+        if max_concurrent is not None and max_concurrent < 1:
+            raise TuneValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
+        import cloudpickle
+
+        payload = cloudpickle.dumps(trainable)
+        client = self._connect()
+        self.validate_resources(resources)
+        self.experiment_dir = experiment_dir
+        self._trial_resources = resources
+        self._max_concurrent = max_concurrent
+        self._refresh(force=True)
+        _, cpu_resource = _cluster_slots(self._workers, resources)
+        self._request = dask_resources(resources, cpu_resource)
+
+        host = self._listen_host()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.bind((host, 0))
+            listener.listen(256)
+        except OSError:
+            listener.close()
+            raise
+        listener.setblocking(False)
+        self._listener = listener
+        self._driver = (host, int(listener.getsockname()[1]))
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(listener, selectors.EVENT_READ, _LISTENER)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        self._started = True
+        # Ship the trainable: once to every worker now, and to each worker that joins later.
+        self._plugin_name = f"tunefleet-trainable-{uuid.uuid4().hex[:12]}"
+        client.register_plugin(_plugin_class()(payload), name=self._plugin_name)
+
+    def _listen_host(self) -> str:
+        if self.listen_host:
+            return self.listen_host
+        if self._cluster is not None:
+            return "127.0.0.1"
+        address = str(self._client.scheduler.address)
+        if address.startswith("inproc://"):
+            return "127.0.0.1"
+        host, port = _host_port(address)
+        if host in ("localhost", "") or host.startswith("127.") or host == "::1":
+            return "127.0.0.1"
+        try:  # the interface the kernel would use to reach the scheduler (no packet sent)
+            family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect(sockaddr)
+                return str(probe.getsockname()[0])
+        except OSError:
+            return socket.gethostbyname(socket.gethostname())
+
+    def capacity(self) -> int:
+        if not self._started or self._closed:
+            return 0
+        self._refresh()
+        return max(0, self._limit - len(self._running))
+
+    def total_slots(self) -> int:
+        if not self._started or self._closed:
+            return 0
+        self._refresh()
+        return self._limit
+
+    def submit(self, launch: Launch) -> None:
+        if not self._started or self._closed:
+            raise RuntimeError("DaskExecutor.submit() needs start() first and no close()")
+        tid = launch.trial_id
+        if tid in self._running:
+            raise RuntimeError(f"trial {tid} is already running")
+        # No capacity check here: if the cluster shrank since capacity() was asked, Dask
+        # holds the task until a worker fits it.
+        run = _Run(uuid.uuid4().hex, tid, launch.attempt)
+        kwargs: dict[str, Any] = {
+            "key": f"tunefleet-{tid}-{launch.attempt}-{run.run_id[:8]}",
+            "pure": False,
+        }
+        if self._request:
+            kwargs["resources"] = self._request
+        live = {w.address for w in self._workers}
+        while self._hints:
+            hint = self._hints.pop()
+            if hint in live:  # prefer the worker that just finished a trial
+                kwargs["workers"] = [hint]
+                kwargs["allow_other_workers"] = True
+                break
+        args = (self._plugin_name, self._driver, self._key, run.run_id, launch)
+        try:
+            future = self._client.submit(_run_trial, *args, **kwargs)
+        except Exception as exc:
+            raise TuneValueError(
+                f"trial {tid} cannot be sent to a Dask worker (its config must be "
+                f"picklable): {exc!r}"
+            ) from exc
+        run.future = future
+        self._runs[run.run_id] = run
+        self._running[tid] = run
+        done, wake = self._done, self._wake_w
+        rid = run.run_id
+
+        def on_done(_: Any) -> None:  # runs in a thread of the Dask client
+            done.append(rid)
+            if wake is not None:
+                with contextlib.suppress(OSError):
+                    wake.send(b"x")
+
+        future.add_done_callback(on_done)
+
+    def _send(self, run: _Run, body: bytes) -> None:
+        if run.sock is not None:
+            with contextlib.suppress(OSError):  # a dead task shows up as end of file
+                run.sock.sendall(_frame(body))
+
+    def reply(self, trial_id: str, proceed: bool) -> None:
+        run = self._running.get(trial_id)
+        if run is None or run.stopping or run.sock is None:
+            return
+        if not proceed:
+            run.stopping = True
+        self._send(run, _REPLY + (b"1" if proceed else b"0"))
+
+    def stop(self, trial_id: str, pause: bool = False) -> None:
+        run = self._running.get(trial_id)
+        if run is None or run.stopping:
+            return
+        run.stopping = True  # from now on its reports are dropped: the engine has decided
+        if run.sock is not None:
+            self._send(run, _STOP + (b"1" if pause else b"0"))
+            return
+        # Not running yet: take the task back; if it starts anyway, it is refused.
+        self._pending.append(Finished(trial_id, run.attempt, time.time(), True))
+        self._end(run, reuse=False, cancel=True)
+
+    # ------------------------------------------------------------------ events
+    def poll(self, timeout: float) -> list[Event]:
+        events = self._pending
+        self._pending = []
+        if not self._started or self._closed or self._sel is None:
+            return events
+        deadline = time.monotonic() + max(0.0, timeout)
+        select = self._sel.select
+        while True:
+            wait = 0.0 if events else max(0.0, deadline - time.monotonic())
+            for key, _ in select(wait):
+                data = key.data
+                if type(data) is _Run:
+                    self._read(data, events)
+                elif type(data) is _Greeting:
+                    self._read_greeting(key.fileobj, data, events)  # type: ignore[arg-type]
+                elif data is _LISTENER:
+                    self._accept()
+                else:
+                    self._drain_wake()
+            while self._done:
+                self._future_done(self._done.popleft(), events)
+            if events or time.monotonic() >= deadline:
+                return events
+
+    def _drain_wake(self) -> None:
+        assert self._wake_r is not None
+        with contextlib.suppress(OSError):
+            while self._wake_r.recv(4096):
+                pass
+
+    def _accept(self) -> None:
+        assert self._listener is not None and self._sel is not None
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            conn.setblocking(True)
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            greeting = _Greeting()
+            self._greeting[conn] = greeting
+            self._sel.register(conn, selectors.EVENT_READ, greeting)
+
+    def _drop(self, sock: socket.socket) -> None:
+        assert self._sel is not None
+        self._greeting.pop(sock, None)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._sel.unregister(sock)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def _read_greeting(self, sock: socket.socket, greeting: _Greeting, events: list[Event]) -> None:
+        """The first message of a connection: which attempt it runs, with our key."""
+        try:
+            data = sock.recv(_READ_SIZE)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(sock)
+            return
+        bodies = greeting.frames.feed(data)
+        if not bodies:
+            if len(greeting.frames.buf) > _MAX_HELLO:
+                self._drop(sock)
+            return
+        body = bodies[0]
+        try:
+            msg = json.loads(body[1:]) if body[:1] == _HELLO else None
+            key, run_id = msg["key"], msg["run"]  # type: ignore[index]
+            ok = isinstance(key, str) and hmac.compare_digest(key.encode(), self._key.encode())
+        except (ValueError, TypeError, KeyError, AttributeError):
+            ok = False
+        run = self._runs.get(run_id) if ok else None
+        if run is None or run.sock is not None:  # a stranger, or an attempt already given up
+            self._drop(sock)
+            return
+        assert self._sel is not None
+        self._greeting.pop(sock, None)
+        self._sel.modify(sock, selectors.EVENT_READ, run)
+        run.sock = sock
+        run.frames = greeting.frames
+        run.worker = str(msg.get("worker", ""))  # type: ignore[union-attr]
+        pid = msg.get("pid")  # type: ignore[union-attr]
+        run.pid = pid if isinstance(pid, int) else 0
+        self._send(run, _ACK)
+        events.append(
+            Started(run.trial_id, run.attempt, f"{run.worker} (pid {run.pid})", time.time())
+        )
+
+    def _read(self, run: _Run, events: list[Event]) -> None:
+        assert run.sock is not None and run.frames is not None
+        try:
+            data = run.sock.recv(_READ_SIZE)
+        except OSError:
+            data = b""
+        if not data:
+            self._connection_lost(run, events)
+            return
+        self._handle(run, run.frames.feed(data), events)
+
+    def _handle(self, run: _Run, bodies: list[bytes], events: list[Event]) -> None:
+        tid, attempt = run.trial_id, run.attempt
+        for body in bodies:
+            op = body[:1]
+            if op == _REPORT:
+                if not run.stopping:
+                    text = body[1:].decode()
+                    events.append(Reported(tid, attempt, _loads(text), None, text))
+            elif op == _REPORT_CK:
+                if not run.stopping:
+                    (n,) = _LEN.unpack_from(body, 1)
+                    path = body[5 : 5 + n].decode()
+                    (m,) = _LEN.unpack_from(body, 5 + n)
+                    at = 9 + n
+                    digest = body[at : at + m].decode() or None
+                    text = body[at + m :].decode()
+                    events.append(Reported(tid, attempt, _loads(text), path, text, digest))
+            elif op == _DONE:
+                stopped = body[1:2] == b"1" or run.stopping
+                events.append(Finished(tid, attempt, time.time(), stopped))
+                self._end(run, reuse=True)
+                return
+            elif op == _FAIL:
+                error, tb = json.loads(body[1:])
+                events.append(Failed(tid, attempt, str(error), str(tb), time.time(), False))
+                self._end(run, reuse=True)
+                return
+
+    def _drain(self, run: _Run, events: list[Event]) -> None:
+        """Read what the task already sent, without blocking."""
+        while run.sock is not None and not run.ended:
+            assert run.frames is not None
+            try:
+                data = run.sock.recv(_READ_SIZE, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._connection_lost(run, events)
+                return
+            self._handle(run, run.frames.feed(data), events)
+
+    def _lost(self, run: _Run, why: str, events: list[Event]) -> None:
+        where = f"Dask worker {run.worker} (pid {run.pid})" if run.worker else "its Dask worker"
+        msg = f"WorkerLost: {where} running trial {run.trial_id} {why}"
+        events.append(Failed(run.trial_id, run.attempt, msg, msg, time.time(), True))
+        self._end(run, reuse=False)
+
+    def _connection_lost(self, run: _Run, events: list[Event]) -> None:
+        """End of file before the attempt's outcome: its worker process died."""
+        self._lost(run, "died (its connection to the driver closed)", events)
+
+    def _future_done(self, run_id: str, events: list[Event]) -> None:
+        run = self._runs.get(run_id)
+        if run is None or run.future is None:
+            self._ending.pop(run_id, None)
+            return
+        future = run.future
+        status = future.status
+        if run.sock is not None:
+            self._drain(run, events)
+            if run.ended or status == "finished":
+                return  # the outcome is on its way over the socket
+        if status == "cancelled":
+            self._lost(run, "was cancelled by the Dask scheduler", events)
+        elif status == "error":
+            try:
+                exc = future.exception(timeout=5)
+            except Exception as err:
+                exc = err
+            if type(exc).__name__ == "KilledWorker" or run.sock is not None:
+                self._lost(run, f"died ({_describe(exc)})", events)
+                return
+            tb = ""
+            with contextlib.suppress(Exception):
+                tb = "".join(traceback.format_tb(future.traceback(timeout=5)))
+            text = _describe(exc) if exc is not None else "the Dask task failed"
+            events.append(
+                Failed(run.trial_id, run.attempt, text, f"{tb}{text}", time.time(), False)
+            )
+            self._end(run, reuse=False)
+        else:  # finished without ever connecting
+            self._lost(run, "ended its Dask task without running the trial", events)
+
+    def _end(self, run: _Run, reuse: bool, cancel: bool = False) -> None:
+        run.ended = True
+        self._runs.pop(run.run_id, None)
+        if self._running.get(run.trial_id) is run:
+            del self._running[run.trial_id]
+        if run.sock is not None:
+            assert self._sel is not None
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._sel.unregister(run.sock)
+            with contextlib.suppress(OSError):
+                run.sock.close()  # a task still running sees end of file and stops
+        future, run.future = run.future, None
+        if future is not None and not future.done():
+            if cancel:
+                with contextlib.suppress(Exception):
+                    future.cancel()
+            else:  # if Dask runs it again elsewhere, its connection is refused
+                self._ending[run.run_id] = future
+        if reuse and run.worker:
+            self._hints.append(run.worker)
+            del self._hints[: -max(1, self._limit)]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        futures = []
+        for run in list(self._runs.values()):
+            if run.sock is not None:
+                with contextlib.suppress(OSError):
+                    run.sock.close()  # the task stops at its next report
+            if run.future is not None:
+                futures.append(run.future)
+            run.ended = True
+        futures.extend(self._ending.values())
+        self._ending.clear()
+        self._runs.clear()
+        self._running.clear()
+        client = self._client
+        if client is not None and futures:
+            with contextlib.suppress(Exception):
+                client.cancel(futures)
+        if client is not None and self._plugin_name and not self._owns_client:
+            with contextlib.suppress(Exception):  # the user's cluster lives on: free memory
+                client.unregister_worker_plugin(self._plugin_name)
+        for sock in list(self._greeting):
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._greeting.clear()
+        for end in (self._listener, self._wake_r, self._wake_w):
+            if end is not None:
+                with contextlib.suppress(OSError):
+                    end.close()
+        self._listener = self._wake_r = self._wake_w = None
+        if self._sel is not None:
+            with contextlib.suppress(Exception):
+                self._sel.close()
+            self._sel = None
+        self._pending = []
+        self._disconnect()
