@@ -79,6 +79,8 @@ def test_pbt_exploit_copies_donor_checkpoint_and_show_displays_lineage(tmp_path:
         name="pbt",
         verbose=0,
         seed=0,
+        # PBT ranks the live population (as Ray Tune does): all 4 at once, half a CPU each.
+        resources_per_trial={"cpu": 0.5},
     )
     store = open_store(str(tmp_path))
     restarts = list(store.read("pbt", kinds=(rk.TRIAL_RESTARTED,)))
