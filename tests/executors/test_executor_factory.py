@@ -47,7 +47,7 @@ def test_instance_is_returned_as_is() -> None:
 
 @pytest.mark.parametrize(
     "engine",
-    ["ray", "ray://head:10001", "spark", "spark://m:7077"],
+    ["spark", "spark://m:7077"],
 )
 def test_cluster_engines_are_reserved(engine: str) -> None:
     with pytest.raises(TuneValueError, match="engine.*not available yet"):

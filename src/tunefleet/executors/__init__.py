@@ -44,11 +44,12 @@ __all__ = [
 _REGISTRY: dict[str, str] = {
     "local": "tunefleet.executors.local:LocalExecutor",
     "simulated": "tunefleet.executors.simulated:SimulatedExecutor",
+    "ray": "tunefleet.executors.ray:RayExecutor",
     "dask": "tunefleet.executors.dask:DaskExecutor",
 }
 
 # Names kept for the cluster engines, which are not part of this version yet.
-_RESERVED = ("ray", "spark")
+_RESERVED = ("spark",)
 
 
 def register_executor(name: str, target: str) -> None:
