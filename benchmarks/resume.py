@@ -32,8 +32,17 @@ def chatty(config: dict[str, Any]) -> None:
 
 def make(storage: str, trials: int, per_trial: int) -> float:
     t0 = time.perf_counter()
-    tune.run(chatty, config={"x": tune.uniform(0, 1), "n": per_trial}, num_samples=trials,
-             metric="score", mode="max", name="big", storage_path=storage, verbose=0, seed=0)
+    tune.run(
+        chatty,
+        config={"x": tune.uniform(0, 1), "n": per_trial},
+        num_samples=trials,
+        metric="score",
+        mode="max",
+        name="big",
+        storage_path=storage,
+        verbose=0,
+        seed=0,
+    )
     return time.perf_counter() - t0
 
 
@@ -47,17 +56,32 @@ def child(storage: str, trials: int, per_trial: int) -> None:
     replayed, state = _replay_for_resume(open_store(storage), "big")
     rebuild = time.perf_counter() - t0
     t1 = time.perf_counter()
-    res = tune.run(chatty, config={"x": tune.uniform(0, 1), "n": per_trial},
-                   num_samples=trials + 10, metric="score", mode="max", name="big",
-                   storage_path=storage, resume=True, verbose=0, seed=0)
+    res = tune.run(
+        chatty,
+        config={"x": tune.uniform(0, 1), "n": per_trial},
+        num_samples=trials + 10,
+        metric="score",
+        mode="max",
+        name="big",
+        storage_path=storage,
+        resume=True,
+        verbose=0,
+        seed=0,
+    )
     whole = time.perf_counter() - t1
-    print(json.dumps({
-        "rebuild_log_s": round(rebuild, 3),
-        "trials_rebuilt": len(replayed.trials),
-        "resume_run_s": round(whole, 3),
-        "trials_after": len(res),
-        "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "rebuild_log_s": round(rebuild, 3),
+                "trials_rebuilt": len(replayed.trials),
+                "resume_run_s": round(whole, 3),
+                "trials_after": len(res),
+                "driver_peak_rss_mb": round(
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+                ),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -78,21 +102,35 @@ def main() -> None:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     out = subprocess.run(
-        [sys.executable, __file__, "--child", storage, str(args.trials),
-         str(args.results_per_trial)],
-        capture_output=True, text=True, env=env, check=True,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            storage,
+            str(args.trials),
+            str(args.results_per_trial),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     measured = json.loads(out.stdout.strip().splitlines()[-1])
-    print(json.dumps({
-        "benchmark": "resume",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "trials": args.trials,
-        "results": args.trials * args.results_per_trial,
-        "log_size_mb": round(db_mb, 1),
-        "made_in_s": None if made is None else round(made, 1),
-        **measured,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "resume",
+                "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+                "trials": args.trials,
+                "results": args.trials * args.results_per_trial,
+                "log_size_mb": round(db_mb, 1),
+                "made_in_s": None if made is None else round(made, 1),
+                **measured,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -63,3 +63,33 @@ def test_min_order_and_deletion_records() -> None:
     assert [c[2] for c in keeper._kept["t"]] == ["sim://t/2", "sim://t/3"]
     with pytest.raises(ValueError, match="num_to_keep"):
         CheckpointKeeper(num_to_keep=0)
+
+
+def test_checkpoint_in_use_by_another_trial_is_kept_until_released() -> None:
+    keeper = CheckpointKeeper(num_to_keep=1)
+    in_use = {"sim://donor/1"}
+    recs = [
+        Record(rk.RESULT, "donor", {"acc": 1.0}, 1.0),
+        Record(rk.CHECKPOINT, "donor", {"path": "sim://donor/1", "iteration": 1}, 1.0),
+        Record(rk.RESULT, "donor", {"acc": 2.0}, 2.0),
+        Record(rk.CHECKPOINT, "donor", {"path": "sim://donor/2", "iteration": 2}, 2.0),
+    ]
+    assert keeper.observe(recs, lambda: set(in_use)) == []  # a recipient still needs it
+    in_use.clear()
+    later = [Record(rk.RESULT, "other", {"acc": 0.0}, 3.0)]
+    deleted = keeper.observe(later, lambda: set(in_use))
+    assert [d.data["path"] for d in deleted] == ["sim://donor/1"]
+
+
+def test_checkpoint_names_are_never_reused(tmp_path: Path) -> None:
+    from tunefleet.checkpoint import persist_checkpoint
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "w").write_text("first")
+    a = persist_checkpoint(str(src), str(tmp_path / "trial"), 4)
+    (src / "w").write_text("second")
+    b = persist_checkpoint(str(src), str(tmp_path / "trial"), 4)  # same iteration again
+    assert a.path != b.path and b.path.endswith("checkpoint_000004.1")
+    assert Path(a.path, "w").read_text() == "first"  # not replaced under a reader
+    assert Path(b.path, "w").read_text() == "second"

@@ -108,11 +108,13 @@ def test_persist_returns_path_and_hash_and_leaves_no_temp(tmp_path: Path) -> Non
     assert digest == cs.hash_directory(src) == cs.hash_directory(path)
     assert sorted(os.listdir(trial_dir)) == ["checkpoint_000007"]
     assert cs.verify_checkpoint(path, digest) is None
-    # A retried attempt replaces the same iteration.
+    # A retried attempt reaching the same iteration gets a new name: the first one may be
+    # in use by another trial and is never replaced.
     (src / "w.bin").write_bytes(b"y")
     path2, digest2 = persist_checkpoint(Checkpoint(src), str(trial_dir), 7)
-    assert path2 == path and digest2 != digest
-    assert cs.verify_checkpoint(path, digest2) is None
+    assert path2 == path + ".1" and digest2 != digest
+    assert cs.verify_checkpoint(path, digest) is None
+    assert cs.verify_checkpoint(path2, digest2) is None
 
 
 def test_verify_reports_missing_and_corrupt(tmp_path: Path) -> None:

@@ -150,7 +150,10 @@ def persist_checkpoint(
     Local: copied under a temporary name in the same directory (hashing while copying) and
     renamed, so that a crash leaves either nothing or a complete checkpoint. URL: uploaded,
     then committed by its manifest (:func:`tunefleet.checkpoint_store.upload_checkpoint`).
-    An existing checkpoint of the same iteration (a retried attempt) is replaced.
+    A checkpoint is never replaced: another trial may be restoring from it (a PBT
+    recipient reading its donor's checkpoint). When the name is taken (a retried or
+    exploited attempt reaching the same iteration again) the new one is
+    ``checkpoint_<iteration>.<n>``.
     ``source`` may itself be a URL (a restored checkpoint reported again): it is downloaded.
     """
     if isinstance(source, Checkpoint) and source.is_remote:
@@ -165,6 +168,11 @@ def persist_checkpoint(
     final = os.path.join(trial_dir, f"checkpoint_{iteration:06d}")
     if os.path.abspath(src) == os.path.abspath(final):
         return PersistedCheckpoint(final, checkpoint_store.hash_directory(final))
+    n = 0
+    base = final
+    while os.path.exists(final):
+        n += 1
+        final = f"{base}.{n}"
     os.makedirs(trial_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp_checkpoint_", dir=trial_dir)
     try:

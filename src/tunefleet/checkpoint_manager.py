@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 from tunefleet.errors import TuneValueError
@@ -40,6 +41,9 @@ class CheckpointKeeper:
         self.sign = 1.0 if score_order == "max" else -1.0
         self._last_result: dict[str, dict[str, Any]] = {}
         self._kept: dict[str, list[tuple[float, int, str]]] = {}  # (rank key, iteration, path)
+        self._deferred: list[tuple[str, str]] = []  # pruned but still in use by a trial
+        self._in_use: Callable[[], set[str]] | None = None
+        self._busy: set[str] | None = None
 
     @property
     def active(self) -> bool:
@@ -55,11 +59,21 @@ class CheckpointKeeper:
             return -math.inf
         return self.sign * v if math.isfinite(v) else -math.inf
 
-    def observe(self, records: list[Record]) -> list[Record]:
-        """Look at freshly emitted records; delete what falls out; return deletion records."""
+    def observe(
+        self, records: list[Record], in_use: Callable[[], set[str]] | None = None
+    ) -> list[Record]:
+        """Look at freshly emitted records; delete what falls out; return deletion records.
+
+        ``in_use()`` names checkpoints another trial may still restore from (a PBT
+        recipient's donor checkpoint, a queued retry): those are deleted later, once no
+        trial needs them."""
         if self.num_to_keep is None:
             return []
+        self._in_use = in_use
+        self._busy = None  # computed at most once per call
         out: list[Record] = []
+        if self._deferred and records:
+            out.extend(self._retry_deferred(records[-1].ts))
         for r in records:
             tid = r.trial_id or ""
             if r.kind == rk.RESULT:
@@ -85,9 +99,28 @@ class CheckpointKeeper:
         out = []
         for c in kept:
             if c not in survivors and c[2] != latest[2]:
+                if c[2] in self._busy_paths():
+                    self._deferred.append((tid, c[2]))
+                    continue
                 _remove(c[2])
                 out.append(Record(rk.CHECKPOINT_DELETED, tid, {"path": c[2]}, ts))
         self._kept[tid] = [c for c in kept if c in survivors]
+        return out
+
+    def _busy_paths(self) -> set[str]:
+        if self._busy is None:
+            self._busy = self._in_use() if self._in_use is not None else set()
+        return self._busy
+
+    def _retry_deferred(self, ts: float) -> list[Record]:
+        out, still = [], []
+        for tid, path in self._deferred:
+            if path in self._busy_paths():
+                still.append((tid, path))
+                continue
+            _remove(path)
+            out.append(Record(rk.CHECKPOINT_DELETED, tid, {"path": path}, ts))
+        self._deferred = still
         return out
 
 

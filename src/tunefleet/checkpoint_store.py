@@ -420,10 +420,13 @@ def upload_checkpoint(
     try:
         for rel, full in files:
             retry_call(fs.put_file, full, f"{tmp}/{rel}")
-        # A previous attempt may have left this iteration: un-commit it before replacing.
-        _rm_quiet(fs, f"{final}/{MANIFEST}")
-        if _listing(fs, final):
-            _rm_quiet(fs, final, recursive=True)
+        # A checkpoint is never replaced (another trial may be restoring from it): when a
+        # retried or exploited attempt reaches the same iteration, use the next free name.
+        base, n = name, 0
+        while _listing(fs, final):
+            n += 1
+            name = f"{base}.{n}"
+            final = f"{root}/{name}"
         for rel, _ in files:
             retry_call(fs.copy, f"{tmp}/{rel}", f"{final}/{rel}")
         manifest = {"format": 1, "hash": digest, "iteration": iteration, "files": sizes}

@@ -349,7 +349,10 @@ def _checkpoint_owner(path: str) -> str | None:
 
 def _checkpoint_iteration(path: str) -> str:
     last = path.rstrip("/").rsplit("/", 1)[-1]
-    return str(int(last[len("checkpoint_") :])) if last.startswith("checkpoint_") else ""
+    if not last.startswith("checkpoint_"):
+        return ""
+    digits = last[len("checkpoint_") :].split(".")[0]
+    return str(int(digits)) if digits.isdigit() else ""
 
 
 def build_lineage_table(store: Store, name: str, limit: int) -> Table | None:

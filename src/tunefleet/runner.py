@@ -563,7 +563,7 @@ class Runner:
             if recs:
                 engine.records = []
                 if keeper is not None:
-                    recs.extend(keeper.observe(recs))
+                    recs.extend(keeper.observe(recs, engine.checkpoints_in_use))
                 for r in recs:
                     writer.add(r)
                 progress.observe(recs)

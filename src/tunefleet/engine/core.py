@@ -185,6 +185,19 @@ class Engine:
                 break
         return cmds
 
+    def checkpoints_in_use(self) -> set[str]:
+        """Checkpoints an unfinished trial may still restore from: its own latest (or a
+        donor's, after a PBT exploit) and the donor checkpoint of a pending restart."""
+        out: set[str] = set()
+        for t in self.trials.values():
+            if t.status.is_finished:
+                continue
+            if t.checkpoint:
+                out.add(t.checkpoint)
+            if t.restart_checkpoint:
+                out.add(t.restart_checkpoint)
+        return out
+
     def _paused_trial(self, trial_id: str, verb: str) -> Trial:
         trial = self.trials.get(trial_id)
         if trial is None or trial.status is not TrialStatus.PAUSED:

@@ -46,10 +46,11 @@ _REGISTRY: dict[str, str] = {
     "simulated": "tunefleet.executors.simulated:SimulatedExecutor",
     "ray": "tunefleet.executors.ray:RayExecutor",
     "dask": "tunefleet.executors.dask:DaskExecutor",
+    "spark": "tunefleet.executors.spark:SparkExecutor",
 }
 
 # Names kept for the cluster engines, which are not part of this version yet.
-_RESERVED = ("spark",)
+_RESERVED: tuple[str, ...] = ()
 
 
 def register_executor(name: str, target: str) -> None:
