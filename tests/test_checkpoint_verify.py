@@ -253,9 +253,13 @@ def test_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path: Path) -> No
 
     ckpts = _records(tmp_path, "corrupt", rk.CHECKPOINT)
     assert [c.data["iteration"] for c in ckpts] == [1, 2, 3, 3, 4, 5]
-    for c in ckpts:
+    # The corrupt iteration-3 checkpoint is left as it is (never replaced under a reader);
+    # attempt 2's iteration 3 has its own name and verifies, as does every other one.
+    assert ckpts[3].data["path"].endswith("checkpoint_000003.1")
+    for i, c in enumerate(ckpts):
         assert c.data["hash"].startswith("sha256:")
-        assert cs.verify_checkpoint(c.data["path"], c.data["hash"]) is None  # 3 rewritten
+        problem = cs.verify_checkpoint(c.data["path"], c.data["hash"])
+        assert (problem is not None) == (i == 2), (c.data["path"], problem)
 
 
 def test_missing_checkpoints_restart_from_scratch(tmp_path: Path) -> None:
@@ -296,7 +300,9 @@ def crash_before_rename(config: dict[str, Any]) -> None:
 def test_partial_checkpoint_is_never_referenced(tmp_path: Path) -> None:
     res = _run(tmp_path, "partial", crash_before_rename)
     (trial,) = res.trials
-    assert trial.status == "TERMINATED" and trial.last_result["restored"] == 2
+    # Restored from the last checkpoint the driver heard of: 2, or 1 when the dying worker's
+    # batched report of iteration 2 had not left it yet (reports are sent within ~1 ms).
+    assert trial.status == "TERMINATED" and trial.last_result["restored"] in (1, 2)
     trial_dir = tmp_path / "partial" / "trials" / trial.trial_id
     leftovers = [n for n in os.listdir(trial_dir) if n.startswith(".tmp_checkpoint_")]
     assert len(leftovers) == 1  # the crash's copy, complete but never renamed
