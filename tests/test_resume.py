@@ -173,3 +173,30 @@ def test_disk_full_stops_cleanly_and_keeps_what_was_committed(
     res = tune.run(slow, resume=True, **kw)
     assert sorted(t.config["x"] for t in res.trials) == list(range(8))
     assert all(t.status == "TERMINATED" for t in res.trials)
+
+
+class _StopAfter(tune.Callback):
+    def __init__(self, n: int) -> None:
+        self.n, self.done = n, 0
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.done += 1
+        if self.done == self.n:
+            raise KeyboardInterrupt
+
+
+def test_resumed_run_continues_the_same_random_stream(tmp_path: Path) -> None:
+    kw: dict[str, Any] = dict(
+        config={"x": tune.uniform(0, 1), "y": tune.choice(["a", "b", "c"])},
+        num_samples=8,
+        seed=7,
+        verbose=0,
+        max_concurrent_trials=1,
+    )
+    straight = tune.run(steady, storage_path=str(tmp_path / "a"), name="s", **kw)
+    with pytest.raises(KeyboardInterrupt):
+        tune.run(
+            steady, storage_path=str(tmp_path / "b"), name="s", callbacks=[_StopAfter(3)], **kw
+        )
+    resumed = tune.run(steady, storage_path=str(tmp_path / "b"), name="s", resume=True, **kw)
+    assert [t.config for t in resumed.trials] == [t.config for t in straight.trials]
