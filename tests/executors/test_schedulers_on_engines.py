@@ -22,6 +22,7 @@ that the PBT population of 4 is live at once.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -66,6 +67,10 @@ EXPLOITING = ("pbt", "pb2")
 
 def where(driver_pid: int) -> str:
     """The engine this trial runs on, as seen from inside it."""
+    if os.getpid() == driver_pid:
+        return "the test process"
+    if multiprocessing.current_process().name.startswith("tunefleet-local-"):
+        return "local"  # a LocalExecutor worker (fork, forkserver or spawn)
     if "pyspark" in sys.modules:
         from pyspark import TaskContext
 
@@ -81,8 +86,6 @@ def where(driver_pid: int) -> str:
             pass
     if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         return "ray"
-    if os.getppid() == driver_pid:
-        return "local"  # a worker process forked by the test process
     return f"unknown (pid {os.getpid()}, parent {os.getppid()})"
 
 
