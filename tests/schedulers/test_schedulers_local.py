@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ def stepper(config: dict[str, Any]) -> None:
         state = json.loads(Path(ckpt.path, "state.json").read_text())
         step, acc = state["step"], state["acc"]
     while step < 9:
+        time.sleep(config.get("sleep", 0.0))  # PBT needs the population alive together
         step += 1
         acc += config["lr"] * (1 - acc)
         d = tempfile.mkdtemp()
@@ -70,7 +72,7 @@ def test_pbt_exploit_copies_donor_checkpoint_and_show_displays_lineage(tmp_path:
     )
     res = tune.run(
         stepper,
-        config={"lr": tune.uniform(0.01, 0.5)},
+        config={"lr": tune.uniform(0.01, 0.5), "sleep": 0.2},
         num_samples=4,
         metric="acc",
         mode="max",
