@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
-import logging
-import math
 import os
 import sqlite3
 import time
@@ -34,8 +32,6 @@ from tunefleet.storage.lock import DriverLock
 from tunefleet.storage.records import Record
 from tunefleet.trainable import as_function, trainable_name, trainable_ref
 from tunefleet.trial import CHECKPOINT_HISTORY, Trial, TrialStatus
-
-logger = logging.getLogger("tunefleet")
 
 FLUSH_INTERVAL_S = 0.1  # DESIGN.md §6: at most the last 100 ms of results lost on kill -9
 DEFAULT_STORAGE_PATH = "./tunefleet_runs"
@@ -724,24 +720,27 @@ class Runner:
     def _dispatch(callbacks: list[Any], recs: list[Record], iteration: int) -> None:
         # Callbacks see trial objects through the engine; resolved lazily per record.
         for r in recs:
+            hook = _CALLBACK_HOOKS.get(r.kind)
+            if hook is None:
+                continue
+            if r.kind == rk.TRIAL_COMPLETED and r.data.get("status") == "ERROR":
+                hook = "on_trial_error"
+            trial = _CallbackTrial(r.trial_id or "")
             for cb in callbacks:
-                hook = {
-                    rk.RESULT: "on_trial_result",
-                    rk.TRIAL_STARTED: "on_trial_start",
-                    rk.TRIAL_COMPLETED: "on_trial_complete",
-                }.get(r.kind)
-                if hook is None:
-                    continue
-                if r.kind == rk.TRIAL_COMPLETED and r.data.get("status") == "ERROR":
-                    hook = "on_trial_error"
                 fn = getattr(cb, hook, None)
                 if fn is None:
                     continue
-                trial = _CallbackTrial(r.trial_id or "")
                 if hook == "on_trial_result":
                     fn(iteration=iteration, trials=[], trial=trial, result=r.data)
                 else:
                     fn(iteration=iteration, trials=[], trial=trial)
+
+
+_CALLBACK_HOOKS = {
+    rk.RESULT: "on_trial_result",
+    rk.TRIAL_STARTED: "on_trial_start",
+    rk.TRIAL_COMPLETED: "on_trial_complete",
+}
 
 
 class _CallbackTrial:
@@ -999,7 +998,3 @@ def _import_ref(ref: str) -> Any:
     for part in qual.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def _is_finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
