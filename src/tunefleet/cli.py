@@ -1,4 +1,4 @@
-"""The ``tunefleet`` command: list, show and export experiments.
+"""The ``tunefleet`` command: list, show and export experiments; generate data; benchmark.
 
 Everything here reads the store through read-only connections, so it works while a driver
 is writing (WAL readers never block it) and long after the driver is gone.
@@ -522,6 +522,19 @@ def resume(
         f"[bold]{name}[/bold] resumed: {len(results)} trials, status {results.status}. "
         f"Results stored in: {results.experiment_path}"
     )
+
+
+def _mount_subcommands() -> None:
+    # Imported here so that ``tunefleet ls`` does not pay for the benchmark modules' imports
+    # beyond their (light) typer definitions.
+    from tunefleet.bench.cli_bench import bench_app
+    from tunefleet.bench.cli_data import data_app
+
+    app.add_typer(data_app, name="data")
+    app.add_typer(bench_app, name="bench")
+
+
+_mount_subcommands()
 
 
 def main() -> None:
