@@ -57,8 +57,15 @@ for _name in [
     _LAZY[_name] = "tunefleet.space"
 
 
+_SUBMODULES = ("distributed",)  # tunefleet.distributed: helpers for data-parallel trials
+
+
 def __getattr__(name: str) -> Any:
     """Public names resolve on first use, so ``import tunefleet`` costs almost nothing."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     if name in _LAZY:
         import importlib
 
@@ -87,6 +94,7 @@ __all__ = [
     "Trainable",
     "Tuner",
     "choice",
+    "distributed",
     "get_checkpoint",
     "get_context",
     "get_trial_dir",

@@ -9,8 +9,10 @@ reflects, so a crash at any moment leaves a log that resumes consistently.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import errno
+import numbers
 import os
 import sqlite3
 import time
@@ -89,6 +91,7 @@ def parse_resources(resources: Any, param: str = "resources_per_trial") -> Resou
     if resources is None:
         return Resources()
     if isinstance(resources, Resources):
+        _check_workers(resources.workers, f"{param}['workers']")
         return resources
     if hasattr(resources, "required_resources"):  # PlacementGroupFactory-like
         resources = resources.required_resources
@@ -97,8 +100,11 @@ def parse_resources(resources: Any, param: str = "resources_per_trial") -> Resou
             f"{param}: expected a dict such as {{'cpu': 2, 'gpu': 1}}, got "
             f"{type(resources).__name__}"
         )
-    cpu, gpu, custom = 1.0, 0.0, {}
+    cpu, gpu, custom, workers = 1.0, 0.0, {}, 1
     for key, value in resources.items():
+        if str(key).lower() in ("workers", "num_workers"):
+            workers = _check_workers(value, f"{param}[{key!r}]")
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise TuneValueError(f"{param}[{key!r}]: must be a number >= 0, got {value!r}")
         k = str(key).lower()
@@ -112,7 +118,35 @@ def parse_resources(resources: Any, param: str = "resources_per_trial") -> Resou
             custom[str(key)] = float(value)
     if cpu <= 0 and gpu <= 0 and not custom:
         raise TuneValueError(f"{param}: a trial must request some resource, got {dict(resources)}")
-    return Resources(cpu=cpu, gpu=gpu, custom=custom)
+    return Resources(cpu=cpu, gpu=gpu, custom=custom, workers=workers)
+
+
+def _check_workers(value: Any, param: str) -> int:
+    """``workers``: processes of one data-parallel trial, a whole number >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise TuneValueError(
+            f"{param}: the number of processes of a data-parallel trial must be an integer "
+            f">= 1, got {value!r}"
+        )
+    return int(value)
+
+
+def _validate_slot(executor: Executor, resources: Resources) -> None:
+    """Check that the engine can ever hold one trial's slot (all its workers together)."""
+    if resources.workers == 1:
+        executor.validate_resources(resources)
+        return
+    # First the amounts themselves (errors name them), then what the slot must hold.
+    each = dataclasses.replace(resources, workers=1)
+    executor.validate_resources(each)
+    try:
+        executor.validate_resources(resources.total())
+    except TuneValueError as exc:
+        raise TuneValueError(
+            f"resources_per_trial['workers']: {resources.workers} worker processes of "
+            f"{each.to_json()} each make one trial of {resources.total().to_json()}, more "
+            f"than the {executor.name} engine can hold ({exc})"
+        ) from None
 
 
 def build_spec(
@@ -206,10 +240,15 @@ def build_spec(
     if resources_per_trial is None:
         resources_per_trial = getattr(trainable, "_tunefleet_resources", None)
     resources = parse_resources(resources_per_trial)
+    if resources.workers > 1:
+        from tunefleet.worker.data_parallel import data_parallel
+
+        # Every engine runs the launcher like any function; it starts the rank processes.
+        fn = data_parallel(fn, resources)
     storage_path = os.fspath(storage_path) if storage_path is not None else DEFAULT_STORAGE_PATH
     open_store(storage_path).check_writable()
     executor = create_executor(engine)
-    executor.validate_resources(resources)
+    _validate_slot(executor, resources)
     from tunefleet.checkpoint_store import validate_storage
 
     checkpoint_storage, checkpoint_storage_options = validate_storage(
@@ -434,7 +473,7 @@ class Runner:
             max_failures=s.max_failures,
             fail_fast=s.fail_fast,
             time_budget_s=s.time_budget_s,
-            resources=s.resources,
+            resources=s.resources.total(),
             trial_id_prefix=prefix,
             trial_dir=_trial_dir_fn(trials_dir),
             checkpoint_frequency=s.checkpoint_frequency,
@@ -469,7 +508,8 @@ class Runner:
         status, reason = "completed", None
         raise_now: BaseException | None = None
         try:
-            executor.start(s.trainable, s.resources, s.max_concurrent_trials, exp_dir)
+            # Executors reserve what the whole trial needs (all data-parallel workers).
+            executor.start(s.trainable, s.resources.total(), s.max_concurrent_trials, exp_dir)
             engine.start(executor.now())
             writer.add(Record(rk.EXPERIMENT_STARTED, None, {"run": run_index}, time.time()))
             for cb in s.callbacks:
@@ -978,6 +1018,8 @@ def resume(
     if "resources_per_trial" not in kwargs and spec.get("resources"):
         r = spec["resources"]
         kwargs["resources_per_trial"] = {"cpu": r["cpu"], "gpu": r["gpu"], **r.get("custom", {})}
+        if r.get("workers", 1) != 1:
+            kwargs["resources_per_trial"]["workers"] = r["workers"]
     if spec.get("seed") is not None:
         kwargs.setdefault("seed", spec["seed"])
     return run(

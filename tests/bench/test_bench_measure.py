@@ -72,7 +72,9 @@ def test_figures_from_two_trials_on_two_slots() -> None:
 
 def test_min_mode_and_unreached_target() -> None:
     rows = [_report("a", 101.0, 102.0, 0.5), _report("a", 101.0, 103.0, 0.3, 2)]
-    f = figures(_outcome(rows=rows), metric="accuracy", mode="min", target=0.1, concurrency=1, cores=1)
+    f = figures(
+        _outcome(rows=rows), metric="accuracy", mode="min", target=0.1, concurrency=1, cores=1
+    )
     assert f["best"] == pytest.approx(0.3)
     assert f["time_to_target_s"] is None
     assert "cost_per_1000" not in f

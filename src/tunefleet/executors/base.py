@@ -21,14 +21,43 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """What one trial needs. ``workers`` > 1 is a data-parallel trial (later issue)."""
+    """What one trial needs.
+
+    ``workers`` > 1 makes a data-parallel trial: the function runs as that many processes
+    joined by ``torch.distributed`` (:mod:`tunefleet.worker.data_parallel`), and ``cpu``,
+    ``gpu`` and ``custom`` are amounts *per worker process*. Executors never see that
+    split: the runner hands them :meth:`total`, what the trial's slot must reserve.
+    """
 
     cpu: float = 1.0
     gpu: float = 0.0
     custom: dict[str, float] = field(default_factory=dict)
+    workers: int = 1
+
+    def total(self) -> Resources:
+        """The whole trial's request (every amount times ``workers``), as a plain
+        one-process request: what an executor reserves for the slot."""
+        n = self.workers
+        if n == 1:
+            return self
+        return Resources(
+            cpu=self.cpu * n, gpu=self.gpu * n, custom={k: v * n for k, v in self.custom.items()}
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"cpu": self.cpu, "gpu": self.gpu, "custom": dict(self.custom)}
+        out: dict[str, Any] = {"cpu": self.cpu, "gpu": self.gpu, "custom": dict(self.custom)}
+        if self.workers != 1:  # left out by default, so older specs and readers agree
+            out["workers"] = self.workers
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Resources:
+        return cls(
+            cpu=float(data.get("cpu", 1.0)),
+            gpu=float(data.get("gpu", 0.0)),
+            custom={str(k): float(v) for k, v in (data.get("custom") or {}).items()},
+            workers=int(data.get("workers", 1)),
+        )
 
 
 @dataclass(slots=True)

@@ -133,6 +133,24 @@ class Session:
             return None
         return Checkpoint(self.restore_from, self.storage_options)
 
+    # Ray Train's context names, so one function runs with and without data parallelism:
+    # a trial that is not data-parallel is a world of one process.
+    # (tunefleet.worker.rank.RankSession overrides them in a data-parallel trial's ranks.)
+    def get_world_rank(self) -> int:
+        return 0
+
+    def get_world_size(self) -> int:
+        return 1
+
+    def get_local_rank(self) -> int:
+        return 0
+
+    def get_local_world_size(self) -> int:
+        return 1
+
+    def get_node_rank(self) -> int:
+        return 0
+
 
 def _plain(value: Any) -> Any:
     """Make a metric JSON- and pickle-friendly (numpy scalars → Python numbers)."""
