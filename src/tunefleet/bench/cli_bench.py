@@ -94,7 +94,7 @@ def run_cmd(
     """Run one workload's sweep on each engine and peer; print and write the comparison."""
     from tunefleet.bench import report
     from tunefleet.bench.run import BenchConfig, run_bench, validate
-    from tunefleet.errors import TuneError
+    from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
 
     cfg = BenchConfig(
         workload=workload,
@@ -119,7 +119,7 @@ def run_cmd(
         validate(cfg, check_data=bool(data))
         cfg.data = ensure_data(data, out, seed)
         result = run_bench(cfg, on_event=_echo_event)
-    except TuneError as exc:
+    except (TuneError, TuneValueError, TuneTypeError) as exc:
         _fail(str(exc))
         return
     report.print_table(f"tunefleet bench run: {workload}", result["rows"], report.RUN_COLUMNS)
@@ -171,7 +171,7 @@ def schedulers_cmd(
         SchedulerBenchConfig,
         run_scheduler_bench,
     )
-    from tunefleet.errors import TuneError
+    from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
 
     try:
         cfg = SchedulerBenchConfig(
@@ -186,7 +186,7 @@ def schedulers_cmd(
             timeout_s=timeout,
         )
         result = run_scheduler_bench(cfg, on_event=_echo_progress)
-    except TuneError as exc:
+    except (TuneError, TuneValueError, TuneTypeError) as exc:
         _fail(str(exc))
         return
     report.print_table(

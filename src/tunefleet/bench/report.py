@@ -58,7 +58,10 @@ def print_table(
         table.add_column(header, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*(cell(row, k, f) for k, _, f in columns))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # a log file: no wrapping into unreadable columns
+    console.print(table)
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
@@ -80,6 +83,11 @@ def bar_charts(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return False
+    panels = [
+        (k, label) for k, label in panels if any(isinstance(r.get(k), (int, float)) for r in rows)
+    ]
+    if not panels:
         return False
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
     names = [str(r["system"]) for r in rows]

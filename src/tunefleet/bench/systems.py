@@ -78,9 +78,15 @@ class Outcome:
 _KEEP = ("trial_id", "training_iteration", "bench_entered", "bench_time", "bench_pid")
 
 
+#: Trials that have reported at least once in this process (the killer waits for one, so
+#: that the killed trial has a checkpoint to continue from).
+_REPORTED: set[str] = set()
+
+
 def _row(result: dict[str, Any], metric: str) -> dict[str, Any]:
     row = {k: result.get(k) for k in _KEEP}
     row["trial_id"] = str(row["trial_id"])
+    _REPORTED.add(row["trial_id"])
     row[metric] = result.get(metric)
     return row
 
@@ -88,13 +94,17 @@ def _row(result: dict[str, Any], metric: str) -> dict[str, Any]:
 class _Killer:
     """Kills one running trial's process once it has run ``after_s``; records when.
 
+    With ``need_report`` it also waits for the trial's first report, so that the killed
+    attempt has a checkpoint and its replacement shows that it continues from it.
+
     Trials announce themselves by writing ``<pid_dir>/<trial>-<pid>.json`` when their
     function starts (see :func:`announce`), so the killer works the same on every engine:
     it needs no engine-specific handle on workers, only a pid on this host.
     """
 
-    def __init__(self, pid_dir: Path, after_s: float) -> None:
+    def __init__(self, pid_dir: Path, after_s: float, need_report: bool) -> None:
         self.pid_dir = pid_dir
+        self.need_report = need_report
         self.after_s = after_s
         self.done: set[str] = set()
         self.kill: dict[str, Any] | None = None
@@ -113,6 +123,8 @@ class _Killer:
             now = time.time()
             for entry in read_entries(self.pid_dir):
                 if entry["trial"] in self.done or now - entry["entered"] < self.after_s:
+                    continue
+                if self.need_report and entry["trial"] not in _REPORTED:
                     continue
                 try:
                     os.kill(int(entry["pid"]), signal.SIGKILL)
@@ -432,7 +444,7 @@ def run_job(job: Job) -> Outcome:
     pid_dir.mkdir(parents=True, exist_ok=True)
     os.environ[PID_DIR_ENV] = str(pid_dir)
     killer = (
-        _Killer(pid_dir, job.kill_after_s)
+        _Killer(pid_dir, job.kill_after_s, need_report=workload.max_iterations > 1)
         if job.inject_failure and job.system != "optuna"
         else None
     )
