@@ -85,8 +85,9 @@ _REPORTED: set[str] = set()
 
 def _row(result: dict[str, Any], metric: str) -> dict[str, Any]:
     row = {k: result.get(k) for k in _KEEP}
-    row["trial_id"] = str(row["trial_id"])
-    _REPORTED.add(row["trial_id"])
+    trial_id = str(row["trial_id"])
+    row["trial_id"] = trial_id
+    _REPORTED.add(trial_id)
     row[metric] = result.get(metric)
     return row
 
