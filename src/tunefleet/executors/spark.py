@@ -1,29 +1,37 @@
-"""The Spark engine: every trial attempt is one Spark job of a single task.
+"""The Spark engine: long-running slot tasks, each serving many trials in sequence.
 
 How a trial runs
 ----------------
-``submit()`` starts a driver thread that runs a one-partition job
-(``sc.parallelize([spec], 1).mapPartitions(task).collect()``) under a job group of its own,
-so that the attempt can be cancelled alone. The task runs in a pyspark Python worker on an
-executor; it connects back over TCP to a listener in the driver, authenticates with a token
-that only its launch carries, and then speaks the framing of :mod:`tunefleet.worker.wire`:
-reports (asynchronous ones batched), synchronous replies, stop and pause requests. No task
-is a barrier task and tasks of different trials never wait for each other.
+:meth:`SparkExecutor.start` launches one Spark job of a single task per trial slot, each
+from a driver thread under a job group of its own (so that a slot can be cancelled alone).
+The task is a *slot*: it runs in a pyspark Python worker on an executor, connects back over
+TCP to a listener in the driver, authenticates with a token that only its launch carries,
+loads the trainable once, says it is ready, and then serves trials one after the other as
+the driver sends them (:class:`tunefleet.worker.channel.TrialChannel`, the loop that local
+worker processes run too): a launch, the trial's reports (asynchronous ones batched),
+synchronous replies, stop and pause requests, the outcome, the next launch. Launching a
+trial is one message on an open connection, not a Spark job. An idle slot blocks on its
+socket (no CPU); no task is a barrier task and slots never wait for each other.
 
 The trainable travels once: it is cloudpickled in :meth:`SparkExecutor.start` into a Spark
-broadcast variable, which Spark copies once to each executor; each Python worker unpickles
-it once and keeps it (pyspark reuses Python workers, ``spark.python.worker.reuse``), so a
-``with_parameters`` object crosses the network once per executor, not once per trial.
+broadcast variable, which Spark copies once to each executor; each slot task unpickles it
+once, when it starts, so a ``with_parameters`` object crosses the network once per executor
+and is unpickled once per slot task, never once per trial.
 
 Failures
 --------
-The executor sees a lost executor (or Python worker) as the end of the task's connection
-without an outcome and reports ``Failed(worker_lost=True)`` at once; the engine relaunches
-the trial from its last checkpoint, counted against ``max_failures``. Spark must not re-run
-the trial behind the engine's back, so sessions created here use ``spark.task.maxFailures``
-1 (``local[N,1]``), the job group of a lost attempt is cancelled, and a task that Spark
-retries anyway (``TaskContext.attemptNumber() > 0``, e.g. in a user's session with
-retries) is refused before it runs anything, and counts as a lost attempt.
+A lost executor (or a Python worker that dies) ends the slot's connection; the driver reports
+the running trial's ``Failed(worker_lost=True)`` at once, cancels the slot's job group, and
+launches a new slot task in its place, which becomes a free slot when it has connected and
+loaded the trainable. The end of the slot's Spark job (a failure, or a task that returned)
+is the second signal, for a connection that does not close. The engine relaunches the trial
+from its last checkpoint, counted against ``max_failures``, on any free slot. Spark must not
+re-run tasks behind the engine's back: sessions created here use ``spark.task.maxFailures``
+1 (``local[N,1]``), and a slot task that Spark retries anyway (``TaskContext.attemptNumber()
+> 0``, in a user's session with retries) is told to exit before it loads anything; a fresh
+slot replaces it. A running trial holds a lease (``lease_ttl``) that its slot renews; when it
+expires (a frozen Python worker) the trial fails as stale and its slot is cancelled and
+replaced.
 
 Resources
 ---------
@@ -31,10 +39,11 @@ Resources
 ``gpu`` and custom resources become ``spark.task.resource.<name>.amount`` (fractions allowed
 as Spark allows them). In a session created here they are set in its configuration; in a
 session passed with ``spark=`` whose task defaults differ they are requested through a
-stage-level ``TaskResourceProfile`` (Spark standalone, YARN and Kubernetes with dynamic
-allocation off; Spark refuses them in ``local`` mode). The task sets
-``CUDA_VISIBLE_DEVICES`` to the GPU addresses Spark assigned to it. Executors must offer
-the resources (``spark.executor.resource.gpu.amount`` and a discovery script).
+stage-level ``TaskResourceProfile`` on the slot jobs (Spark standalone, YARN and Kubernetes
+with dynamic allocation off; Spark refuses them in ``local`` mode). A slot task sets
+``CUDA_VISIBLE_DEVICES`` to the GPU addresses Spark assigned to it before it loads the
+trainable. Executors must offer the resources (``spark.executor.resource.gpu.amount`` and a
+discovery script).
 """
 
 from __future__ import annotations
@@ -42,8 +51,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import gc
 import hmac
-import inspect
 import json
 import math
 import os
@@ -58,12 +67,11 @@ import threading
 import time
 import traceback
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from json import loads as _loads
 from typing import Any
 
-from tunefleet.errors import StopTrial, TuneError, TuneValueError
+from tunefleet.errors import TuneError, TuneValueError
 from tunefleet.executors.base import (
     Event,
     Executor,
@@ -75,19 +83,26 @@ from tunefleet.executors.base import (
     Started,
 )
 from tunefleet.worker import wire
+from tunefleet.worker.channel import TrialChannel, describe
 
-# Driver → task after the handshake: run the trial.
+# Driver → slot after the handshake: (GO, heartbeat interval or None).
 _GO = 32
+# Slot → driver once the trainable is loaded: (READY, load error or None). From then on
+# the slot is free for a trial.
+_READY = 33
 _TOKEN_BYTES = 32
 _MAX_HELLO = 4096
 _POLLIN = select.POLLIN | select.POLLHUP | select.POLLERR
 _LOST_PATTERN = re.compile(
-    r"ExecutorLostFailure|Lost executor|executor lost|worker lost|Executor heartbeat timed out",
+    r"ExecutorLostFailure|Lost executor|executor lost|worker lost|Executor heartbeat timed out"
+    r"|Python worker exited unexpectedly",
     re.IGNORECASE,
 )
 _LOCAL_MASTER = re.compile(r"^local(?:\[(\*|\d+)(?:\s*,\s*\d+)?\])?$")
 _LOCAL_CLUSTER = re.compile(r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]$")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: Reports closer together than this are batched (``report_batch_s``).
+FLUSH_AFTER_S = 0.002
 
 
 def _import_pyspark() -> Any:
@@ -166,223 +181,12 @@ def default_master(resources: Resources | None = None) -> str:
     return f"local[{os.cpu_count() or 1},1]"
 
 
-# ============================================================================ task side
+# ============================================================================ slot task
 # Everything below up to the driver side runs inside a pyspark Python worker.
 
-#: Per Python worker: the trainable of the current executor start, unpickled once.
-_TRAINABLES: dict[str, Any] = {}
 
-FLUSH_AFTER_S = 0.002
-MAX_BATCH = 1024
-
-
-def _load_trainable(key: str, bcast: Any) -> Any:
-    fn = _TRAINABLES.get(key)
-    if fn is None:
-        payload = bcast.value  # read from the executor's copy of the broadcast
-        fn = pickle.loads(payload)  # noqa: S301 - the driver's own trainable
-        _TRAINABLES.clear()  # one run at a time per worker: drop older trainables
-        _TRAINABLES[key] = fn
-    return fn
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        return repr(exc)
-    except Exception:
-        return f"<{type(exc).__name__} (repr failed)>"
-
-
-def _user_traceback(exc: BaseException) -> str:
-    tb = exc.__traceback__
-    if tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next  # start in the user's code, not in _TaskChannel.run
-    try:
-        return "".join(traceback.format_exception(type(exc), exc, tb))
-    except Exception:
-        return traceback.format_exc()
-
-
-class _TaskChannel:
-    """The :class:`~tunefleet.worker.session.Channel` of a trial inside a Spark task.
-
-    Asynchronous reports closer together than ``flush_s`` are buffered and sent as one
-    ``REPORTS`` frame by a flusher thread (or with the outcome); a report after a quiet
-    spell goes at once. Stop requests are picked up with one ``poll`` at most every
-    ``flush_s``. If the driver goes away the trial is unwound as stopped.
-    """
-
-    def __init__(self, fd: int, reader: wire.FrameReader, seq: int, flush_s: float) -> None:
-        self.fd = fd
-        self.reader = reader
-        self.seq = seq
-        self.flush_s = flush_s
-        self.stop_requested = False
-        self.pause = False
-        self.dead = False
-        self.replies: deque[tuple[Any, ...]] = deque()
-        poller = select.poll()
-        poller.register(fd, _POLLIN)
-        self._poll = poller.poll
-        self._lock = threading.Lock()
-        self._buf: list[Any] = []
-        self._wake = threading.Event()
-        self._closed = False
-        self._flusher: threading.Thread | None = None
-        self._last_send = 0.0
-        self._last_check = time.monotonic()
-
-    # ------------------------------------------------------------------ receiving
-    def _apply(self, msgs: list[Any]) -> None:
-        for msg in msgs:
-            op = msg[0]
-            if op == wire.STOP:
-                if msg[1] == self.seq:
-                    self.stop_requested = True
-                    self.pause = bool(msg[2])
-            elif op == wire.REPLY:
-                if msg[1] == self.seq:
-                    self.replies.append(msg)
-            elif op == wire.EXIT:  # the driver is closing: unwind as stopped
-                self.stop_requested = True
-
-    def _fill(self) -> None:
-        try:
-            more = self.reader.fill()
-        except OSError:
-            more = False
-        if not more:
-            self.dead = True
-            self.stop_requested = True
-            return
-        self._apply(self.reader.messages())
-
-    def check(self) -> None:
-        """Apply control messages that are waiting, without blocking."""
-        while not self.dead and self._poll(0):
-            self._fill()
-
-    # ------------------------------------------------------------------ sending
-    def _write_locked(self, msgs: list[tuple[Any, ...]]) -> None:
-        frames = []
-        if self._buf:
-            frames.append(wire.encode((wire.REPORTS, self._buf)))
-            self._buf = []
-        for msg in msgs:
-            frames.append(wire.encode(msg))
-        if not frames or self.dead:
-            return
-        try:
-            wire.write_frames(self.fd, frames)
-        except OSError:
-            self.dead = True
-            self.stop_requested = True
-        self._last_send = time.monotonic()
-
-    def _flush_loop(self) -> None:
-        wake = self._wake
-        while True:
-            wake.wait()
-            if self._closed:
-                return
-            time.sleep(self.flush_s)
-            with self._lock:
-                wake.clear()
-                self._write_locked([])
-
-    def send_result(self, session: Any, result: dict[str, Any], checkpoint: str | None) -> None:
-        now = time.monotonic()
-        if now - self._last_check >= self.flush_s:
-            self._last_check = now
-            self.check()
-        if self.stop_requested:
-            raise StopTrial(self.pause)
-        from tunefleet.storage.sqlite import dumps
-
-        text = dumps(result)
-        if session.sync:
-            with self._lock:
-                self._write_locked([(wire.REPORT, text, checkpoint)])
-            self._await_reply()
-            return
-        with self._lock:
-            buf = self._buf
-            if not buf and now - self._last_send >= self.flush_s:
-                self._write_locked([(wire.REPORT, text, checkpoint)])
-                return
-            buf.append(text)
-            buf.append(checkpoint)
-            if len(buf) == 2:
-                if self._flusher is None:
-                    self._flusher = threading.Thread(
-                        target=self._flush_loop, name="tunefleet-spark-flusher", daemon=True
-                    )
-                    self._flusher.start()
-                self._wake.set()
-            elif len(buf) >= 2 * MAX_BATCH:
-                self._write_locked([])
-
-    def _await_reply(self) -> None:
-        while True:
-            if self.replies:
-                msg = self.replies.popleft()
-                if msg[2]:
-                    return
-                self.stop_requested = True
-                self.pause = bool(msg[3])
-                raise StopTrial(self.pause)
-            if self.stop_requested:
-                raise StopTrial(self.pause)
-            self._fill()  # blocks until the driver says something
-
-    def finish(self, outcome: tuple[Any, ...]) -> None:
-        """Send what is buffered and the trial's outcome in one write; stop the flusher."""
-        with self._lock:
-            self._write_locked([outcome])
-            self._closed = True
-        self._wake.set()
-
-    # ------------------------------------------------------------------ the trial
-    def run(self, fn: Callable[..., Any], spec: dict[str, Any]) -> tuple[Any, ...]:
-        from tunefleet.worker.generator import report_yielded
-        from tunefleet.worker.session import Session, set_session
-
-        session = Session(
-            spec["trial_id"],
-            spec["attempt"],
-            spec["trial_dir"],
-            self,
-            config=spec["config"],
-            restore_from=spec["checkpoint"],
-            start_iteration=spec["start_iteration"],
-            start_time_total=spec["start_time_total"],
-            sync=spec["sync"],
-        )
-        session.checkpoint_frequency = spec["checkpoint_frequency"]
-        session.checkpoint_at_end = spec["checkpoint_at_end"]
-        session.stop_criteria = spec["stop_criteria"]
-        set_session(session)
-        try:
-            self.check()  # a stop may have been sent right after the launch
-            if self.stop_requested:
-                return (wire.DONE, True)
-            ret = fn(spec["config"])
-            if inspect.isgenerator(ret):
-                report_yielded(ret, session)
-        except StopTrial:
-            return (wire.DONE, True)
-        except BaseException as exc:  # the user's error, SystemExit included
-            return (wire.FAIL, _describe(exc), _user_traceback(exc))
-        finally:
-            set_session(None)
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-        return (wire.DONE, self.stop_requested)
-
-
-def _next_messages(reader: wire.FrameReader) -> list[Any] | None:
-    """The next message(s) from the driver (blocking); None at end of stream."""
+def _handshake_reply(reader: wire.FrameReader) -> list[Any] | None:
+    """The driver's first message(s) (blocking); None at end of stream."""
     while not reader.has_frame():
         try:
             if not reader.fill():
@@ -392,7 +196,8 @@ def _next_messages(reader: wire.FrameReader) -> list[Any] | None:
     return reader.messages()
 
 
-def _run_in_task(bcast: Any, key: str, spec: dict[str, Any]) -> None:
+def _serve_slot(bcast: Any, spec: dict[str, Any]) -> None:
+    """The body of a slot task: connect back, load the trainable, serve trials."""
     from pyspark import TaskContext
 
     ctx = TaskContext.get()
@@ -402,109 +207,105 @@ def _run_in_task(bcast: Any, key: str, spec: dict[str, Any]) -> None:
         sock = socket.create_connection((host, port), timeout=spec["connect_timeout"])
     except OSError as exc:
         raise RuntimeError(
-            f"tunefleet: the Spark task of trial {spec['trial_id']} could not connect back to "
-            f"the driver at {host}:{port} ({exc}); executors must reach the driver there "
+            f"tunefleet: a Spark slot task could not connect back to the driver at "
+            f"{host}:{port} ({exc}); executors must reach the driver there "
             "(SparkExecutor(driver_host=...))"
         ) from exc
+    channel: TrialChannel | None = None
     try:
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         fd = sock.fileno()
         who = f"{socket.gethostname()}:{os.getpid()}"
-        hello = json.dumps([spec["seq"], spark_attempt, who]).encode()
+        hello = json.dumps([spec["slot"], spark_attempt, who]).encode()
         wire.write_frame(fd, spec["token"] + hello)
         reader = wire.FrameReader(fd)
-        msgs = _next_messages(reader)
+        msgs = _handshake_reply(reader)
         if not msgs or msgs[0][0] != _GO:
-            return  # refused (a retry, or an attempt that was already given up)
-        if ctx is not None:
+            return  # refused (a retry, or a slot that was already given up)
+        heartbeat_s = msgs[0][1]
+        if ctx is not None:  # before the trainable's imports initialise CUDA
             gpus = ctx.resources().get("gpu")
             if gpus is not None:
                 os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus.addresses)
-        channel = _TaskChannel(fd, reader, spec["seq"], spec["flush_s"])
-        channel._apply(msgs[1:])
+        channel = TrialChannel(fd, flush_s=spec["flush_s"])
+        channel.reader = reader  # it may already hold the first launch
+        channel.inbox.extend(msgs[1:])
+        load_error: tuple[str, str] | None = None
         try:
-            fn = _load_trainable(key, bcast)
-        except BaseException as exc:
-            outcome: tuple[Any, ...] = (
-                wire.FAIL,
-                f"the trainable could not be loaded in the Spark task: {_describe(exc)}",
+            channel.fn = pickle.loads(bcast.value)  # noqa: S301 - the driver's own trainable
+        except BaseException as exc:  # the user's import errors and the like
+            load_error = (
+                f"the trainable could not be loaded in the Spark task: {describe(exc)}",
                 traceback.format_exc(),
             )
-        else:
-            outcome = channel.run(fn, spec)
-        channel.finish(outcome)
-        # Let the driver close first: closing with unread control messages in our receive
-        # buffer would reset the connection and could lose the outcome.
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + 10.0
-            sock.settimeout(1.0)
-            while time.monotonic() < deadline:
-                try:
-                    if not sock.recv(1 << 16):
-                        break
-                except TimeoutError:
-                    continue
+        if heartbeat_s:
+            channel.start_heartbeat(float(heartbeat_s))
+        channel.send((_READY, None if load_error is None else load_error[0]))
+        channel.serve(load_error)
     finally:
+        if channel is not None:
+            channel.close()
+            channel.fn = None
         sock.close()
+        gc.collect()  # a reused Python worker must not keep the trainable's data alive
 
 
-def _warm_main(bcast: Any, key: str, items: Iterable[Any]) -> Iterator[Any]:
-    """A warm-up task: start the Python worker and load the trainable into it."""
-    list(items)
-    with contextlib.suppress(Exception):  # a trainable that cannot load fails each trial later
-        _load_trainable(key, bcast)
-    return iter(())
-
-
-def _task_main(bcast: Any, key: str, items: Iterable[bytes]) -> Iterator[Any]:
-    """The ``mapPartitions`` function of a trial's job."""
+def _slot_task(bcast: Any, items: Iterable[bytes]) -> Iterator[Any]:
+    """The ``mapPartitions`` function of a slot's job."""
     # Read the partition to its end: pyspark reuses a Python worker only then.
     specs = list(items)
     for raw in specs:
-        _run_in_task(bcast, key, pickle.loads(raw)[0])  # noqa: S301 - from our own driver
+        _serve_slot(bcast, pickle.loads(raw))  # noqa: S301 - from our own driver
     return iter(())
 
 
 # ============================================================================ driver side
-class _Attempt:
+class _Slot:
+    """Driver-side handle of one slot task (one Spark job of one task)."""
+
     __slots__ = (
+        "id",
+        "token",
+        "group",
+        "thread",
+        "conn",
+        "worker",
+        "ready",
+        "lost",
+        "job_ended",
         "seq",
         "trial_id",
         "attempt",
-        "token",
-        "group",
-        "conn",
         "stopping",
-        "concluded",
-        "job_ended",
-        "worker",
-        "thread",
+        "renewed",
     )
 
-    def __init__(self, seq: int, launch: Launch, token: bytes, group: str) -> None:
-        self.seq = seq
-        self.trial_id = launch.trial_id
-        self.attempt = launch.attempt
+    def __init__(self, slot_id: int, token: bytes, group: str) -> None:
+        self.id = slot_id
         self.token = token
         self.group = group
-        self.conn: _Conn | None = None
-        self.stopping = False
-        self.concluded = False  # its outcome (or loss) was reported to the engine
-        self.job_ended = False
-        self.worker = ""
         self.thread: threading.Thread | None = None
+        self.conn: _Conn | None = None
+        self.worker = ""  # host:pid of the Python worker, after the handshake
+        self.ready = False  # the trainable is loaded: it may run trials
+        self.lost = False  # given up: its connection and its job no longer count
+        self.job_ended = False
+        self.seq = 0
+        self.trial_id = ""  # empty while idle
+        self.attempt = 0
+        self.stopping = False
+        self.renewed = 0.0  # monotonic time of the last lease renewal seen
 
 
 class _Conn:
-    __slots__ = ("sock", "fd", "reader", "attempt")
+    __slots__ = ("sock", "fd", "reader", "slot")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.reader = wire.FrameReader(self.fd)
-        self.attempt: _Attempt | None = None  # None until the handshake
+        self.slot: _Slot | None = None  # None until the handshake
 
 
 _LIVE: weakref.WeakSet[SparkExecutor] = weakref.WeakSet()
@@ -519,8 +320,20 @@ def _atexit() -> None:
 atexit.register(_atexit)
 
 
+def _job_error_head(error: BaseException) -> str:
+    """The telling line of a failed job's error: our own message from the task if there is
+    one, else Spark's reason for a lost executor or worker, else the first error line."""
+    text = str(error).strip() or repr(error)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()] or [repr(error)]
+    for wanted in (lambda ln: "tunefleet:" in ln, _LOST_PATTERN.search):
+        found = next((ln for ln in lines if wanted(ln)), None)
+        if found is not None:
+            return found[:500]
+    return next((ln for ln in lines if "Exception" in ln or "Error" in ln), lines[0])[:500]
+
+
 class SparkExecutor(Executor):
-    """Runs each trial attempt as a one-task Spark job.
+    """Runs trials in long-running Spark slot tasks (one Spark job per slot).
 
     Parameters
     ----------
@@ -532,9 +345,9 @@ class SparkExecutor(Executor):
         Master of the session to create: ``local[N]``, ``local-cluster[n,c,m]``,
         ``spark://host:7077``, ... Default ``local[<cores>,1]``.
     num_slots:
-        Trials that may run at once. Default: what Spark can run concurrently with the
-        trial's task resources (``maxNumConcurrentTasks``), re-read every second, so lost
-        and added executors change the capacity.
+        Slot tasks to keep (trials that may run at once). Default: what Spark can run
+        concurrently with the trial's task resources (``maxNumConcurrentTasks``), re-read
+        every second, so that added executors get slots and lost ones are replaced.
     address:
         ``engine="spark://host:7077"`` arrives here; the same as ``master``.
     conf:
@@ -542,31 +355,39 @@ class SparkExecutor(Executor):
     app_name:
         Spark application name of a session created here.
     driver_host:
-        Address the trials' tasks connect back to (and the listener binds). Default
+        Address the slot tasks connect back to (and the listener binds). Default
         ``spark.driver.host`` of the session.
     report_batch_s:
         Asynchronous reports closer together than this are batched (default 2 ms).
     startup_timeout_s:
         ``start()`` waits this long for the cluster to offer a first slot.
     connect_timeout_s:
-        How long a task tries to connect back to the driver.
+        How long a slot task tries to connect back to the driver.
     prestart:
-        ``start()`` runs one warm-up task per slot, which starts the Python workers and
-        loads the trainable into them, so that the first trials, and the relaunch of a trial
-        whose executor was lost, do not wait for a cold Python worker.
+        ``start()`` waits until the slot tasks are ready (connected, trainable loaded), at
+        most ``warmup_timeout_s`` once the first one is. False: it returns once they are
+        launched, and slots join as they become ready.
+    lease_ttl:
+        Seconds a running trial's lease lasts without renewal (default 30; None: no
+        leases). The slot renews it every ``lease_ttl / 4`` seconds when it sent nothing
+        else; an expired lease fails the trial as stale and replaces the slot.
     """
 
     name = "spark"
     #: Seconds between refreshes of the slot count (a JVM call).
     slots_refresh_s = 1.0
-    #: Seconds ``close()`` waits for the driver threads of cancelled jobs.
+    #: Seconds ``close()`` gives slot tasks to end by themselves before cancelling them.
+    exit_grace_s = 2.0
+    #: Seconds ``close()`` then waits for the driver threads of the slot jobs.
     close_grace_s = 5.0
     #: On a cluster, ``start()`` waits until no executor registered for ``settle_s``
-    #: seconds (but at most ``settle_max_s``), so that the warm-up reaches all of them.
+    #: seconds (but at most ``settle_max_s``), so that slots are placed on all of them.
     settle_s = 2.0
     settle_max_s = 15.0
-    #: Longest wait for the warm-up tasks of ``start()``.
+    #: Longest wait of ``start()`` for the remaining slots once the first one is ready.
     warmup_timeout_s = 60.0
+    #: Seconds a driver-side write to a slot may block (a full socket buffer).
+    send_timeout_s = 10.0
 
     def __init__(
         self,
@@ -582,6 +403,7 @@ class SparkExecutor(Executor):
         startup_timeout_s: float = 120.0,
         connect_timeout_s: float = 60.0,
         prestart: bool = True,
+        lease_ttl: float | None = 30.0,
     ) -> None:
         if address is not None:
             if not isinstance(address, str) or not address.startswith("spark://"):
@@ -611,6 +433,14 @@ class SparkExecutor(Executor):
         ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise TuneValueError(f"{label} must be a number of seconds >= 0, got {value!r}")
+        if lease_ttl is not None and (
+            isinstance(lease_ttl, bool)
+            or not isinstance(lease_ttl, (int, float))
+            or not 0 < lease_ttl < math.inf
+        ):
+            raise TuneValueError(
+                f"lease_ttl must be a positive number of seconds or None, got {lease_ttl!r}"
+            )
         self.spark = spark
         self.master = master.strip() if master is not None else None
         self.num_slots = num_slots
@@ -621,6 +451,12 @@ class SparkExecutor(Executor):
         self.startup_timeout_s = float(startup_timeout_s)
         self.connect_timeout_s = float(connect_timeout_s)
         self.prestart = bool(prestart)
+        self.lease_ttl = float(lease_ttl) if lease_ttl is not None else None
+        self._heartbeat_s = self.lease_ttl / 4.0 if self.lease_ttl is not None else None
+        self._scan_every = (
+            max(0.05, min(1.0, self.lease_ttl / 4.0)) if self.lease_ttl is not None else math.inf
+        )
+        self._next_scan = 0.0
         self.experiment_dir = ""
         self._session: Any = None
         self._sc: Any = None
@@ -628,8 +464,9 @@ class SparkExecutor(Executor):
         self._profile: Any = None
         self._cpus = 1
         self._limit = math.inf
-        self._slots = 0
+        self._slots_n = 0
         self._slots_at = -math.inf
+        self._next_refill = 0.0
         self._bcast: Any = None
         self._key = ""
         self._listener: socket.socket | None = None
@@ -641,11 +478,15 @@ class SparkExecutor(Executor):
         self._wake_w: socket.socket | None = None
         self._poller = select.poll()
         self._conns: dict[int, _Conn] = {}
-        self._by_seq: dict[int, _Attempt] = {}
-        self._running: dict[str, _Attempt] = {}
+        self._slots: dict[int, _Slot] = {}  # until lost and their job ended
+        self._idle: list[_Slot] = []
+        self._running: dict[str, _Slot] = {}
         self._job_ends: queue.SimpleQueue[tuple[int, BaseException | None]] = queue.SimpleQueue()
         self._pending: list[Event] = []
+        self._slot_ids = 0
         self._seq = 0
+        self._failed_starts = 0  # slots lost before they were ready, since the last ready one
+        self._last_failure = ""
         self._started = False
         self._closed = False
 
@@ -725,8 +566,8 @@ class SparkExecutor(Executor):
         if now - self._slots_at >= self.slots_refresh_s:
             self._slots_at = now
             with contextlib.suppress(Exception):  # a stopping context: keep the last count
-                self._slots = self._spark_slots()
-        return self._slots
+                self._slots_n = self._spark_slots()
+        return self._slots_n
 
     # ------------------------------------------------------------------ lifecycle
     def _open_session(self, resources: Resources) -> None:
@@ -835,9 +676,9 @@ class SparkExecutor(Executor):
             self._slots_at = -math.inf
         if self.num_slots is None:
             self._await_executors(master, deadline)
+        self._refill()
         if self.prestart:
-            with contextlib.suppress(Exception):  # best effort
-                self._warm_up(self._spark_slots())
+            self._await_ready(master, deadline)
 
     def _await_executors(self, master: str, deadline: float) -> None:
         """Executors register one by one: wait for all of a ``local-cluster``, else until
@@ -860,47 +701,146 @@ class SparkExecutor(Executor):
             if n != last:
                 last, since = n, time.monotonic()
 
-    def _warm_up(self, tasks: int) -> None:
-        """One task per Spark slot, all at once (a barrier stage, so that no executor takes
-        two while another gets none), in a job group that is cancelled if it takes longer
-        than ``warmup_timeout_s`` (a barrier stage waits while slots are missing)."""
-        if tasks < 1:
-            return
-        group = f"tunefleet-{self._key}-warmup"
-        fn = functools.partial(_warm_main, self._bcast, self._key)
+    def _await_ready(self, master: str, deadline: float) -> None:
+        """Wait until every slot task is ready: at least one by ``deadline``, the others at
+        most ``warmup_timeout_s`` longer. Without it the first trials would wait for cold
+        Python workers while the engine believes nothing is free."""
+        events: list[Event] = []
+        first_ready: float | None = None
+        while True:
+            live = sum(1 for s in self._slots.values() if not s.lost)
+            if live and len(self._idle) >= live:
+                break
+            now = time.monotonic()
+            if self._idle and first_ready is None:
+                first_ready = now
+            if first_ready is not None and now - first_ready > self.warmup_timeout_s:
+                break
+            if first_ready is None and now > deadline:
+                raise TuneError(
+                    f"no Spark slot task became ready within {self.startup_timeout_s:.0f} s "
+                    f"(master {master})"
+                    + (f"; last failure: {self._last_failure}" if self._last_failure else "")
+                )
+            self._pump(events, 0.1)
+        self._pending.extend(events)
 
-        def run() -> None:
+    # ------------------------------------------------------------------ slots
+    def _target(self) -> int:
+        """Slot tasks to keep: ``num_slots``, or Spark's concurrent tasks, capped by the
+        trials that may run at once."""
+        return int(min(self._limit, self._slot_count()))
+
+    def _refill(self) -> None:
+        """Launch slot tasks until there are as many as the target."""
+        if self._closed:
+            return
+        live = sum(1 for s in self._slots.values() if not s.lost)
+        target = self._target()
+        if live >= target:
+            return
+        if self._failed_starts > 2 * target + 2:
+            raise TuneError(
+                f"Spark slot tasks keep failing before they are ready ({self._failed_starts} "
+                f"in a row); last failure: {self._last_failure}"
+            )
+        for _ in range(target - live):
+            self._launch_slot()
+
+    def _launch_slot(self) -> None:
+        self._slot_ids += 1
+        slot = _Slot(
+            self._slot_ids,
+            secrets.token_bytes(_TOKEN_BYTES),
+            f"tunefleet-{self._key}-slot-{self._slot_ids}",
+        )
+        spec = {
+            "slot": slot.id,
+            "token": slot.token,
+            "host": self._host,
+            "port": self._port,
+            "connect_timeout": self.connect_timeout_s,
+            "flush_s": self.report_batch_s,
+        }
+        self._slots[slot.id] = slot
+        thread = threading.Thread(
+            target=self._run_slot_job,
+            args=(slot, pickle.dumps(spec)),
+            name=f"tunefleet-spark-slot-{slot.id}",
+            daemon=True,
+        )
+        slot.thread = thread
+        thread.start()
+
+    def _run_slot_job(self, slot: _Slot, raw: bytes) -> None:
+        """Driver thread: the Spark job of one slot, for as long as the slot lives."""
+        error: BaseException | None = None
+        try:
+            if slot.lost or self._closed:  # given up before its job even started
+                raise RuntimeError("the slot was given up before its job was submitted")
             sc = self._sc
-            sc.setJobGroup(group, "tunefleet warm-up", interruptOnCancel=True)
-            rdd = sc.parallelize(range(tasks), tasks)
+            sc.setJobGroup(slot.group, f"tunefleet slot {slot.id}", interruptOnCancel=True)
+            rdd = sc.parallelize([raw], 1)
             if self._profile is not None:
                 rdd = rdd.withResources(self._profile)
-            with contextlib.suppress(Exception):
-                rdd.barrier().mapPartitions(fn).collect()
+            rdd.mapPartitions(functools.partial(_slot_task, self._bcast)).collect()
+        except BaseException as exc:
+            error = exc
+        self._job_ends.put((slot.id, error))
+        with contextlib.suppress(OSError):
+            if self._wake_w is not None:
+                self._wake_w.send(b"x")
 
-        thread = threading.Thread(target=run, name="tunefleet-spark-warmup", daemon=True)
-        thread.start()
-        thread.join(self.warmup_timeout_s)
-        if thread.is_alive():
+    def _cancel(self, slot: _Slot) -> None:
+        if not slot.job_ended:
             with contextlib.suppress(Exception):
-                self._sc.cancelJobGroup(group)
-            thread.join(self.close_grace_s)
+                self._sc.cancelJobGroup(slot.group)
 
+    def _slot_lost(self, slot: _Slot, events: list[Event], why: str) -> None:
+        """Give a slot up: fail its trial as lost, cancel its job, launch a replacement."""
+        if slot.lost:
+            return
+        slot.lost = True
+        if slot.conn is not None:
+            self._drop(slot.conn)
+        with contextlib.suppress(ValueError):
+            self._idle.remove(slot)
+        if slot.trial_id:
+            tid = slot.trial_id
+            self._running.pop(tid, None)
+            slot.trial_id = ""
+            msg = (
+                f"WorkerLost: the Spark slot task running trial {tid} (Python worker "
+                f"{slot.worker or 'unknown'}) was lost: {why}"
+            )
+            events.append(Failed(tid, slot.attempt, msg, msg, time.time(), True))
+        elif not slot.ready:
+            self._failed_starts += 1
+            self._last_failure = why
+        self._cancel(slot)
+        if slot.job_ended:
+            self._slots.pop(slot.id, None)
+        self._refill()
+
+    # ------------------------------------------------------------------ trials
     def capacity(self) -> int:
         if not self._started or self._closed:
             return 0
-        total = min(self._limit, self._slot_count())
-        return max(0, int(total) - len(self._running))
+        return len(self._idle)
 
     def total_slots(self) -> int:
         if not self._started:
             return 0
-        return int(min(self._limit, self._slot_count()))
+        return self._target()
 
     @property
     def spark_context(self) -> Any:
         """The SparkContext in use (after ``start()``)."""
         return self._sc
+
+    def slot_workers(self) -> list[str]:
+        """``host:pid`` of the Python worker of each connected slot (tests, diagnostics)."""
+        return [s.worker for s in self._slots.values() if s.conn is not None and not s.lost]
 
     def submit(self, launch: Launch) -> None:
         if not self._started or self._closed:
@@ -908,105 +848,68 @@ class SparkExecutor(Executor):
         tid = launch.trial_id
         if tid in self._running:
             raise RuntimeError(f"trial {tid} is already running")
+        if not self._idle:
+            raise RuntimeError("no free slot: check capacity() before submit()")
         self._seq += 1
-        seq = self._seq
-        token = secrets.token_bytes(_TOKEN_BYTES)
-        spec = {
-            "seq": seq,
-            "token": token,
-            "host": self._host,
-            "port": self._port,
-            "connect_timeout": self.connect_timeout_s,
-            "flush_s": self.report_batch_s,
-            "trial_id": tid,
-            "attempt": launch.attempt,
-            "config": launch.config,
-            "trial_dir": launch.trial_dir,
-            "checkpoint": launch.checkpoint,
-            "start_iteration": launch.start_iteration,
-            "start_time_total": launch.start_time_total,
-            "sync": launch.sync_reports,
-            "checkpoint_frequency": launch.checkpoint_frequency,
-            "checkpoint_at_end": launch.checkpoint_at_end,
-            "stop_criteria": launch.stop_criteria,
-        }
+        msg = (
+            wire.RUN,
+            self._seq,
+            tid,
+            launch.attempt,
+            launch.config,
+            launch.trial_dir,
+            launch.checkpoint,
+            launch.start_iteration,
+            launch.start_time_total,
+            launch.sync_reports,
+            launch.checkpoint_frequency,
+            launch.checkpoint_at_end,
+            launch.stop_criteria,
+            launch.storage_options,
+        )
         try:
-            raw = wire.encode((spec,))
+            frame = wire.encode(msg)
         except Exception as exc:
             raise TuneValueError(
                 f"config of trial {tid} cannot be sent to a Spark task: {exc!r}"
             ) from exc
-        att = _Attempt(seq, launch, token, f"tunefleet-{self._key}-{seq}")
-        self._by_seq[seq] = att
-        self._running[tid] = att
-        thread = threading.Thread(
-            target=self._run_job,
-            args=(att, raw),
-            name=f"tunefleet-spark-{tid}-{launch.attempt}",
-            daemon=True,
-        )
-        att.thread = thread
-        thread.start()
-
-    def _run_job(self, att: _Attempt, raw: bytes) -> None:
-        """Driver thread: one Spark job for one attempt."""
-        error: BaseException | None = None
-        try:
-            if att.concluded:  # stopped before its job even started
-                raise RuntimeError("stopped before the job was submitted")
-            sc = self._sc
-            sc.setJobGroup(att.group, f"tunefleet trial {att.trial_id}", interruptOnCancel=True)
-            rdd = sc.parallelize([raw], 1)
-            if self._profile is not None:
-                rdd = rdd.withResources(self._profile)
-            rdd.mapPartitions(functools.partial(_task_main, self._bcast, self._key)).collect()
-        except BaseException as exc:
-            error = exc
-        self._job_ends.put((att.seq, error))
-        with contextlib.suppress(OSError):
-            if self._wake_w is not None:
-                self._wake_w.send(b"x")
+        slot = self._idle.pop()
+        slot.seq = self._seq
+        slot.trial_id = tid
+        slot.attempt = launch.attempt
+        slot.stopping = False
+        slot.renewed = time.monotonic()  # the lease starts with the launch
+        self._running[tid] = slot
+        self._pending.append(Started(tid, launch.attempt, f"spark:{slot.worker}", time.time()))
+        assert slot.conn is not None
+        self._write(slot.conn, frame)
 
     # ------------------------------------------------------------------ control
-    def _send(self, conn: _Conn, msg: tuple[Any, ...]) -> None:
-        """A small control message; through the socket object, never a bare descriptor (a
-        dropped connection's number may already belong to another)."""
-        payload = wire.encode(msg)
+    @staticmethod
+    def _write(conn: _Conn, payload: bytes) -> None:
+        """One frame, through the socket object (never a bare descriptor: a dropped
+        connection's number may already belong to another). A failure shows up as the
+        connection's end in ``poll()``."""
         with contextlib.suppress(OSError):
             conn.sock.sendall(len(payload).to_bytes(4, "little") + payload)
 
+    def _send(self, conn: _Conn, msg: tuple[Any, ...]) -> None:
+        self._write(conn, wire.encode(msg))
+
     def reply(self, trial_id: str, proceed: bool) -> None:
-        att = self._running.get(trial_id)
-        if att is None or att.stopping or att.conn is None:
+        slot = self._running.get(trial_id)
+        if slot is None or slot.stopping or slot.conn is None:
             return
         if not proceed:
-            att.stopping = True
-        self._send(att.conn, (wire.REPLY, att.seq, bool(proceed), False))
+            slot.stopping = True
+        self._send(slot.conn, (wire.REPLY, slot.seq, bool(proceed), False))
 
     def stop(self, trial_id: str, pause: bool = False) -> None:
-        att = self._running.get(trial_id)
-        if att is None or att.stopping:
+        slot = self._running.get(trial_id)
+        if slot is None or slot.stopping or slot.conn is None:
             return
-        att.stopping = True  # from now on its reports are dropped: the engine has decided
-        if att.conn is not None:
-            self._send(att.conn, (wire.STOP, att.seq, bool(pause)))
-            return
-        # Its task has not connected yet (it waits for a core): end it here.
-        self._conclude(att)
-        self._cancel(att)
-        self._pending.append(Finished(trial_id, att.attempt, time.time(), True))
-
-    def _cancel(self, att: _Attempt) -> None:
-        if not att.job_ended:
-            with contextlib.suppress(Exception):
-                self._sc.cancelJobGroup(att.group)
-
-    def _conclude(self, att: _Attempt) -> None:
-        att.concluded = True
-        if self._running.get(att.trial_id) is att:
-            del self._running[att.trial_id]
-        if att.job_ended:
-            self._by_seq.pop(att.seq, None)
+        slot.stopping = True  # from now on its reports are dropped: the engine has decided
+        self._send(slot.conn, (wire.STOP, slot.seq, bool(pause)))
 
     # ------------------------------------------------------------------ events
     def poll(self, timeout: float) -> list[Event]:
@@ -1014,13 +917,26 @@ class SparkExecutor(Executor):
         self._pending = []
         if not self._started or self._closed:
             return events
+        self._pump(events, timeout)
+        return events
+
+    def _pump(self, events: list[Event], timeout: float) -> None:
+        """Wait up to ``timeout`` for the first event (none if ``events`` already holds
+        some), handling connections, job ends, leases and the slot count meanwhile."""
         deadline = None if events else time.monotonic() + max(0.0, timeout)
         listener_fd = self._listener.fileno() if self._listener is not None else -1
         wake = self._wake_r
         assert wake is not None
         wake_fd = wake.fileno()
+        leases = self.lease_ttl is not None
         while True:
-            ms = 0 if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1e3))
+            if deadline is None:
+                ms = 0
+            else:
+                until = min(deadline, self._next_refill)
+                if leases and self._running and self._next_scan < until:
+                    until = self._next_scan  # wake up for the lease scan
+                ms = max(0, math.ceil((until - time.monotonic()) * 1e3))
             for fd, _ in self._poller.poll(ms):
                 if fd == listener_fd:
                     self._accept()
@@ -1032,19 +948,26 @@ class SparkExecutor(Executor):
                     conn = self._conns.get(fd)
                     if conn is not None:
                         self._read(conn, events)
+            now = time.monotonic()
+            if leases and now >= self._next_scan:
+                self._next_scan = now + self._scan_every
+                if self._running:
+                    self._scan(now, events)
+            if now >= self._next_refill:  # executors come and go: keep the slots filled
+                self._next_refill = now + self.slots_refresh_s
+                self._refill()
             if events or deadline is None or time.monotonic() >= deadline:
-                return events
+                return
 
     def _accept(self) -> None:
         assert self._listener is not None
         while True:
             try:
                 sock, _ = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # nothing more to accept (BlockingIOError) or a dropped one
                 return
-            except OSError:
-                return
-            sock.setblocking(False)  # read only what poll() said is there
+            # Reads happen only when poll() says there is data; writes may wait this long.
+            sock.settimeout(self.send_timeout_s)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = _Conn(sock)
@@ -1066,20 +989,23 @@ class SparkExecutor(Executor):
             return
         except OSError:
             more = False
-        if conn.attempt is None and not self._handshake(conn, events):
-            if not more:
-                self._drop(conn)
-            return
-        att = conn.attempt
-        if att is not None and conn.reader.buf:
-            self._messages(att, conn, events)
+        slot = conn.slot
+        if slot is None:
+            if not self._handshake(conn):
+                if not more:
+                    self._drop(conn)
+                return
+            slot = conn.slot
+            assert slot is not None
+        slot.renewed = time.monotonic()  # any message renews the lease
+        if conn.reader.buf:
+            self._messages(slot, conn, events)
         if not more and self._conns.get(conn.fd) is conn:
             self._drop(conn)
-            if att is not None and not att.concluded:
-                self._lost(att, events, "its connection to the driver closed")
+            self._slot_lost(slot, events, "its connection to the driver closed")
 
-    def _handshake(self, conn: _Conn, events: list[Event]) -> bool:
-        """Bind a new connection to its attempt; True when it was bound."""
+    def _handshake(self, conn: _Conn) -> bool:
+        """Bind a new connection to its slot; True when it was bound."""
         buf = conn.reader.buf
         if len(buf) < 4:
             return False
@@ -1092,90 +1018,100 @@ class SparkExecutor(Executor):
         frame = bytes(buf[4 : 4 + size])
         conn.reader.buf = buf[4 + size :]
         try:
-            seq, spark_attempt, worker = json.loads(frame[_TOKEN_BYTES:])
-            att = self._by_seq.get(int(seq))
+            slot_id, spark_attempt, worker = json.loads(frame[_TOKEN_BYTES:])
+            slot = self._slots.get(int(slot_id))
         except (ValueError, TypeError):
-            att = None
-        if att is None or not hmac.compare_digest(att.token, frame[:_TOKEN_BYTES]):
+            slot = None
+        if slot is None or not hmac.compare_digest(slot.token, frame[:_TOKEN_BYTES]):
             self._drop(conn)  # not one of ours
             return False
-        if att.concluded or att.conn is not None or spark_attempt:
-            if not att.concluded:
-                self._conclude(att)
-                self._cancel(att)
-                msg = (
-                    f"WorkerLost: Spark re-ran the task of trial {att.trial_id} (task attempt "
-                    f"{spark_attempt}) after losing the previous one; tunefleet relaunches the "
-                    "trial from its last checkpoint instead"
-                )
-                events.append(Failed(att.trial_id, att.attempt, msg, msg, time.time(), True))
+        if slot.lost or slot.conn is not None or spark_attempt or self._closed:
+            # Spark re-ran a slot task (or one that was given up connected late): it must
+            # not serve trials. Its task returns; a fresh slot replaces it.
             self._send(conn, (wire.EXIT,))
             self._drop(conn)
+            if slot.conn is None:  # a slot whose first task never connected
+                why = f"Spark re-ran its task (task attempt {spark_attempt})"
+                self._slot_lost(slot, self._pending, why)
             return False
-        conn.attempt = att
-        att.conn = conn
-        att.worker = str(worker)
-        events.append(Started(att.trial_id, att.attempt, f"spark:{att.worker}", time.time()))
-        self._send(conn, (_GO,))
+        conn.slot = slot
+        slot.conn = conn
+        slot.worker = str(worker)
+        self._send(conn, (_GO, self._heartbeat_s))
         return True
 
-    def _messages(self, att: _Attempt, conn: _Conn, events: list[Event]) -> None:
+    def _messages(self, slot: _Slot, conn: _Conn, events: list[Event]) -> None:
         for msg in conn.reader.messages():
-            if att.concluded:
+            if slot.lost:
                 return
             op = msg[0]
             if op == wire.REPORT:
-                if not att.stopping:
+                if slot.trial_id and not slot.stopping:
+                    ck = msg[2]  # None, a path, or (path, content hash)
+                    h = None
+                    if ck.__class__ is tuple:
+                        ck, h = ck
                     events.append(
-                        Reported(att.trial_id, att.attempt, _loads(msg[1]), msg[2], msg[1])
+                        Reported(slot.trial_id, slot.attempt, _loads(msg[1]), ck, msg[1], h)
                     )
             elif op == wire.REPORTS:
-                if not att.stopping:
+                if slot.trial_id and not slot.stopping:
                     items = msg[1]
-                    tid, attempt = att.trial_id, att.attempt
+                    tid, attempt = slot.trial_id, slot.attempt
                     for i in range(0, len(items), 2):
                         text = items[i]
-                        events.append(Reported(tid, attempt, _loads(text), items[i + 1], text))
+                        ck = items[i + 1]
+                        if ck.__class__ is tuple:
+                            r = Reported(tid, attempt, _loads(text), ck[0], text, ck[1])
+                        else:
+                            r = Reported(tid, attempt, _loads(text), ck, text)
+                        events.append(r)
             elif op == wire.DONE:
-                self._conclude(att)
-                events.append(
-                    Finished(att.trial_id, att.attempt, time.time(), bool(msg[1]) or att.stopping)
-                )
-                self._drop(conn)
+                if slot.trial_id:
+                    stopped = bool(msg[1]) or slot.stopping
+                    events.append(Finished(slot.trial_id, slot.attempt, time.time(), stopped))
+                    self._release(slot)
             elif op == wire.FAIL:
-                self._conclude(att)
-                events.append(Failed(att.trial_id, att.attempt, msg[1], msg[2], time.time()))
-                self._drop(conn)
+                if slot.trial_id:
+                    events.append(Failed(slot.trial_id, slot.attempt, msg[1], msg[2], time.time()))
+                    self._release(slot)
+            elif op == _READY and not slot.ready:
+                slot.ready = True
+                self._failed_starts = 0
+                if not self._closed:
+                    self._idle.append(slot)
+            # HEARTBEAT: the renewal was noted by _read()
 
-    def _lost(self, att: _Attempt, events: list[Event], why: str) -> None:
-        self._conclude(att)
-        self._cancel(att)
-        msg = (
-            f"WorkerLost: the Spark task running trial {att.trial_id} (Python worker "
-            f"{att.worker or 'unknown'}) ended without an outcome: {why}; its executor was "
-            "probably lost"
-        )
-        events.append(Failed(att.trial_id, att.attempt, msg, msg, time.time(), True))
+    def _release(self, slot: _Slot) -> None:
+        self._running.pop(slot.trial_id, None)
+        slot.trial_id = ""
+        slot.stopping = False
+        if not self._closed:
+            self._idle.append(slot)
 
-    def _drain_job_ends(self, events: list[Event]) -> None:
-        while True:
-            try:
-                seq, error = self._job_ends.get_nowait()
-            except queue.Empty:
-                return
-            att = self._by_seq.get(seq)
-            if att is None:
+    # ------------------------------------------------------------------ leases
+    def _scan(self, now: float, events: list[Event]) -> None:
+        """Expire the leases that were not renewed for ``lease_ttl``."""
+        assert self.lease_ttl is not None
+        cutoff = now - self.lease_ttl
+        for slot in [s for s in self._running.values() if s.renewed < cutoff]:
+            conn = slot.conn
+            if conn is not None and self._readable(conn.fd):  # renewed, not read yet
+                self._read(conn, events)
+                if slot.renewed >= cutoff:
+                    continue
+            if slot.lost or not slot.trial_id:
                 continue
-            att.job_ended = True
-            conn = att.conn
-            if not att.concluded and conn is not None and self._conns.get(conn.fd) is conn:
-                # The task wrote its outcome before it returned: take it without blocking.
-                while self._conns.get(conn.fd) is conn and self._readable(conn.fd):
-                    self._read(conn, events)
-            if not att.concluded:
-                self._job_failed(att, error, events)
-            if att.concluded:
-                self._by_seq.pop(seq, None)
+            tid = slot.trial_id
+            self._running.pop(tid, None)
+            slot.trial_id = ""
+            msg = (
+                f"lease expired after {now - slot.renewed:.1f} s (Spark slot task, Python "
+                f"worker {slot.worker or 'unknown'}, stopped renewing it)"
+            )
+            events.append(Failed(tid, slot.attempt, msg, "", time.time(), True, True))
+            # Spark kills the frozen task's Python worker when its job is cancelled.
+            self._slot_lost(slot, events, "its lease expired")
 
     @staticmethod
     def _readable(fd: int) -> bool:
@@ -1183,21 +1119,29 @@ class SparkExecutor(Executor):
         p.register(fd, _POLLIN)
         return bool(p.poll(0))
 
-    def _job_failed(self, att: _Attempt, error: BaseException | None, events: list[Event]) -> None:
-        if att.conn is not None:
-            self._drop(att.conn)
-        if error is None:
-            self._lost(att, events, "the Spark job ended")
-            return
-        text = str(error).strip() or repr(error)
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        head = next((ln for ln in lines if "Exception" in ln or "Error" in ln), lines[0])
-        lost = bool(_LOST_PATTERN.search(text))
-        self._conclude(att)
-        msg = (
-            f"{'WorkerLost: ' if lost else ''}the Spark job of trial {att.trial_id} failed: {head}"
-        )
-        events.append(Failed(att.trial_id, att.attempt, msg[:2000], text, time.time(), lost))
+    # ------------------------------------------------------------------ job ends
+    def _drain_job_ends(self, events: list[Event]) -> None:
+        while True:
+            try:
+                slot_id, error = self._job_ends.get_nowait()
+            except queue.Empty:
+                return
+            slot = self._slots.get(slot_id)
+            if slot is None:
+                continue
+            slot.job_ended = True
+            conn = slot.conn
+            if not slot.lost and conn is not None:
+                # The task wrote an outcome before it ended: take it without blocking.
+                while self._conns.get(conn.fd) is conn and self._readable(conn.fd):
+                    self._read(conn, events)
+            if not slot.lost:
+                if error is None:
+                    why = "its Spark task ended"
+                else:
+                    why = f"its Spark job failed: {_job_error_head(error)}"
+                self._slot_lost(slot, events, why)
+            self._slots.pop(slot_id, None)
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:
@@ -1207,17 +1151,31 @@ class SparkExecutor(Executor):
         _LIVE.discard(self)
         if not self._started:
             return
+        self._idle.clear()
+        # Every slot task ends by itself on EXIT (an idle one at once, a busy one at its
+        # trial's next report) or when its connection closes.
+        exit_frame = wire.encode((wire.EXIT,))
         for conn in list(self._conns.values()):
-            if conn.attempt is not None:
-                self._send(conn, (wire.EXIT,))
-        for att in list(self._running.values()):
-            self._cancel(att)
-        for conn in list(self._conns.values()):
+            if conn.slot is not None:
+                with contextlib.suppress(OSError):
+                    conn.sock.settimeout(0.0)
+                    conn.sock.send(len(exit_frame).to_bytes(4, "little") + exit_frame)
             self._drop(conn)
-        threads = [a.thread for a in self._by_seq.values() if a.thread is not None]
+        slots = list(self._slots.values())
+        deadline = time.monotonic() + self.exit_grace_s
+        for slot in slots:
+            if slot.thread is not None:
+                slot.thread.join(max(0.0, deadline - time.monotonic()))
+        # Fallback: cancel the jobs still running (a trial that never reports, a slot task
+        # still waiting for a core); Spark interrupts them and kills their Python workers.
+        late = [s for s in slots if s.thread is not None and s.thread.is_alive()]
+        for slot in late:
+            with contextlib.suppress(Exception):
+                self._sc.cancelJobGroup(slot.group)
         deadline = time.monotonic() + self.close_grace_s
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+        for slot in late:
+            assert slot.thread is not None
+            slot.thread.join(max(0.0, deadline - time.monotonic()))
         if self._listener is not None:
             with contextlib.suppress(OSError):
                 self._listener.close()
@@ -1225,7 +1183,7 @@ class SparkExecutor(Executor):
             if end is not None:
                 end.close()
         self._running.clear()
-        self._by_seq.clear()
+        self._slots.clear()
         self._pending = []
         if self._bcast is not None and not self._owned:
             with contextlib.suppress(Exception):
