@@ -53,6 +53,7 @@ class Trial:
     parent_trial_id: str | None = None  # whose checkpoint this trial continued from (PBT)
     created_at: float = 0.0
     started_at: float | None = None
+    worker: str | None = None  # where the current attempt runs, from the executor's Started
     finished_at: float | None = None
     pending_decision: str | None = None  # "stop" or "pause" sent, waiting for the worker
     restart_config: dict[str, Any] | None = None  # PBT: relaunch with this config ...

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tunefleet.engine.core import Engine, EngineConfig, LaunchTrial, Reply, StopTrial
-from tunefleet.executors.base import Failed, Finished, Reported
+from tunefleet.executors.base import Failed, Finished, Reported, Started
 from tunefleet.schedulers.base import CONTINUE, PAUSE, STOP, FIFOScheduler, Restart, Scheduler
 from tunefleet.search.base import FINISHED, Searcher
 from tunefleet.stoppers import DictStopper, FunctionStopper
@@ -336,6 +336,18 @@ def test_invariants_under_random_event_orders(
     for t in eng.trials.values():
         assert t.status.is_finished
         assert t.num_failures <= max_failures + 1
+
+
+def test_failure_record_names_the_worker_the_attempt_ran_on() -> None:
+    eng = make(total=1, max_failures=1)
+    eng.fill(1, 0.0)
+    eng.handle(Started("t_00000", 1, "host-a:4242", 0.5), 0.5)
+    eng.handle(Failed("t_00000", 1, "lost", "", 1.0, worker_lost=True), 1.0)
+    eng.fill(1, 1.0)
+    # The retry's failure arrives before its Started: its worker is unknown, not stale.
+    eng.handle(Failed("t_00000", 2, "boom", "tb", 2.0), 2.0)
+    workers = [r.data["worker"] for r in eng.records if r.kind == rk.TRIAL_FAILED]
+    assert workers == ["host-a:4242", None]
 
 
 def test_stale_attempt_requeued_and_late_reports_recorded_as_stale() -> None:

@@ -249,6 +249,7 @@ class Engine:
             trial = self.trials.get(event.trial_id)
             if trial is not None and event.attempt == trial.attempt:
                 trial.started_at = event.ts
+                trial.worker = event.worker
             return []
         raise TypeError(f"unknown event {event!r}")
 
@@ -282,6 +283,7 @@ class Engine:
         trial.attempt += 1
         trial.status = TrialStatus.RUNNING
         trial.pending_decision = None
+        trial.worker = None
         self._running.add(trial.trial_id)
         ckpt = trial.checkpoint
         start_iter = trial.checkpoint_iteration if ckpt else 0
@@ -461,6 +463,7 @@ class Engine:
                 "worker_lost": ev.worker_lost,
                 "will_retry": retry,
                 "stale": ev.stale,
+                "worker": trial.worker,
             },
             ev.ts,
         )

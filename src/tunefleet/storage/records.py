@@ -8,7 +8,8 @@ kind                   trial_id   data
 =====================  =========  ===========================================================
 experiment_started     –          {"run": n}   (n = 0 first start, 1.. for each resume)
 trial_created          id         {"config", "index", "parent": id|None, "checkpoint": path|None}
-trial_started          id         {"attempt", "worker", "checkpoint": path|None}
+trial_started          id         {"attempt", "checkpoint": path|None}  (written at launch,
+                                   before the executor has placed the attempt)
 result                 id         the result dict (metrics + automatic fields)
 checkpoint             id         {"path", "iteration", "hash"}  (hash: "sha256:<hex>" content
                                    hash; absent for simulated markers)
@@ -20,7 +21,8 @@ checkpoint_invalid     id         {"path", "reason", "fallback": path|None, "ite
 trial_paused           id         {"checkpoint": path|None}
 trial_restarted        id         {"config", "from_trial", "checkpoint"}  (PBT exploit)
 trial_failed           id         {"attempt", "error", "traceback", "worker_lost", "will_retry",
-                                   "stale"}  (stale: the attempt's lease expired)
+                                   "stale", "worker"}  (stale: the attempt's lease expired;
+                                   worker: where it ran, e.g. "local-0", None if unknown)
 stale_result           id         {"attempt", "result"}  a result from an attempt that is no
                                    longer current (late report after its lease expired)
 trial_completed        id         {"status": "TERMINATED"|"ERROR", "error", "traceback",
