@@ -301,6 +301,32 @@ def test_other_start_methods(make: Any, tmp_path: Path, method: str) -> None:
     assert isinstance(evs[-1], Finished) and evs[-1].stopped
 
 
+def _sum_of_bound_array(config: dict[str, Any], data: Any = None) -> None:
+    import tunefleet
+
+    tunefleet.report({"total": float(data.sum()), "n": int(data.size)})
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_large_trainable_reaches_non_fork_workers_through_a_file(
+    make: Any, tmp_path: Path, method: str
+) -> None:
+    import numpy as np
+
+    import tunefleet
+
+    data = np.arange(2_000_000, dtype=np.float64)  # 16 MB: far above the pipe buffer
+    ex = make(tunefleet.with_parameters(_sum_of_bound_array, data=data), start_method=method)
+    files = list(tmp_path.glob(".trainable-*.pkl"))
+    assert len(files) == 1 and files[0].stat().st_size > 16_000_000
+    ex.submit(Launch("big", {}, 1, str(tmp_path / "big")))
+    evs = _wait(ex, _ended("big"))
+    result = next(e for e in evs if isinstance(e, Reported)).result
+    assert (result["n"], result["total"]) == (data.size, float(data.sum()))
+    ex.close()
+    assert not list(tmp_path.glob(".trainable-*.pkl"))
+
+
 def test_many_reports_are_all_delivered_in_order(make: Any, tmp_path: Path) -> None:
     ex = make()
     for tid in ("a", "b"):

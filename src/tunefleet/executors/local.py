@@ -70,6 +70,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -192,6 +193,19 @@ class _Worker:
         self.renewed = 0.0  # monotonic time of the last lease renewal seen by the driver
         self.heard = False  # the process has sent something (it got as far as worker_main)
         self.stale_until = 0.0  # > 0: lease expired; killed if still alive at this time
+
+
+#: Trainables up to this size travel as the worker Process's argument (pipe buffer size).
+_INLINE_PAYLOAD_BYTES = 64 * 1024
+
+
+def _write_payload(payload: bytes, directory: str) -> str:
+    """The pickled trainable in a private file that worker processes read at start."""
+    os.makedirs(directory, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=".trainable-", suffix=".pkl", dir=directory)
+    with os.fdopen(fd, "wb") as f:
+        f.write(payload)
+    return path
 
 
 def _shutdown_workers(
@@ -330,6 +344,7 @@ class LocalExecutor(Executor):
         self._ctx: Any = None
         self._method = ""
         self._payload = b""
+        self._payload_file: str | None = None  # the pickled trainable for non-fork workers
         self._workers: list[_Worker] = []
         self._idle: list[_Worker] = []
         self._running: dict[str, _Worker] = {}
@@ -434,6 +449,12 @@ class LocalExecutor(Executor):
 
         self._payload = cloudpickle.dumps(trainable)
         self._method = self.start_method or default_start_method()
+        if self._method != "fork" and len(self._payload) > _INLINE_PAYLOAD_BYTES:
+            # forkserver/spawn pickle a Process's args through a pipe the child drains only
+            # after its own start-up (re-importing the main module on 3.11), so a large
+            # trainable (with_parameters data) would block this thread for that long, per
+            # worker. A file read by the worker leaves start() non-blocking.
+            self._payload_file = _write_payload(self._payload, experiment_dir)
         self._ctx = multiprocessing.get_context(self._method)
         if self._method == "forkserver":
             self._ctx.set_forkserver_preload(["__main__", "tunefleet.worker.process"])
@@ -454,7 +475,14 @@ class LocalExecutor(Executor):
             close_fds.append(parent.fileno())
         proc = self._ctx.Process(
             target=worker_main,
-            args=(child, self._payload, env, close_fds, self._method, self._heartbeat_s),
+            args=(
+                child,
+                self._payload_file or self._payload,
+                env,
+                close_fds,
+                self._method,
+                self._heartbeat_s,
+            ),
             name=f"tunefleet-local-{slot}",
             daemon=False,
         )
@@ -769,6 +797,9 @@ class LocalExecutor(Executor):
         if self._finalizer is not None:
             self._finalizer.detach()
         _shutdown_workers(self._workers, self.close_grace_s, self._stale)
+        if self._payload_file is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._payload_file)
         self._running.clear()
         self._idle.clear()
         self._fdmap.clear()

@@ -82,7 +82,7 @@ def _release_forkserver() -> None:
 
 def worker_main(
     conn: Any,
-    payload: bytes,
+    payload: bytes | str,
     env: dict[str, str],
     close_fds: list[int],
     start_method: str = "fork",
@@ -116,6 +116,9 @@ def worker_main(
         loop.start_heartbeat(heartbeat_s)
     load_error: tuple[str, str] | None = None
     try:
+        if isinstance(payload, str):  # a file the driver wrote (non-fork start methods)
+            with open(payload, "rb") as f:
+                payload = f.read()
         loop.fn = pickle.loads(payload)  # noqa: S301 - the driver's own trainable
     except BaseException as exc:
         load_error = (
