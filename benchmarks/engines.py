@@ -38,7 +38,14 @@ Measured per system (from the start of the sweep call, cluster start included):
   driver, as in a user's script (a second thread would make it use ``forkserver``).
 
     python benchmarks/engines.py [--engines local,ray,dask,spark] [--peers raytune]
-        [--trials 40] [--rounds 50] [--no-recovery] [--no-spark-cluster]
+        [--trials 40] [--rounds 50] [--no-recovery] [--no-spark-cluster] [--warm]
+
+``--warm``: each cluster (``ray.init``, a Dask ``LocalCluster``, a ``SparkSession``) is
+started before the timed call and the executor attaches to it (``RayExecutor()`` on the
+running Ray, ``DaskExecutor(client=...)``, ``SparkExecutor(spark=...)``), as when a user
+points tunefleet at the cluster they already have; Ray Tune likewise gets ``ray.init``
+before its timed ``Tuner.fit()``. Worker processes (actors, slot tasks) still start inside
+the call.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -276,14 +284,57 @@ def _tunefleet_engine(system: str) -> Any:
     raise SystemExit(f"unknown engine {system}")
 
 
-def child_sweep_tunefleet(system: str, storage: str, trials: int, rounds: int) -> dict[str, Any]:
+def _warm_engine(system: str) -> tuple[Any, Callable[[], None]]:
+    """An executor attached to a cluster started here, outside the timed call, as a user
+    with a running cluster has it; and how to stop that cluster."""
+    if system == "local":
+        return _tunefleet_engine("local"), lambda: None
+    if system == "ray":
+        import ray
+
+        from tunefleet.executors.ray import RayExecutor
+
+        temp_dir = _init_ray()
+        return RayExecutor(), lambda: (ray.shutdown(), shutil.rmtree(temp_dir, True))
+    if system == "dask":
+        from distributed import Client, LocalCluster
+
+        from tunefleet.executors.dask import DaskExecutor
+
+        cluster = LocalCluster(n_workers=SLOTS, threads_per_worker=1, dashboard_address=None)
+        client = Client(cluster)
+        return DaskExecutor(client=client), lambda: (client.close(), cluster.close())
+    if system == "spark":
+        from pyspark.sql import SparkSession
+
+        from tunefleet.executors.spark import SparkExecutor
+
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need tunefleet
+        spark = (
+            SparkSession.builder.master(f"local[{SLOTS},1]")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate()
+        )
+        spark.sparkContext.parallelize(range(SLOTS), SLOTS).count()  # executors up
+        return SparkExecutor(spark=spark), spark.stop
+    raise SystemExit(f"unknown engine {system}")
+
+
+def child_sweep_tunefleet(
+    system: str, storage: str, trials: int, rounds: int, warm: bool = False
+) -> dict[str, Any]:
     import tunefleet as tune
     from tunefleet.storage import open_store
     from tunefleet.storage import records as rk
 
     data = make_data()
     trainable = tune.with_parameters(xgb_trial, data=data, api="tunefleet", rounds=rounds)
-    engine = _tunefleet_engine(system)
+    stop_cluster: Callable[[], None] = lambda: None  # noqa: E731
+    if warm:
+        engine, stop_cluster = _warm_engine(system)
+    else:
+        engine = _tunefleet_engine(system)
     t0 = time.time()
     res = tune.run(
         trainable,
@@ -298,6 +349,7 @@ def child_sweep_tunefleet(system: str, storage: str, trials: int, rounds: int) -
         verbose=0,
     )
     t_end = time.time()
+    stop_cluster()
     store = open_store(storage)
     results = [r.data for r in store.read("sweep", kinds=(rk.RESULT,))]
     started = [r.ts for r in store.read("sweep", kinds=(rk.EXPERIMENT_STARTED,))]
@@ -448,15 +500,20 @@ def _init_ray() -> str:
     return temp_dir
 
 
-def child_sweep_raytune(storage: str, trials: int, rounds: int) -> dict[str, Any]:
+def child_sweep_raytune(
+    storage: str, trials: int, rounds: int, warm: bool = False
+) -> dict[str, Any]:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
     from ray import tune
 
     data = make_data()
     trainable = tune.with_parameters(xgb_trial, data=data, api="raytune", rounds=rounds)
+    if warm:
+        temp_dir = _init_ray()
     t0 = time.time()
-    temp_dir = _init_ray()
+    if not warm:
+        temp_dir = _init_ray()
     try:
         tuner = tune.Tuner(
             trainable,
@@ -570,10 +627,14 @@ def child_main(job: dict[str, Any], storage: str) -> dict[str, Any]:
     system, phase = job["system"], job["phase"]
     if system == "raytune":
         if phase == "sweep":
-            return child_sweep_raytune(storage, job["trials"], job["rounds"])
+            return child_sweep_raytune(
+                storage, job["trials"], job["rounds"], job.get("warm", False)
+            )
         return child_recover_raytune(storage)
     if phase == "sweep":
-        return child_sweep_tunefleet(system, storage, job["trials"], job["rounds"])
+        return child_sweep_tunefleet(
+            system, storage, job["trials"], job["rounds"], job.get("warm", False)
+        )
     return child_recover_tunefleet(system, storage)
 
 
@@ -609,6 +670,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--no-recovery", action="store_true", help="skip the kill runs")
     parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="start each cluster (ray.init, a Dask LocalCluster, a SparkSession) before the "
+        "timed call and attach to it, as a user with a running cluster does",
+    )
+    parser.add_argument(
         "--no-spark-cluster",
         action="store_true",
         help="skip the Spark executor-JVM kill on local-cluster[2,1,1024]",
@@ -634,6 +701,7 @@ def main() -> None:
             "recovery": f"2 trials x {RECOVERY_ROUNDS} rounds, checkpoint every round, "
             f"max_failures=1, SIGKILL after trial 0 reported round {KILL_AFTER_ROUND}",
         },
+        "warm_cluster": args.warm,
         "sweep": {},
         "recovery": {},
         "skipped": [],
@@ -647,7 +715,13 @@ def main() -> None:
         if why is not None:
             report["skipped"].append(f"{system}: {why}")
             continue
-        job = {"system": system, "phase": "sweep", "trials": args.trials, "rounds": args.rounds}
+        job = {
+            "system": system,
+            "phase": "sweep",
+            "trials": args.trials,
+            "rounds": args.rounds,
+            "warm": args.warm,
+        }
         report["sweep"][system] = run_child(job)
         print(f"[engines] {system} sweep: {report['sweep'][system]}", file=sys.stderr)
         if args.no_recovery:
