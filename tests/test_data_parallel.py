@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import multiprocessing
 import os
 import signal
 import tempfile
@@ -150,6 +151,8 @@ def whoami(config: dict[str, Any]) -> None:
         {
             "ppid": os.getppid(),
             "pid": os.getpid(),
+            # "tunefleet-local-N" in a local worker; "MainProcess" in a rank (subprocess.Popen)
+            "process": multiprocessing.current_process().name,
             "world_size": ctx.get_world_size(),
             "rank": tdist.world_rank(),
             # (a group of 2 would import torch: slow, and not what these tests are about)
@@ -329,7 +332,7 @@ def test_one_worker_runs_in_process_without_launcher(tmp_path: Path) -> None:
     assert isinstance(spec2.trainable, DataParallelTrainable)
     results = _run(whoami, tmp_path, resources_per_trial={"cpu": 1, "workers": 1})
     last = results.trials[0].last_result
-    assert last["ppid"] == os.getpid()  # a local worker process, child of this driver
+    assert last["process"].startswith("tunefleet-local-")  # the local worker itself
     assert last["world_size"] == 1 and last["rank"] == 0 and last["group"] is False
     assert last["shard"] == [0, 10]
 
@@ -338,6 +341,7 @@ def test_two_workers_run_as_child_ranks_of_the_worker(tmp_path: Path) -> None:
     results = _run(whoami, tmp_path, resources_per_trial={"cpu": 1, "workers": 2})
     last = results.trials[0].last_result
     assert last["ppid"] != os.getpid()  # a rank: a child of the local worker (launcher)
+    assert last["process"] == "MainProcess"
     assert last["world_size"] == 2 and last["rank"] == 0
     assert last["shard"] == [0, 5]
 
