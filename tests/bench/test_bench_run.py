@@ -54,6 +54,15 @@ def test_run_local_and_optuna_writes_table_json_and_charts(data_dir: Path, tmp_p
         assert row["cost_per_1000_spot"] == pytest.approx(row["cost_per_1000"] / 4)
         assert row["best"] > 0.5
     assert "| local |" in (out / "bench.md").read_text()
+    # Both systems trained the same configurations (drawn once by the harness).
+    trained = {
+        name: sorted(
+            json.dumps(c, sort_keys=True)
+            for c in json.loads((out / "jobs" / f"{name}.outcome.json").read_text())["configs"]
+        )
+        for name in rows
+    }
+    assert len(trained["local"]) == 4 and trained["local"] == trained["optuna"]
     assert (out / "bench.png").stat().st_size > 0 and (out / "bench_curve.png").stat().st_size > 0
     assert "local" in output and "optuna" in output
 

@@ -116,7 +116,24 @@ def validate(cfg: BenchConfig, check_data: bool = True) -> BenchConfig:
     return replace(cfg, concurrency=concurrency, target=target)
 
 
-def _job(cfg: BenchConfig, system: str) -> Job:
+def shared_configs(workload_name: str, trials: int, seed: int) -> list[dict[str, Any]]:
+    """``trials`` configurations drawn once from the workload's space, as plain JSON values."""
+    import numpy as np
+
+    import tunefleet
+    from tunefleet.bench.workloads import get_workload
+    from tunefleet.space import resolve
+
+    space = get_workload(workload_name).space(tunefleet)
+    rng = np.random.default_rng([seed, 6])
+    drawn = [resolve(space, rng=rng) for _ in range(trials)]
+    plain: list[dict[str, Any]] = json.loads(
+        json.dumps(drawn, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    )
+    return plain
+
+
+def _job(cfg: BenchConfig, system: str, configs: list[dict[str, Any]] | None) -> Job:
     assert cfg.concurrency is not None
     return Job(
         system=system,
@@ -133,6 +150,7 @@ def _job(cfg: BenchConfig, system: str) -> Job:
         out=os.path.abspath(cfg.out),
         inject_failure=cfg.inject_failure,
         kill_after_s=cfg.kill_after_s,
+        configs=configs,
     )
 
 
@@ -185,11 +203,14 @@ def run_bench(
     cores = cfg.concurrency * cfg.cpus_per_trial * cfg.workers_per_trial
     rows: list[dict[str, Any]] = []
     curves: dict[str, list[tuple[float, float]]] = {}
+    configs = None
+    if cfg.search == "random" and cfg.scheduler != "bohb":  # BOHB's model picks its own
+        configs = shared_configs(cfg.workload, cfg.trials, cfg.seed)
     for system in [*cfg.engines, *cfg.peers]:
         if on_event:
             on_event("start", {"system": system})
         t = time.time()
-        outcome = run_child(_job(cfg, system), cfg.timeout_s)
+        outcome = run_child(_job(cfg, system, configs), cfg.timeout_s)
         row = measure.figures(
             outcome,
             metric=workload.metric,

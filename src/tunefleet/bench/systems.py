@@ -48,6 +48,9 @@ class Job:
     inject_failure: bool = False
     kill_after_s: float = 1.0
     max_iterations: int | None = None
+    #: The configurations every system trains, in order (random search): drawn once by the
+    #: harness so that no system is luckier or cheaper than another. None: each samples.
+    configs: list[dict[str, Any]] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -72,6 +75,7 @@ class Outcome:
     errored: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    configs: list[dict[str, Any]] = field(default_factory=list)  # what the trials trained
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -133,6 +137,13 @@ class _Killer:
                     continue
                 self.kill = {"trial": entry["trial"], "pid": entry["pid"], "time": time.time()}
                 return
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    """A config as JSON values (numpy scalars become Python numbers)."""
+    text = json.dumps(config, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    plain: dict[str, Any] = json.loads(text)
+    return plain
 
 
 def announce(trial_id: str) -> None:
@@ -227,6 +238,7 @@ def run_tunefleet(job: Job, workload: Workload, data: Dataset) -> Outcome:
         mode=workload.mode,
         scheduler=scheduler,
         search_alg=search_alg,
+        points_to_evaluate=job.configs if search_alg is None else None,
         stop={"training_iteration": max_t},
         resources_per_trial=resources,
         max_concurrent_trials=job.concurrency,
@@ -243,6 +255,7 @@ def run_tunefleet(job: Job, workload: Workload, data: Dataset) -> Outcome:
     out.rows = rows
     out.trials = len(results.trials)
     out.errored = sum(1 for t in results.trials if t.status == "ERROR")
+    out.configs = [_plain(t.config) for t in results.trials]
     return out
 
 
@@ -307,6 +320,7 @@ def raytune_scheduler(name: str, max_t: int, space: dict[str, Any]) -> tuple[Any
 def run_raytune(job: Job, workload: Workload, data: Dataset) -> Outcome:
     import ray
     from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from tunefleet.bench.adapters import raytune_trainable
 
@@ -344,6 +358,9 @@ def run_raytune(job: Job, workload: Workload, data: Dataset) -> Outcome:
                 metric=workload.metric,
                 mode=workload.mode,
                 scheduler=scheduler,
+                search_alg=BasicVariantGenerator(points_to_evaluate=job.configs)
+                if job.configs
+                else None,
                 max_concurrent_trials=job.concurrency,
                 reuse_actors=True,
             ),
@@ -360,6 +377,7 @@ def run_raytune(job: Job, workload: Workload, data: Dataset) -> Outcome:
         out.t_end = time.time()
         out.trials = len(grid)
         out.errored = grid.num_errors
+        out.configs = [_plain(r.config) for r in grid]
     finally:
         ray.shutdown()
     out.rows = rows
@@ -413,6 +431,8 @@ def run_optuna(job: Job, workload: Workload, data: Dataset) -> Outcome:
         sampler=sampler,
         pruner=pruner,
     )
+    for config in job.configs or ():
+        study.enqueue_trial(config)
     log: list[dict[str, Any]] = []
 
     def objective(trial: Any) -> float:
@@ -426,6 +446,7 @@ def run_optuna(job: Job, workload: Workload, data: Dataset) -> Outcome:
     out.t_end = time.time()
     out.rows = [_row(r, workload.metric) for r in log]
     out.trials = len(study.trials)
+    out.configs = [_plain(t.params) for t in study.trials]
     out.errored = sum(1 for t in study.trials if t.state == optuna.trial.TrialState.FAIL)
     return out
 
