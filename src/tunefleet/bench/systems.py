@@ -377,7 +377,7 @@ def run_raytune(job: Job, workload: Workload, data: Dataset) -> Outcome:
         out.t_end = time.time()
         out.trials = len(grid)
         out.errored = grid.num_errors
-        out.configs = [_plain(r.config) for r in grid]
+        out.configs = [_plain(grid[i].config or {}) for i in range(len(grid))]
     finally:
         ray.shutdown()
     out.rows = rows
