@@ -94,7 +94,7 @@ def test_inject_failure_kills_a_trial_and_measures_recovery(data_dir: Path, tmp_
 def test_schedulers_compute_to_reach_grid_best(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "sched"
     code, output = _invoke(
-        "bench", "schedulers", "--workload", "logreg", "--methods", "grid,random,asha",
+        "bench", "schedulers", "--workload", "logreg", "--methods", "grid,random,asha,bohb,pbt",
         "--data", str(data_dir), "--out", str(out), "--rows", "3000",
     )  # fmt: skip
     assert code == 0, output
@@ -105,7 +105,12 @@ def test_schedulers_compute_to_reach_grid_best(data_dir: Path, tmp_path: Path) -
     assert 0 < rows["grid"]["compute_to_grid_best"] <= 100.0
     assert rows["random"]["compute_spent"] == pytest.approx(100.0)  # as many full trials
     assert rows["asha"]["compute_spent"] < 100.0  # early stopping spends less
+    assert rows["bohb"].get("error") is None and rows["pbt"].get("error") is None
     for row in rows.values():
+        assert row["compute_to_near_best"] is None or (
+            row["compute_to_grid_best"] is None
+            or row["compute_to_near_best"] <= row["compute_to_grid_best"]
+        )
         reached = row["compute_to_grid_best"]
         assert reached is None or reached <= row["compute_spent"] + 1e-9
         assert (reached is None) == (row["gap_to_grid_best"] < 0)

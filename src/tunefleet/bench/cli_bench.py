@@ -158,6 +158,9 @@ def schedulers_cmd(
         float, typer.Option(help="ASHA/Hyperband/BOHB trials as a multiple of the grid's.")
     ] = 2.0,
     cpus_per_trial: Annotated[int, typer.Option(help="CPUs (threads) per trial.")] = 1,
+    tolerance: Annotated[
+        float, typer.Option(help="Second column: compute to come this close to grid's best.")
+    ] = 0.005,
     seed: Annotated[int, typer.Option(help="Seed for data split and search.")] = 0,
     out: Annotated[
         str, typer.Option(help="Directory for schedulers.json/.md/.png.")
@@ -179,6 +182,7 @@ def schedulers_cmd(
             data=ensure_data(data, str(Path(out).parent), seed),
             methods=tuple(_split(methods)),
             trials_factor=trials_factor,
+            tolerance=tolerance,
             rows=rows,
             cpus_per_trial=cpus_per_trial,
             seed=seed,

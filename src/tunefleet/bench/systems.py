@@ -200,7 +200,7 @@ def tunefleet_scheduler(name: str, workload: Workload, max_t: int, space: dict[s
             None,
         )
     if name == "bohb":
-        from tunefleet.tune.search import TuneBOHB
+        from tunefleet.search.bohb import TuneBOHB
 
         return s.HyperBandForBOHB(max_t=max_t, reduction_factor=3), TuneBOHB()
     raise ValueError(f"scheduler: unknown {name!r}; choose from {', '.join(SCHEDULERS)}")
