@@ -85,6 +85,24 @@ class Launch:
     # runner, never recorded in the log.
     storage_options: dict[str, Any] | None = None
 
+    def run_fields(self) -> tuple[Any, ...]:
+        """What a worker needs to start this attempt, in the order of the worker-side
+        ``TrialChannel``/actor ``run`` arguments (``resources`` stay with the executor)."""
+        return (
+            self.trial_id,
+            self.attempt,
+            self.config,
+            self.trial_dir,
+            self.checkpoint,
+            self.start_iteration,
+            self.start_time_total,
+            self.sync_reports,
+            self.checkpoint_frequency,
+            self.checkpoint_at_end,
+            self.stop_criteria,
+            self.storage_options,
+        )
+
 
 # ----------------------------------------------------------------------------- events
 @dataclass(slots=True)

@@ -522,22 +522,7 @@ class LocalExecutor(Executor):
         if not self._idle:
             raise RuntimeError("no free worker: check capacity() before submit()")
         self._seq += 1
-        msg = (
-            wire.RUN,
-            self._seq,
-            tid,
-            launch.attempt,
-            launch.config,
-            launch.trial_dir,
-            launch.checkpoint,
-            launch.start_iteration,
-            launch.start_time_total,
-            launch.sync_reports,
-            launch.checkpoint_frequency,
-            launch.checkpoint_at_end,
-            launch.stop_criteria,
-            launch.storage_options,
-        )
+        msg = (wire.RUN, self._seq, *launch.run_fields())
         try:
             frame = wire.encode(msg)
         except Exception as exc:

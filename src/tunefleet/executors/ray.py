@@ -560,20 +560,7 @@ class RayExecutor(Executor):
             raise RuntimeError(f"trial {tid} is already running")
         if not self._idle:
             raise RuntimeError("no free actor: check capacity() before submit()")
-        args = (
-            tid,
-            launch.attempt,
-            launch.config,
-            launch.trial_dir,
-            launch.checkpoint,
-            launch.start_iteration,
-            launch.start_time_total,
-            launch.sync_reports,
-            launch.checkpoint_frequency,
-            launch.checkpoint_at_end,
-            launch.stop_criteria,
-            launch.storage_options,
-        )
+        args = launch.run_fields()
         a = self._idle[-1]
         self._seq += 1
         try:
