@@ -522,13 +522,7 @@ class LocalExecutor(Executor):
         if not self._idle:
             raise RuntimeError("no free worker: check capacity() before submit()")
         self._seq += 1
-        msg = (wire.RUN, self._seq, *launch.run_fields())
-        try:
-            frame = wire.encode(msg)
-        except Exception as exc:
-            raise TuneValueError(
-                f"config of trial {tid} cannot be sent to a worker process: {exc!r}"
-            ) from exc
+        frame = wire.encode_run(self._seq, launch, "a worker process")
         w = self._idle.pop()
         w.seq = self._seq
         w.trial_id = tid

@@ -854,13 +854,7 @@ class SparkExecutor(Executor):
         if not self._idle:
             raise RuntimeError("no free slot: check capacity() before submit()")
         self._seq += 1
-        msg = (wire.RUN, self._seq, *launch.run_fields())
-        try:
-            frame = wire.encode(msg)
-        except Exception as exc:
-            raise TuneValueError(
-                f"config of trial {tid} cannot be sent to a Spark task: {exc!r}"
-            ) from exc
+        frame = wire.encode_run(self._seq, launch, "a Spark task")
         slot = self._idle.pop()
         slot.seq = self._seq
         slot.trial_id = tid

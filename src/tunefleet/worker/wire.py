@@ -134,3 +134,16 @@ class FrameReader:
     def has_frame(self) -> bool:
         buf = self.buf
         return len(buf) >= 4 and len(buf) - 4 >= _unpack_header(buf, 0)[0]
+
+
+def encode_run(seq: int, launch: Any, where: str) -> bytes:
+    """The RUN frame that starts ``launch`` (a :class:`~tunefleet.executors.base.Launch`);
+    a config that cannot be encoded is the user's error, named for the trial."""
+    from tunefleet.errors import TuneValueError
+
+    try:
+        return encode((RUN, seq, *launch.run_fields()))
+    except Exception as exc:
+        raise TuneValueError(
+            f"config of trial {launch.trial_id} cannot be sent to {where}: {exc!r}"
+        ) from exc
