@@ -274,8 +274,10 @@ def _tunefleet_engine(system: str) -> Any:
 
         return DaskExecutor(n_workers=SLOTS, threads_per_worker=1)
     if system == "spark":
+        from tunefleet.executors import spark_classcache
         from tunefleet.executors.spark import SparkExecutor
 
+        spark_classcache.ensure()  # built once per install, as after a first sweep
         return SparkExecutor(master=f"local[{SLOTS},1]")
     if system == "spark_cluster":
         from tunefleet.executors.spark import SparkExecutor

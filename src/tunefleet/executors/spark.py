@@ -72,6 +72,7 @@ from json import loads as _loads
 from typing import Any
 
 from tunefleet.errors import TuneError, TuneValueError
+from tunefleet.executors import spark_classcache
 from tunefleet.executors.base import (
     Event,
     Executor,
@@ -173,6 +174,10 @@ def session_settings(
     if _is_loopback_master(master):
         settings["spark.driver.host"] = "127.0.0.1"
         settings["spark.driver.bindAddress"] = "127.0.0.1"
+        if os.environ.get("PYSPARK_PYTHON", sys.executable) == sys.executable:
+            # Workers on this machine run this Python, where tunefleet is installed: start
+            # pyspark's daemon from the installed pyspark, not Spark's zip (2 s per start).
+            settings["spark.python.daemon.module"] = "tunefleet.worker.spark_daemon"
     if master.startswith("local-cluster"):
         settings["spark.executor.memory"] = "512m"
     settings.update(conf or {})
@@ -374,6 +379,10 @@ class SparkExecutor(Executor):
         Seconds a running trial's lease lasts without renewal (default 30; None: no
         leases). The slot renews it every ``lease_ttl / 4`` seconds when it sent nothing
         else; an expired lease fails the trial as stale and replaces the slot.
+    class_cache:
+        Start a driver JVM created here from a class-data archive of Spark's classes
+        (about 2 s faster), building the archive in the background after the first
+        sweep that lacked it (:mod:`tunefleet.executors.spark_classcache`).
     """
 
     name = "spark"
@@ -407,6 +416,7 @@ class SparkExecutor(Executor):
         connect_timeout_s: float = 60.0,
         prestart: bool = True,
         lease_ttl: float | None = 30.0,
+        class_cache: bool = True,
     ) -> None:
         if address is not None:
             if not isinstance(address, str) or not address.startswith("spark://"):
@@ -455,6 +465,7 @@ class SparkExecutor(Executor):
         self.connect_timeout_s = float(connect_timeout_s)
         self.prestart = bool(prestart)
         self.lease_ttl = float(lease_ttl) if lease_ttl is not None else None
+        self.class_cache = bool(class_cache)
         self._heartbeat_s = self.lease_ttl / 4.0 if self.lease_ttl is not None else None
         self._scan_every = (
             max(0.05, min(1.0, self.lease_ttl / 4.0)) if self.lease_ttl is not None else math.inf
@@ -598,9 +609,25 @@ class SparkExecutor(Executor):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # A bare SparkContext: the slots only run RDD jobs, and a SparkSession would also
         # initialise Spark SQL (about 10 s more of start-up on this 2-core machine).
+        settings = session_settings(master, resources, self.conf)
+        archive = ""
+        if self.class_cache and "spark.driver.extraJavaOptions" not in self.conf:
+            archive = spark_classcache.java_options()
+        if archive:
+            settings["spark.driver.extraJavaOptions"] += " " + archive
         conf = SparkConf().setMaster(master).setAppName(self.app_name)
-        conf.setAll(list(session_settings(master, resources, self.conf).items()))
-        self._sc = SparkContext.getOrCreate(conf)
+        conf.setAll(list(settings.items()))
+        try:
+            self._sc = SparkContext.getOrCreate(conf)
+        except Exception:
+            if not archive:
+                raise
+            # A damaged archive stops the JVM from starting: drop it, start without.
+            spark_classcache.discard()
+            settings["spark.driver.extraJavaOptions"] = settings[
+                "spark.driver.extraJavaOptions"
+            ].replace(" " + archive, "")
+            self._sc = SparkContext.getOrCreate(conf.setAll(list(settings.items())))
         self._session = self._sc
         self._owned = True
 
@@ -1173,3 +1200,6 @@ class SparkExecutor(Executor):
         if self._owned and self._session is not None:
             with contextlib.suppress(Exception):
                 self._session.stop()
+            if self.class_cache and "spark.driver.extraJavaOptions" not in self.conf:
+                with contextlib.suppress(OSError):
+                    spark_classcache.build_in_background()
