@@ -28,7 +28,7 @@ run logreg        --workload logreg        $ALL --trials 8 --scheduler asha
 run knn           --workload knn           $ALL --trials 2
 run lightgbm-kill --workload lightgbm      $ALL --trials 6 --scheduler asha --inject-failure
 # Many trials at once (2 x 1 process) against one trial across 2 processes (torch.distributed).
-run mlp-2x1       --workload mlp --engines local,ray,dask,spark --trials 4 --rows 100000 --scheduler asha
+run mlp-2x1       --workload mlp $ALL --trials 4 --rows 100000 --scheduler asha
 run mlp-1x2       --workload mlp --engines local,ray,dask,spark --trials 4 --rows 100000 --scheduler asha --workers-per-trial 2
 run random-forest --workload random-forest $ALL --trials 4 --scheduler asha
 # Compute to reach grid search's best: logistic regression (flat: every method gets within
