@@ -134,12 +134,11 @@ def build_in_background() -> bool:
     if path is None or path.exists() or not _take_lock(path):
         return False
     subprocess.Popen(
-        _command(path),
+        [*_command(path), "--nice"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=lambda: os.nice(19),
     )
     return True
 
@@ -210,4 +209,6 @@ def _dump(path: Path) -> int:
 
 
 if __name__ == "__main__":
+    if "--nice" in sys.argv[2:]:
+        os.nice(19)  # here, not in a preexec_fn: the parent has threads (py4j's)
     sys.exit(_dump(Path(sys.argv[1])))
