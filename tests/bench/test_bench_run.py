@@ -116,6 +116,29 @@ def test_schedulers_compute_to_reach_grid_best(data_dir: Path, tmp_path: Path) -
         assert (reached is None) == (row["gap_to_grid_best"] < 0)
     assert (out / "schedulers.png").stat().st_size > 0
 
+    # --reuse: the same jobs are summarised again from their saved outcomes, untrained.
+    saved = {p: p.stat().st_mtime_ns for p in out.glob("*/jobs/*.outcome.json")}
+    code, output = _invoke(
+        "bench", "schedulers", "--workload", "logreg", "--methods", "grid,random,asha,bohb,pbt",
+        "--data", str(data_dir), "--out", str(out), "--rows", "3000",
+        "--reuse", "--tolerance", "0",
+    )  # fmt: skip
+    assert code == 0, output
+    assert saved and {p: p.stat().st_mtime_ns for p in saved} == saved
+    again = {r["system"]: r for r in json.loads((out / "schedulers.json").read_text())["rows"]}
+    for name, row in again.items():
+        assert row["compute_spent"] == rows[name]["compute_spent"]
+        assert row["compute_to_near_best"] == row["compute_to_grid_best"]  # tolerance 0
+    # A job that differs in anything is not taken from the saved outcome.
+    from tunefleet.bench.compare_schedulers import saved_outcome
+    from tunefleet.bench.systems import Job
+
+    job_file = next(out.glob("grid/jobs/*.job.json"))
+    job = Job.from_json(job_file.read_text())
+    assert saved_outcome(job) is not None
+    job.rows = 2000
+    assert saved_outcome(job) is None
+
 
 @pytest.mark.parametrize(
     ("change", "option"),

@@ -166,6 +166,13 @@ def schedulers_cmd(
         str, typer.Option(help="Directory for schedulers.json/.md/.png.")
     ] = "bench_results/schedulers",
     timeout: Annotated[float, typer.Option(help="Seconds allowed per method.")] = 3600.0,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse a method's outcome saved in --out when its job is unchanged "
+            "(e.g. to re-summarise with another --tolerance without training again)."
+        ),
+    ] = False,
 ) -> None:
     """Compute each search method needs to reach grid search's best score (grid = 100)."""
     from tunefleet.bench import report
@@ -188,6 +195,7 @@ def schedulers_cmd(
             seed=seed,
             out=out,
             timeout_s=timeout,
+            reuse=reuse,
         )
         result = run_scheduler_bench(cfg, on_event=_echo_progress)
     except (TuneError, TuneValueError, TuneTypeError) as exc:
