@@ -610,26 +610,29 @@ class SparkExecutor(Executor):
         # A bare SparkContext: the slots only run RDD jobs, and a SparkSession would also
         # initialise Spark SQL (about 10 s more of start-up on this 2-core machine).
         settings = session_settings(master, resources, self.conf)
-        archive = ""
-        if self.class_cache and "spark.driver.extraJavaOptions" not in self.conf:
-            archive = spark_classcache.java_options()
-        if archive:
-            settings["spark.driver.extraJavaOptions"] += " " + archive
-        conf = SparkConf().setMaster(master).setAppName(self.app_name)
-        conf.setAll(list(settings.items()))
+        archive = spark_classcache.java_options() if self._uses_class_cache() else ""
+
+        def create(extra_java_options: str) -> Any:
+            options = dict(settings)
+            if extra_java_options:
+                options["spark.driver.extraJavaOptions"] += " " + extra_java_options
+            conf = SparkConf().setMaster(master).setAppName(self.app_name)
+            return SparkContext.getOrCreate(conf.setAll(list(options.items())))
+
         try:
-            self._sc = SparkContext.getOrCreate(conf)
+            self._sc = create(archive)
         except Exception:
             if not archive:
                 raise
             # A damaged archive stops the JVM from starting: drop it, start without.
             spark_classcache.discard()
-            settings["spark.driver.extraJavaOptions"] = settings[
-                "spark.driver.extraJavaOptions"
-            ].replace(" " + archive, "")
-            self._sc = SparkContext.getOrCreate(conf.setAll(list(settings.items())))
+            self._sc = create("")
         self._session = self._sc
         self._owned = True
+
+    def _uses_class_cache(self) -> bool:
+        """The driver's class-data archive is ours to use unless the user set JVM options."""
+        return self.class_cache and "spark.driver.extraJavaOptions" not in self.conf
 
     def start(
         self,
@@ -1200,6 +1203,6 @@ class SparkExecutor(Executor):
         if self._owned and self._session is not None:
             with contextlib.suppress(Exception):
                 self._session.stop()
-            if self.class_cache and "spark.driver.extraJavaOptions" not in self.conf:
+            if self._uses_class_cache():
                 with contextlib.suppress(OSError):
                     spark_classcache.build_in_background()
