@@ -150,7 +150,22 @@ def _wait_for_archive(path: Path, not_size: int = -1) -> None:
         time.sleep(0.5)
     assert path.exists() and path.stat().st_size > 1_000_000
     assert not path.with_suffix(".lock").exists()
+    assert not path.with_suffix(".failed").exists()
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_class_cache_not_retried_in_the_background_soon_after_a_failed_build(monkeypatch, tmp_path):
+    monkeypatch.setenv(spark_classcache.CACHE_DIR_ENV, str(tmp_path))
+    path = spark_classcache.archive_path()
+    assert path is not None
+    path.parent.mkdir(parents=True)
+    failed = path.with_suffix(".failed")
+    failed.touch()
+    assert spark_classcache.build_in_background() is False
+    assert not path.with_suffix(".lock").exists()  # nothing was started
+    old = time.time() - spark_classcache.RETRY_FAILED_S - 5
+    os.utime(failed, (old, old))
+    assert spark_classcache._failed_recently(path) is False
 
 
 def test_class_cache_is_built_after_a_sweep_used_by_the_next_and_survives_damage(

@@ -36,6 +36,9 @@ SWITCH_ENV = "TUNEFLEET_SPARK_CLASS_CACHE"
 CACHE_DIR_ENV = "TUNEFLEET_CACHE_DIR"
 #: A build still holding its lock after this long is taken to have died.
 STALE_LOCK_S = 600.0
+#: After a failed build, background builds are not tried again for this long (a JDK or
+#: disk that cannot produce an archive must not cost 18 s of CPU after every sweep).
+RETRY_FAILED_S = 86400.0
 #: Logging off: a mismatched archive must not print warnings into the user's output.
 _QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
@@ -121,6 +124,13 @@ def _take_lock(path: Path) -> bool:
     return True
 
 
+def _failed_recently(path: Path) -> bool:
+    try:
+        return time.time() - path.with_suffix(".failed").stat().st_mtime < RETRY_FAILED_S
+    except OSError:
+        return False
+
+
 def _command(path: Path) -> list[str]:
     return [sys.executable, "-m", "tunefleet.executors.spark_classcache", str(path)]
 
@@ -131,7 +141,7 @@ def build_in_background() -> bool:
     if not enabled():
         return False
     path = archive_path()
-    if path is None or path.exists() or not _take_lock(path):
+    if path is None or path.exists() or _failed_recently(path) or not _take_lock(path):
         return False
     subprocess.Popen(
         [*_command(path), "--nice"],
@@ -177,6 +187,8 @@ def _dump(path: Path) -> int:
 
     lock = path.with_suffix(".lock")
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+    failed = path.with_suffix(".failed")
+    published = False
     try:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -200,8 +212,14 @@ def _dump(path: Path) -> int:
         if code != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
             return 1
         os.replace(tmp, path)
+        published = True
         return 0
     finally:
+        with contextlib.suppress(OSError):
+            if published:
+                failed.unlink()
+            else:
+                failed.touch()
         with contextlib.suppress(OSError):
             tmp.unlink()
         with contextlib.suppress(OSError):
