@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunefleet.engine.core import Engine, EngineConfig, LaunchTrial, Reply, StopTrial
+from tunefleet.engine import Engine, EngineConfig, HaltTrial, LaunchTrial, Reply
 from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
 from tunefleet.executors.base import Executor, Launch, Resources
 from tunefleet.progress import Progress
@@ -559,20 +559,15 @@ class Runner:
         s = self.spec
         callbacks = s.callbacks
         keeper = s.keeper if s.keeper is not None and s.keeper.active else None
-        handle = engine.handle
+        step = engine.step
         poll = executor.poll
         last_flush = time.monotonic()
         loops = 0
-        self._apply(engine.fill(executor.capacity(), executor.now()), executor)
+        self._apply(engine.step([], executor.now(), executor.capacity()), executor)
         while not engine.done:
             loops += 1
             events = poll(0.05)
-            now = executor.now()
-            for ev in events:
-                cmds = handle(ev, now)
-                if cmds:
-                    self._apply(cmds, executor)
-            cmds = engine.tick(now)
+            cmds = step(events, executor.now(), executor.capacity())
             if cmds:
                 self._apply(cmds, executor)
             if engine.failed_fast and s.fail_fast == "raise":
@@ -581,20 +576,6 @@ class Runner:
                     f"trial {first.trial_id} failed (fail_fast='raise'): "
                     f"{first.error}\n{first.traceback or ''}"
                 )
-            free = executor.capacity()
-            if free > 0 and not engine.stopping:
-                cmds = engine.fill(free, now)
-                if cmds:
-                    self._apply(cmds, executor)
-                elif engine.num_running == 0 and not engine.done:
-                    engine.end_paused(now)
-                    if not engine.done:
-                        engine.stop_all("the scheduler has nothing left to run")
-                        warnings.warn(
-                            f"{type(engine.scheduler).__name__} started nothing while no "
-                            "trial was running; ending the experiment",
-                            stacklevel=3,
-                        )
             recs = engine.records
             if recs:
                 engine.records = []
@@ -612,7 +593,7 @@ class Runner:
             mono = time.monotonic()
             if mono - last_flush >= FLUSH_INTERVAL_S:
                 last_flush = mono
-                self._flush(engine, writer, now)
+                self._flush(engine, writer, executor.now())
                 if progress.verbose:
                     progress.update(engine.counts(), engine.num_results)
         return None
@@ -629,7 +610,7 @@ class Runner:
                 executor.submit(launch)
             elif t is Reply:
                 executor.reply(c.trial_id, c.proceed)
-            elif t is StopTrial:
+            elif t is HaltTrial:
                 executor.stop(c.trial_id, c.pause)
 
     def _verify_restore(self, launch: Launch, executor: Executor) -> None:

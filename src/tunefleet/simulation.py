@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunefleet.engine.core import Engine, EngineConfig, LaunchTrial, Reply, StopTrial
+from tunefleet.engine import Engine, EngineConfig, HaltTrial, LaunchTrial, Reply
 from tunefleet.executors.simulated import SimulatedExecutor
+from tunefleet.protocol import Record
 from tunefleet.schedulers import Scheduler, create_scheduler
 from tunefleet.stoppers import make_stopper
-from tunefleet.storage.records import Record
 from tunefleet.trial import Trial
 
 
@@ -90,36 +90,33 @@ def simulate(
                 executor.submit(c.launch)
             elif type(c) is Reply:
                 executor.reply(c.trial_id, c.proceed)
-            elif type(c) is StopTrial:
+            elif type(c) is HaltTrial:
                 executor.stop(c.trial_id, c.pause)
 
     try:
-        apply(engine.fill(executor.capacity(), executor.now()))
+        apply(engine.step([], executor.now(), executor.capacity()))
         while not engine.done:
             events = executor.poll(0.0)
             now = executor.now()
-            for ev in events:
-                apply(engine.handle(ev, now))
-                n_events += 1
-                if on_event is not None:
+            if on_event is None:
+                apply(engine.step(events, now, executor.capacity()))
+                n_events += len(events)
+            else:
+                # One event per step, so that the hook sees the engine between events.
+                for i, ev in enumerate(events):
+                    last = i == len(events) - 1
+                    apply(engine.step([ev], now, executor.capacity() if last else 0))
+                    n_events += 1
                     swapped = on_event(engine, n_events)
                     if swapped is not None:
                         engine.scheduler = swapped
-            apply(engine.tick(now))
-            free = executor.capacity()
-            if free > 0 and not engine.stopping:
-                cmds = engine.fill(free, now)
-                apply(cmds)
-                if not cmds and engine.num_running == 0 and not engine.done:
-                    engine.end_paused(now)
-                    if not engine.done:
-                        engine.stop_all("scheduler stalled")
+                if not events:
+                    apply(engine.step([], now, executor.capacity()))
             if engine.records:
                 if keep_records:
                     records.extend(engine.records)
                 engine.records = []
-            if not events and engine.num_running == 0 and engine.done:
-                break
+            engine.warnings.clear()
         if keep_records:
             records.extend(engine.records)
         engine.records = []

@@ -126,7 +126,7 @@ class _ClassRunner:
         freq = sess.checkpoint_frequency if sess else 0
         at_end = sess.checkpoint_at_end if sess else False
         # A scheduler that pauses or exploits needs a checkpoint at the paused result.
-        always = bool(sess and sess.sync) and _overrides(self.cls, "save_checkpoint")
+        saves = sess is not None and _overrides(self.cls, "save_checkpoint")
         restore = sess.get_checkpoint() if sess else None
         if restore is not None:
             # A checkpoint at a URL (s3://...) is downloaded to a local directory first.
@@ -144,6 +144,7 @@ class _ClassRunner:
                     )
                 obj._iteration += 1
                 done = bool(result.pop("done", False))
+                always = saves and sess is not None and sess.next_report_may_wait()
                 want_ckpt = always or (freq > 0 and obj._iteration % freq == 0) or (done and at_end)
                 ckpt_dir = _save(obj) if want_ckpt else None
                 try:

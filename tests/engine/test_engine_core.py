@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tunefleet.engine.core import Engine, EngineConfig, LaunchTrial, Reply, StopTrial
+from tunefleet.engine import Engine, EngineConfig, HaltTrial, LaunchTrial, Reply
 from tunefleet.executors.base import Failed, Finished, Reported, Started
 from tunefleet.schedulers.base import CONTINUE, PAUSE, STOP, FIFOScheduler, Restart, Scheduler
 from tunefleet.search.base import FINISHED, Searcher
@@ -115,7 +115,7 @@ def test_dict_stop_criterion_stops_trial() -> None:
     eng.fill(1, 0.0)
     assert eng.handle(Reported("t_00000", 1, result("t_00000", 1, score=1), None), 1) == []
     cmds = eng.handle(Reported("t_00000", 1, result("t_00000", 2, score=1), None), 2)
-    assert cmds == [StopTrial("t_00000", pause=False)]
+    assert cmds == [HaltTrial("t_00000", pause=False)]
     eng.handle(Finished("t_00000", 1, 2.0, stopped=True), 2.0)
     assert eng.trials["t_00000"].status is TrialStatus.TERMINATED
     assert eng.done
@@ -195,7 +195,7 @@ def test_fail_fast_stops_experiment() -> None:
     eng = make(total=5, fail_fast=True)
     eng.fill(2, 0.0)
     cmds = eng.handle(Failed("t_00000", 1, "x", "tb", 1.0), 1.0)
-    assert cmds == [StopTrial("t_00001")]
+    assert cmds == [HaltTrial("t_00001")]
     assert eng.failed_fast and eng.fill(2, 1.0) == []
 
 
@@ -270,7 +270,7 @@ def test_stop_decision_async_sends_stop() -> None:
     eng = make(total=1, scheduler=StopAll())
     eng.fill(1, 0.0)
     assert eng.handle(Reported("t_00000", 1, result("t_00000", 1, score=1), None), 1) == [
-        StopTrial("t_00000", pause=False)
+        HaltTrial("t_00000", pause=False)
     ]
 
 

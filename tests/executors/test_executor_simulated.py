@@ -111,7 +111,9 @@ def test_start_time_and_restored_time_total() -> None:
 
 
 @pytest.mark.parametrize("fn", [gen_trainable, thread_trainable])
-def test_stop_ends_at_the_current_virtual_time(fn: Any) -> None:
+def test_stop_ends_after_the_step_under_way(fn: Any) -> None:
+    """A halt reaches the trial at its next report: the step it is computing (10 s, from
+    0 to 10) is charged, and its result is not sent."""
     ex = _started(fn)
     ex.submit(Launch("slow", {"n": 10, "cost": 10.0}, 0, "/tmp/s"))
     ex.submit(Launch("fast", {"n": 3, "cost": 1.0}, 0, "/tmp/f"))
@@ -125,7 +127,7 @@ def test_stop_ends_at_the_current_virtual_time(fn: Any) -> None:
     slow = [(t, e) for t, e in rest if e.trial_id == "slow"]
     assert len(slow) == 1
     t, end = slow[0]
-    assert isinstance(end, Finished) and end.stopped and end.ts == 3.0 and t == 3.0
+    assert isinstance(end, Finished) and end.stopped and end.ts == 10.0 and t == 10.0
     assert ex.capacity() == 2
     ex.close()
 

@@ -1,5 +1,6 @@
-"""The controller: a pure state machine (events in, commands out)."""
+"""The controller: a pure state machine that owns the trials and the loop policy."""
 
-from tunefleet.engine.core import Command, Engine, EngineConfig, LaunchTrial, Reply, StopTrial
+from tunefleet.engine.core import Engine, EngineConfig
+from tunefleet.protocol import Command, HaltTrial, LaunchTrial, Reply
 
-__all__ = ["Command", "Engine", "EngineConfig", "LaunchTrial", "Reply", "StopTrial"]
+__all__ = ["Command", "Engine", "EngineConfig", "HaltTrial", "LaunchTrial", "Reply"]

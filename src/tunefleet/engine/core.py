@@ -17,7 +17,34 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunefleet.executors.base import Failed, Finished, Launch, Reported, Resources, Started
+from tunefleet.engine.stopping import dict_criteria, stopper_needs_results
+from tunefleet.protocol import (
+    CHECKPOINT,
+    CHECKPOINT_INVALID,
+    RESULT,
+    STALE_RESULT,
+    TRIAL_COMPLETED,
+    TRIAL_CREATED,
+    TRIAL_FAILED,
+    TRIAL_PAUSED,
+    TRIAL_RESTARTED,
+    TRIAL_STARTED,
+    Command,
+    DecisionPoints,
+    Event,
+    Failed,
+    Finished,
+    HaltTrial,
+    Launch,
+    LaunchTrial,
+    Record,
+    Reply,
+    Reported,
+    Resources,
+    Started,
+    WaitRule,
+    merge_sync,
+)
 from tunefleet.schedulers.base import (
     CONTINUE,
     PAUSE,
@@ -31,30 +58,9 @@ from tunefleet.schedulers.base import (
 )
 from tunefleet.search.base import FINISHED, Searcher
 from tunefleet.stoppers import Stopper
-from tunefleet.storage import records as rk
-from tunefleet.storage.records import Record
 from tunefleet.trial import CHECKPOINT_HISTORY, Trial, TrialStatus
 
-
-# ------------------------------------------------------------------------------ commands
-@dataclass(slots=True)
-class LaunchTrial:
-    launch: Launch
-
-
-@dataclass(slots=True)
-class StopTrial:
-    trial_id: str
-    pause: bool = False
-
-
-@dataclass(slots=True)
-class Reply:
-    trial_id: str
-    proceed: bool
-
-
-Command = LaunchTrial | StopTrial | Reply
+__all__ = ["Command", "Engine", "EngineConfig", "HaltTrial", "LaunchTrial", "Reply"]
 
 
 @dataclass
@@ -88,13 +94,15 @@ class Engine:
         self.searcher = searcher
         self.scheduler = scheduler
         self.stopper = stopper
-        # A stopper the worker cannot evaluate itself (a function or a stateful Stopper)
-        # needs the decision before the trial goes on, as in Ray Tune; dict criteria are
-        # shipped to the worker, which stops exactly at the result that meets them.
-        self.worker_stop_criteria = _dict_criteria(stopper)
-        self.sync_reports = bool(scheduler.synchronous_reports) or (
-            stopper is not None and self.worker_stop_criteria is None
+        # Dict criteria are shipped to the worker, which stops exactly at the result that
+        # meets them. Reports wait for the driver only where a decision may fall: the
+        # scheduler's decision points (ASHA's rungs, PBT's interval...), or every report
+        # when a stopper must judge each result (a function, a stateful Stopper).
+        self.worker_stop_criteria = dict_criteria(stopper)
+        self.sync_rule: bool | DecisionPoints = merge_sync(
+            _scheduler_points(scheduler), stopper_needs_results(stopper)
         )
+        self._waits: dict[str, WaitRule] = {}  # per running attempt: which reports wait
         self.trials: dict[str, Trial] = {}
         self.records: list[Record] = []  # drained by the runner after every call
         self.warnings: list[str] = []  # drained by the runner, shown once each
@@ -185,6 +193,38 @@ class Engine:
                 break
         return cmds
 
+    def step(self, events: list[Event], now: float, free_slots: int) -> list[Command]:
+        """One turn of the loop, the whole policy in one place: hand every event to the
+        engine, check the time budget and stoppers, then fill the free slots (retries and
+        restarts first, then the scheduler's choice). When nothing runs and the scheduler
+        starts nothing, paused trials end where they stand (ASHA's losers) and, if that
+        does not finish the experiment, it is stopped with a warning rather than hang.
+
+        The runner and the simulator both drive the engine only through this call; the
+        caller executes the returned commands in order and drains ``records``."""
+        cmds: list[Command] = []
+        handle = self.handle
+        for ev in events:
+            out = handle(ev, now)
+            if out:
+                cmds.extend(out)
+        out = self.tick(now)
+        if out:
+            cmds.extend(out)
+        if free_slots > 0 and not self.stopping:
+            launched = self.fill(free_slots, now)
+            if launched:
+                cmds.extend(launched)
+            elif not self._running and not self.done:
+                self.end_paused(now)
+                if not self.done:
+                    cmds.extend(self.stop_all("the scheduler has nothing left to run"))
+                    self.warnings.append(
+                        f"{type(self.scheduler).__name__} started nothing while no trial was "
+                        "running; ending the experiment"
+                    )
+        return cmds
+
     def checkpoints_in_use(self) -> set[str]:
         """Checkpoints an unfinished trial may still restore from: its own latest (or a
         donor's, after a PBT exploit) and the donor checkpoint of a pending restart."""
@@ -228,7 +268,7 @@ class Engine:
             trial = self.trials[tid]
             if trial.pending_decision is None:
                 trial.pending_decision = "stop"
-                cmds.append(StopTrial(tid))
+                cmds.append(HaltTrial(tid))
         return cmds
 
     def end_paused(self, now: float) -> None:
@@ -271,7 +311,7 @@ class Engine:
         self.trials[trial_id] = trial
         self.state_dirty = True
         self._emit(
-            rk.TRIAL_CREATED,
+            TRIAL_CREATED,
             trial_id,
             {"config": config, "index": index, "parent": None, "checkpoint": None},
             now,
@@ -290,8 +330,9 @@ class Engine:
         start_time_total = 0.0
         if ckpt and trial.last_result is not None:
             start_time_total = float(trial.last_result.get("time_total_s", 0.0))
+        self._waits[trial.trial_id] = WaitRule(self.sync_rule, start_iter, start_time_total)
         self._emit(
-            rk.TRIAL_STARTED, trial.trial_id, {"attempt": trial.attempt, "checkpoint": ckpt}, now
+            TRIAL_STARTED, trial.trial_id, {"attempt": trial.attempt, "checkpoint": ckpt}, now
         )
         return LaunchTrial(
             Launch(
@@ -302,7 +343,7 @@ class Engine:
                 checkpoint=ckpt,
                 start_iteration=start_iter,
                 start_time_total=start_time_total,
-                sync_reports=self.sync_reports,
+                sync_reports=self.sync_rule,
                 resources=self.config.resources,
                 checkpoint_frequency=self.config.checkpoint_frequency,
                 checkpoint_at_end=self.config.checkpoint_at_end,
@@ -317,18 +358,17 @@ class Engine:
             # and the trial was re-queued): kept in the log as such, never as a result.
             if trial is not None and ev.attempt < trial.attempt:
                 self._emit(
-                    rk.STALE_RESULT,
+                    STALE_RESULT,
                     trial.trial_id,
                     {"attempt": ev.attempt, "result": ev.result},
                     float(ev.result.get("timestamp", 0.0)),
                 )
             return []
         result = ev.result
+        waits = self._waits[trial.trial_id].waits(result)
         self.num_results += 1
         trial.last_result = result
-        self.records.append(
-            Record(rk.RESULT, trial.trial_id, result, result["timestamp"], 0, ev.raw)
-        )
+        self.records.append(Record(RESULT, trial.trial_id, result, result["timestamp"], 0, ev.raw))
         if ev.checkpoint is not None:
             trial.checkpoint = ev.checkpoint
             trial.checkpoint_iteration = int(result["training_iteration"])
@@ -340,7 +380,7 @@ class Engine:
                 history.append((ev.checkpoint, trial.checkpoint_iteration, digest))
                 if len(history) > CHECKPOINT_HISTORY:
                     del history[0]
-            self._emit(rk.CHECKPOINT, trial.trial_id, ck_data, result["timestamp"])
+            self._emit(CHECKPOINT, trial.trial_id, ck_data, result["timestamp"])
         metric = self.config.metric
         if metric is not None:
             value = result.get(metric)
@@ -365,14 +405,17 @@ class Engine:
                     )
         if trial.pending_decision is not None:
             # Already being stopped/paused (async report that crossed the request).
-            return [Reply(trial.trial_id, False)] if self.sync_reports else []
+            return [Reply(trial.trial_id, False)] if waits else []
+        # What follows may change the searcher's, stopper's or scheduler's state: the next
+        # commit carries it with this result (every committed prefix stays consistent).
+        self.state_dirty = True
         self.searcher.on_result(trial.trial_id, result)
         if self.stopper is not None and self.stopper(trial.trial_id, result):
             decision = STOP
         else:
             decision = self.scheduler.on_result(trial, result)
         if decision is CONTINUE:
-            return [Reply(trial.trial_id, True)] if self.sync_reports else []
+            return [Reply(trial.trial_id, True)] if waits else []
         if decision is STOP:
             trial.pending_decision = "stop"
         elif decision is PAUSE:
@@ -389,15 +432,16 @@ class Engine:
             trial.checkpoint_iteration = donor.checkpoint_iteration
         else:
             raise TypeError(f"{type(self.scheduler).__name__}.on_result returned {decision!r}")
-        if self.sync_reports:
+        if waits:
             return [Reply(trial.trial_id, False)]
-        return [StopTrial(trial.trial_id, pause=trial.pending_decision != "stop")]
+        return [HaltTrial(trial.trial_id, pause=trial.pending_decision != "stop")]
 
     def _on_finished(self, ev: Finished) -> list[Command]:
         trial = self.trials.get(ev.trial_id)
         if trial is None or ev.attempt != trial.attempt or trial.status is not TrialStatus.RUNNING:
             return []
         self._running.discard(trial.trial_id)
+        self._waits.pop(trial.trial_id, None)
         decision = trial.pending_decision
         trial.pending_decision = None
         if decision in ("pause", "restart") and not self._no_checkpoint_warned:
@@ -412,7 +456,7 @@ class Engine:
         if decision == "pause" and not self.stopping:
             trial.status = TrialStatus.PAUSED
             self._paused[trial.trial_id] = None
-            self._emit(rk.TRIAL_PAUSED, trial.trial_id, {"checkpoint": trial.checkpoint}, ev.ts)
+            self._emit(TRIAL_PAUSED, trial.trial_id, {"checkpoint": trial.checkpoint}, ev.ts)
             self.state_dirty = True
             return []
         if decision == "restart" and not self.stopping:
@@ -424,7 +468,7 @@ class Engine:
             trial.status = TrialStatus.PENDING
             self._pending.appendleft(trial.trial_id)
             self._emit(
-                rk.TRIAL_RESTARTED,
+                TRIAL_RESTARTED,
                 trial.trial_id,
                 {
                     "config": trial.config,
@@ -444,6 +488,7 @@ class Engine:
         if trial is None or ev.attempt != trial.attempt or trial.status is not TrialStatus.RUNNING:
             return []
         self._running.discard(trial.trial_id)
+        self._waits.pop(trial.trial_id, None)
         trial.num_failures += 1
         trial.error = ev.error
         trial.traceback = ev.traceback
@@ -454,7 +499,7 @@ class Engine:
             and (limit < 0 or trial.num_failures <= limit)
         )
         self._emit(
-            rk.TRIAL_FAILED,
+            TRIAL_FAILED,
             trial.trial_id,
             {
                 "attempt": ev.attempt,
@@ -491,7 +536,7 @@ class Engine:
         if status is TrialStatus.ERROR:
             data["error"] = trial.error
             data["traceback"] = trial.traceback
-        self._emit(rk.TRIAL_COMPLETED, trial.trial_id, data, ts)
+        self._emit(TRIAL_COMPLETED, trial.trial_id, data, ts)
         self.state_dirty = True
         self.searcher.on_complete(
             trial.trial_id, trial.last_result, error=status is TrialStatus.ERROR
@@ -523,11 +568,11 @@ class Engine:
             "fallback": trial.checkpoint,
             "iteration": trial.checkpoint_iteration,
         }
-        record = Record(rk.CHECKPOINT_INVALID, trial_id, data, now)
+        record = Record(CHECKPOINT_INVALID, trial_id, data, now)
         recs = self.records
         for i in range(len(recs) - 1, -1, -1):
             r = recs[i]
-            if r.kind == rk.TRIAL_STARTED and r.trial_id == trial_id:
+            if r.kind == TRIAL_STARTED and r.trial_id == trial_id:
                 r.data["checkpoint"] = trial.checkpoint
                 recs.insert(i, record)
                 return
@@ -574,6 +619,21 @@ class Engine:
         self.time_offset = elapsed
 
 
+def _scheduler_points(scheduler: Scheduler) -> bool | DecisionPoints:
+    """The scheduler's decision points; a user's scheduler without the method falls back to
+    its ``synchronous_reports`` flag (every report waits, or none)."""
+    points = getattr(scheduler, "decision_points", None)
+    if points is None:
+        return bool(scheduler.synchronous_reports)
+    value = points()
+    if isinstance(value, (DecisionPoints, bool)):
+        return value
+    raise TypeError(
+        f"{type(scheduler).__name__}.decision_points() returned {value!r}; expected True, "
+        "False or a DecisionPoints"
+    )
+
+
 def _hash_of(donor: Trial | None, trial: Trial) -> str | None:
     """The content hash of ``trial.checkpoint``, taken from the donor it was copied from."""
     if donor is None or trial.checkpoint is None:
@@ -584,30 +644,6 @@ def _hash_of(donor: Trial | None, trial: Trial) -> str | None:
         if path == trial.checkpoint:
             return digest
     return None
-
-
-def _dict_criteria(stopper: Stopper | None) -> dict[str, float] | None:
-    """Stop criteria a worker can check on its own: dicts and iteration limits."""
-    from tunefleet.stoppers import CombinedStopper, DictStopper, MaximumIterationStopper
-
-    def as_dict(s: Stopper) -> dict[str, float] | None:
-        if isinstance(s, DictStopper):
-            return dict(s.criteria)
-        if isinstance(s, MaximumIterationStopper):
-            return {"training_iteration": s.max_iter}
-        return None
-
-    if stopper is None:
-        return None
-    parts = list(stopper.stoppers) if isinstance(stopper, CombinedStopper) else [stopper]
-    merged: dict[str, float] = {}
-    for part in parts:
-        d = as_dict(part)
-        if d is None:
-            return None
-        for k, v in d.items():
-            merged[k] = min(v, merged.get(k, v))
-    return merged
 
 
 _AUTO = frozenset(

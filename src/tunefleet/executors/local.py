@@ -169,7 +169,6 @@ class _Worker:
         "trial_id",
         "attempt",
         "stopping",
-        "sync",
         "renewed",
         "heard",
         "stale_until",
@@ -189,7 +188,6 @@ class _Worker:
         self.trial_id = ""  # empty while idle
         self.attempt = 0
         self.stopping = False
-        self.sync = False  # the running attempt waits for a reply to each report
         self.renewed = 0.0  # monotonic time of the last lease renewal seen by the driver
         self.heard = False  # the process has sent something (it got as far as worker_main)
         self.stale_until = 0.0  # > 0: lease expired; killed if still alive at this time
@@ -528,7 +526,6 @@ class LocalExecutor(Executor):
         w.trial_id = tid
         w.attempt = launch.attempt
         w.stopping = False
-        w.sync = launch.sync_reports
         w.renewed = time.monotonic()  # the lease starts with the launch
         self._running[tid] = w
         with contextlib.suppress(OSError):  # a dead worker shows up through its sentinel
@@ -699,8 +696,9 @@ class LocalExecutor(Executor):
             if op == wire.REPORT:
                 if not w.stopping:
                     events.append(Reported(w.trial_id, w.attempt, _loads(msg[1]), msg[2], msg[1]))
-                if w.sync:  # nobody else will answer it; never leave it hanging
-                    self._control(w, (wire.REPLY, w.seq, not w.stopping, False))
+                # It may wait for an answer (a decision point) that nobody else will give;
+                # one it does not wait for is ignored by the worker.
+                self._control(w, (wire.REPLY, w.seq, not w.stopping, False))
             elif op == wire.REPORTS:
                 if not w.stopping:
                     items = msg[1]

@@ -74,7 +74,8 @@ from tunefleet.executors.base import (
     Resources,
     Started,
 )
-from tunefleet.storage.sqlite import dumps as _dumps
+from tunefleet.protocol import WaitRule
+from tunefleet.protocol import dumps as _dumps
 from tunefleet.worker.generator import report_yielded
 from tunefleet.worker.session import Session, set_session
 
@@ -281,7 +282,8 @@ class _Actor:
         "trial_id",
         "attempt",
         "stopping",
-        "sync",
+        "waits",
+        "last_waits",
         "held",
     )
 
@@ -297,7 +299,10 @@ class _Actor:
         self.trial_id = ""  # empty while idle
         self.attempt = 0
         self.stopping = False
-        self.sync = False  # the running trial waits for an answer to each report
+        # Which reports of the running attempt wait for the engine's answer, and whether
+        # the last one received does (the same rule the trial's session applies).
+        self.waits = WaitRule(False)
+        self.last_waits = False
         self.held = 0.0  # > 0: no poll outstanding since then, to carry the next answer
 
 
@@ -574,7 +579,8 @@ class RayExecutor(Executor):
         a.trial_id = tid
         a.attempt = launch.attempt
         a.stopping = False
-        a.sync = launch.sync_reports
+        a.waits = WaitRule(launch.sync_reports, launch.start_iteration, launch.start_time_total)
+        a.last_waits = False
         self._running[tid] = a
         self._pending.append(Started(tid, launch.attempt, a.name, time.time()))
 
@@ -634,7 +640,7 @@ class RayExecutor(Executor):
                 continue
             last = items[-1] if items else None
             if (
-                a.sync
+                a.last_waits
                 and last is not None
                 and last[1] == _REPORT
                 and last[0] == a.seq
@@ -666,7 +672,9 @@ class RayExecutor(Executor):
             if op == _REPORT:
                 if seq == a.seq and a.trial_id and not a.stopping:
                     self.reports_received += 1
-                    events.append(Reported(a.trial_id, a.attempt, _loads(x), y, x, z))
+                    result = _loads(x)
+                    a.last_waits = a.waits.waits(result)
+                    events.append(Reported(a.trial_id, a.attempt, result, y, x, z))
             elif op in (_DONE, _FAIL):
                 if seq != a.seq or not a.trial_id:
                     continue

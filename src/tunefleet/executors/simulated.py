@@ -78,7 +78,6 @@ class _SimTrial:
     __slots__ = (
         "trial_id",
         "attempt",
-        "sync",
         "session",
         "config",
         "gen",
@@ -96,12 +95,12 @@ class _SimTrial:
         "code_done",
         "last_time",
         "yielding",
+        "busy_until",
     )
 
     def __init__(self, launch: Launch, driver: Any, now: float) -> None:
         self.trial_id = launch.trial_id
         self.attempt = launch.attempt
-        self.sync = launch.sync_reports
         self.config = launch.config
         self.session = Session(
             launch.trial_id,
@@ -135,6 +134,7 @@ class _SimTrial:
         self.code_done = False
         self.last_time = now
         self.yielding = False
+        self.busy_until = 0.0  # a halted trial still computes its step under way until then
 
     # ------------------------------------------------------------------ channel
     def send_result(self, session: Session, result: dict[str, Any], checkpoint: str | None) -> None:
@@ -304,8 +304,8 @@ class SimulatedExecutor(Executor):
             kind = _STOPPED
         if kind == _DONE:  # ends when its last step does
             t = max(self._now, trial.session.virtual_start + trial.session.time_total)
-        else:  # stopped or failed now
-            t = self._now
+        else:  # stopped or failed now, after the step under way
+            t = max(self._now, trial.busy_until)
         self._push(t, kind, trial, error, tb)
 
     def _resume_thread(self, trial: _SimTrial, command: int) -> None:
@@ -361,6 +361,11 @@ class SimulatedExecutor(Executor):
         """Unwind a trial that is suspended in a report, and schedule its end at ``now``."""
         trial.stopping = True
         trial.pause = pause
+        # A report not yet handed out is a step still being computed: the trial learns of
+        # the halt only when it reaches that report, so its slot is busy until then and
+        # the clock charges the step (its result is not sent, as in a real worker).
+        if not trial.waiting:
+            trial.busy_until = trial.last_time
         trial.token += 1  # cancels its scheduled report
         trial.waiting = False
         self._advance(trial, _STOP)
@@ -390,7 +395,7 @@ class SimulatedExecutor(Executor):
                     out.append(Reported(trial.trial_id, trial.attempt, a, b[0], None, b[1]))
                 else:
                     out.append(Reported(trial.trial_id, trial.attempt, a, b))
-                if trial.sync:
+                if trial.session.sync:  # this report is a decision point: it waits
                     trial.waiting = True
                 else:
                     self._advance(trial, _GO)

@@ -33,6 +33,7 @@ from tunefleet.schedulers.base import (
     STOP,
     Action,
     Decision,
+    DecisionPoints,
     Resume,
     Scheduler,
     SchedulerView,
@@ -191,6 +192,13 @@ class ASHAScheduler(Scheduler):
             )
         if self.seed_ is None and seed is not None:
             self._rng = np.random.default_rng(seed)
+
+    def decision_points(self) -> DecisionPoints:
+        """Every bracket's rungs, and ``max_t`` (where ``stop_last_trials`` stops): a trial
+        waits there for its verdict, so a stopped trial never trains past its rung."""
+        at = {r.milestone for rungs in self._rungs for r in rungs}
+        at.add(float(self.max_t))
+        return DecisionPoints(self.time_attr, tuple(sorted(at)))
 
     def rung_milestones(self, bracket: int = 0) -> list[float]:
         return [r.milestone for r in self._rungs[bracket]]

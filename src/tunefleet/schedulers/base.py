@@ -12,6 +12,7 @@ Order of calls made by the engine::
     on_trial_added(trial)                after a new trial is created, before launch
     on_result(trial, result) -> Decision for every reported result, in report order
     on_trial_finished(trial)             TERMINATED or ERROR (trial.status tells)
+    decision_points()                    after setup: which reports wait for a decision
     next_action(view) -> Action          whenever a slot is free: NEW_TRIAL, Resume(id),
                                          Terminate(id) (a paused trial) or None (wait)
     state_dict() / load_state_dict()     checkpoints of the experiment (JSON only)
@@ -24,6 +25,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from tunefleet.protocol import DecisionPoints
 from tunefleet.trial import Trial
 
 
@@ -136,6 +138,14 @@ class Scheduler:
     def on_trial_finished(self, trial: Trial) -> None:
         """The trial reached TERMINATED or ERROR."""
 
+    def decision_points(self) -> bool | DecisionPoints:
+        """Which reports must wait for this scheduler's decision before the trial goes on:
+        False none, True every one, or :class:`~tunefleet.protocol.DecisionPoints` (the
+        values of a time attribute where it may stop, pause or exploit: ASHA's rungs, PBT's
+        perturbation interval). Called after :meth:`setup`. A decision on any other report
+        still takes effect, at the trial's next report. Default: ``synchronous_reports``."""
+        return bool(self.synchronous_reports)
+
     def next_action(self, view: SchedulerView) -> Action:
         if view.paused:
             return Resume(next(iter(view.paused)))
@@ -180,6 +190,7 @@ __all__ = [
     "STOP",
     "Action",
     "Decision",
+    "DecisionPoints",
     "FIFOScheduler",
     "NewTrial",
     "Restart",

@@ -26,6 +26,7 @@ from tunefleet.schedulers.base import (
     STOP,
     Action,
     Decision,
+    DecisionPoints,
     Resume,
     Scheduler,
     SchedulerView,
@@ -116,6 +117,13 @@ class HyperBandScheduler(Scheduler):
         super().setup(metric, mode, seed)
         if self.metric is None or self.mode is None:
             raise TuneValueError("metric: HyperBandScheduler needs metric and mode")
+
+    def decision_points(self) -> DecisionPoints:
+        """Every rung budget of every bracket, and ``max_t``: a trial pauses at exactly
+        the result that reaches its rung."""
+        at = {r for plan in self.table for _, r in plan}
+        at.add(float(self.max_t))
+        return DecisionPoints(self.time_attr, tuple(sorted(at)))
 
     # -- bracket bookkeeping -----------------------------------------------------------
     def _open_bracket(self) -> _Bracket:

@@ -16,7 +16,14 @@ import math
 from typing import Any
 
 from tunefleet.errors import TuneValueError
-from tunefleet.schedulers.base import CONTINUE, PAUSE, STOP, Decision, Scheduler
+from tunefleet.schedulers.base import (
+    CONTINUE,
+    PAUSE,
+    STOP,
+    Decision,
+    DecisionPoints,
+    Scheduler,
+)
 from tunefleet.trial import Trial, TrialStatus
 
 
@@ -80,6 +87,15 @@ class MedianStoppingRule(Scheduler):
         super().setup(metric, mode, seed)
         if self.metric is None or self.mode is None:
             raise TuneValueError("metric: MedianStoppingRule needs metric and mode")
+
+    def decision_points(self) -> bool | DecisionPoints:
+        """Stopping: the end of the grace period, then every ``min_time_slice`` (a stop
+        decided on another report lands at the trial's next one). Pausing
+        (``hard_stop=False``): every report, so that a trial pauses where it checkpointed."""
+        if not self.hard_stop:
+            return True
+        every = float(self.min_time_slice) if self.min_time_slice > 0 else None
+        return DecisionPoints(self.time_attr, (float(self.grace_period),), every)
 
     def on_result(self, trial: Trial, result: dict[str, Any]) -> Decision:
         t = result.get(self.time_attr)

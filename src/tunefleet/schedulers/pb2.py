@@ -411,10 +411,7 @@ class PB2(PopulationBasedTraining):
             t = float(t)
             score = self.score(result)
             start = self._segment.get(tid)
-            due = (
-                t >= self.burn_in_period
-                and t - self._last_perturb.get(tid, 0.0) >= self.perturbation_interval
-            )
+            due = self.due(tid, t)
             if start is None:
                 self._segment[tid] = (t, score)
             elif due:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tunefleet.errors import TuneTypeError, TuneValueError
-from tunefleet.schedulers.base import CONTINUE, Decision, Restart, Scheduler
+from tunefleet.schedulers.base import CONTINUE, Decision, DecisionPoints, Restart, Scheduler
 from tunefleet.trial import Trial
 
 
@@ -145,6 +145,25 @@ class PopulationBasedTraining(Scheduler):
             return [], []
         return [t for _, t in self._ranked[:k]], [t for _, t in self._ranked[-k:]]
 
+    def due(self, trial_id: str, t: float) -> bool:
+        """Is a result at ``t`` a perturbation point? After the burn-in, when ``time_attr``
+        has crossed a multiple of the interval since the last perturbation (Ray Tune: when
+        an interval has passed since it). The same for iterations counted from 0; it lets
+        the worker know in advance which reports must wait for the verdict."""
+        if t < self.burn_in_period:
+            return False
+        interval = self.perturbation_interval
+        last = self._last_perturb.get(trial_id, 0.0)
+        return math.floor(t / interval) > math.floor(last / interval)
+
+    def decision_points(self) -> DecisionPoints:
+        """Multiples of ``perturbation_interval`` of ``time_attr`` (and the end of the
+        burn-in): the reports where a trial may exploit another, which wait for the verdict.
+        A trial restarted from a donor far ahead of it may be judged on another report;
+        the restart then lands at its next report."""
+        burn_in = (float(self.burn_in_period),) if self.burn_in_period > 0 else ()
+        return DecisionPoints(self.time_attr, burn_in, float(self.perturbation_interval))
+
     def on_result(self, trial: Trial, result: dict[str, Any]) -> Decision:
         tid = trial.trial_id
         t = result.get(self.time_attr)
@@ -156,9 +175,7 @@ class PopulationBasedTraining(Scheduler):
             return CONTINUE
         score = self.score(result)
         self._set_score(tid, score)
-        if t < self.burn_in_period:
-            return CONTINUE
-        if t - self._last_perturb.get(tid, 0.0) < self.perturbation_interval:
+        if not self.due(tid, float(t)):
             return CONTINUE
         self._last_perturb[tid] = float(t)
         k = self._quantile_size()

@@ -14,7 +14,6 @@ the last transactions, never corrupt the file) without an fsync per batch.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sqlite3
@@ -26,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from tunefleet.errors import TuneValueError
+from tunefleet.protocol import dumps, loads
 from tunefleet.storage.base import SchemaVersionError, Store, validate_name
 from tunefleet.storage.records import RESULT, TRIAL_CREATED, Record
 
@@ -43,35 +43,6 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS events_kind ON events (kind, seq)",
 )
 _INSERT = "INSERT INTO events (seq, kind, trial_id, ts, data) VALUES (?, ?, ?, ?, ?)"
-
-
-def _json_default(o: Any) -> Any:
-    """Best effort for values json cannot encode: numpy values, paths, sets; else repr().
-
-    A config may hold anything (Ray allows objects); the log keeps a readable stand-in
-    rather than refusing the run or pickling it.
-    """
-    if hasattr(o, "tolist"):  # numpy arrays and scalars
-        return o.tolist()
-    if isinstance(o, os.PathLike):
-        return os.fspath(o)
-    if isinstance(o, set | frozenset):
-        return sorted(o, key=repr)
-    return repr(o)
-
-
-_ENCODER = json.JSONEncoder(allow_nan=True, separators=(",", ":"), default=_json_default)
-
-
-def dumps(data: Any) -> str:
-    """JSON with NaN/Infinity allowed: a NaN metric is a valid result and must round-trip.
-
-    One encoder is built once and reused: ``json.dumps`` with options builds a new one per
-    call, which costs more than encoding a small result."""
-    return _ENCODER.encode(data)
-
-
-loads = json.loads  # accepts NaN / Infinity / -Infinity
 
 
 class SQLiteStore(Store):

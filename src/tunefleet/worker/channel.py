@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tunefleet.errors import StopTrial
-from tunefleet.storage.sqlite import dumps as _dumps
+from tunefleet.protocol import dumps as _dumps
 from tunefleet.worker import wire
 from tunefleet.worker.generator import report_yielded
 from tunefleet.worker.session import Session, set_session

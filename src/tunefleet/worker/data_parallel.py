@@ -46,7 +46,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from tunefleet.errors import ReportOutsideTrialError, TuneError, TuneValueError
-from tunefleet.executors.base import Resources
+from tunefleet.protocol import Resources
 from tunefleet.worker import rank as _rank
 from tunefleet.worker.session import Session, current_session
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from tunefleet.checkpoint import Checkpoint, persist_checkpoint
 from tunefleet.errors import ReportOutsideTrialError, StopTrial
+from tunefleet.protocol import DecisionPoints, WaitRule
 
 _PLAIN = (float, int, str, bool, type(None))
 
@@ -49,6 +50,7 @@ class Session:
         "config",
         "checkpoint_hash",
         "storage_options",
+        "wait_rule",
     )
 
     def __init__(
@@ -61,7 +63,7 @@ class Session:
         restore_from: str | None = None,
         start_iteration: int = 0,
         start_time_total: float = 0.0,
-        sync: bool = False,
+        sync: bool | DecisionPoints = False,
         virtual_start: float | None = None,
     ) -> None:
         self.trial_id = trial_id
@@ -72,7 +74,14 @@ class Session:
         self.restore_from = restore_from
         self.iteration = start_iteration
         self.time_total = start_time_total
-        self.sync = sync
+        # ``sync`` is True (every report waits for the driver), False, or the scheduler's
+        # decision points; ``self.sync`` then tells the channel whether *this* report waits.
+        self.sync = sync is True
+        self.wait_rule = (
+            WaitRule(sync, start_iteration, start_time_total)
+            if isinstance(sync, DecisionPoints)
+            else None
+        )
         # In the simulator a step costs what it reports as time_this_iter_s (default 1 s)
         # on a virtual clock, instead of what it takes.
         self.virtual = virtual_start is not None
@@ -118,6 +127,9 @@ class Session:
                     source, self.trial_dir, self.iteration, self.storage_options
                 )
         self.checkpoint_hash = digest
+        rule = self.wait_rule
+        if rule is not None:
+            self.sync = rule.waits(result)
         self.channel.send_result(self, result, path)
         criteria = self.stop_criteria
         if criteria:
@@ -125,6 +137,18 @@ class Session:
                 value = result.get(key)
                 if value is not None and value >= threshold:
                     raise StopTrial(pause=False)
+
+    def next_report_may_wait(self) -> bool:
+        """Could the next report be a decision point? (The class API checkpoints before
+        such a report, so that a pause there resumes from exactly that point.)"""
+        rule = self.wait_rule
+        if rule is None:
+            return self.sync
+        points = rule.points
+        assert points is not None
+        if points.attr != "training_iteration":
+            return True  # the next value is not known in advance
+        return self.iteration + 1 >= rule.next
 
     def get_checkpoint(self) -> Checkpoint | None:
         """The checkpoint to restore from. At a URL it is downloaded lazily, on first use
