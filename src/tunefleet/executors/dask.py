@@ -90,8 +90,8 @@ from tunefleet.executors.base import (
     Resources,
     Started,
 )
-from tunefleet.storage.sqlite import dumps as _dumps
-from tunefleet.storage.sqlite import loads as _loads
+from tunefleet.protocol import dumps as _dumps
+from tunefleet.protocol import loads as _loads
 from tunefleet.worker.generator import report_yielded
 from tunefleet.worker.session import Session, set_session
 
