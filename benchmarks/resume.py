@@ -49,7 +49,7 @@ def make(storage: str, trials: int, per_trial: int) -> float:
 def child(storage: str, trials: int, per_trial: int) -> None:
     """Runs in a fresh process: resume, then report timings and peak RSS."""
     import tunefleet.runner  # noqa: F401 - imported before timing, like the peers' imports
-    from tunefleet.runner import _replay_for_resume
+    from tunefleet.restore import replay_for_resume as _replay_for_resume
     from tunefleet.storage import open_store
 
     t0 = time.perf_counter()

@@ -28,7 +28,7 @@ from tunefleet.errors import TuneValueError
 from tunefleet.executors.base import Resources
 from tunefleet.executors.local import LocalExecutor
 from tunefleet.executors.simulated import SimulatedExecutor
-from tunefleet.runner import build_spec
+from tunefleet.run_spec import build_spec
 from tunefleet.storage import open_store
 from tunefleet.storage import records as rk
 from tunefleet.worker.data_parallel import DataParallelTrainable, split_gpus

@@ -19,7 +19,7 @@ _LAZY: dict[str, str] = {
     "TuneTypeError": "tunefleet.errors",
     "TuneValueError": "tunefleet.errors",
     "run": "tunefleet.runner",
-    "resume": "tunefleet.runner",
+    "resume": "tunefleet.restore",
     "Stopper": "tunefleet.stoppers",
     "Trainable": "tunefleet.trainable",
     "with_parameters": "tunefleet.trainable",

@@ -503,15 +503,15 @@ def resume(
     """Continue an experiment after a crash: finished trials are kept, never re-run."""
     import sys
 
-    from tunefleet.runner import _import_ref
-    from tunefleet.runner import resume as resume_run
+    from tunefleet.restore import import_ref
+    from tunefleet.restore import resume as resume_run
 
     store = _open(storage_path)
     if not store.experiment_exists(name):
         _load(name, storage_path, None, None)  # prints the existing names and exits 1
     sys.path.insert(0, "")  # the trainable's module is usually the user's working dir
     try:
-        fn = _import_ref(trainable or str(store.get_spec(name).get("trainable", "")))
+        fn = import_ref(trainable or str(store.get_spec(name).get("trainable", "")))
         results = resume_run(
             name, fn, storage_path=storage_path, force_resume=force, verbose=0 if quiet else 1
         )

@@ -354,6 +354,9 @@ Command = LaunchTrial | HaltTrial | Reply
 # trial_completed        id         {"status": "TERMINATED"|"ERROR", "error", "traceback",
 #                                    "last_result"}
 # state                  –          {"searcher": {...}, "scheduler": {...}, "engine": {...}}
+#                                    a full snapshot of the components' state
+# state_delta            –          a structural diff of the state since the previous state or
+#                                    state_delta record (tunefleet.storage.state_log)
 # experiment_finished    –          {"status": "completed"|"stopped"|"failed"|"interrupted",
 #                                    "reason"}
 # =====================  =========  ===========================================================
@@ -383,6 +386,7 @@ TRIAL_FAILED = "trial_failed"
 STALE_RESULT = "stale_result"
 TRIAL_COMPLETED = "trial_completed"
 STATE = "state"
+STATE_DELTA = "state_delta"
 EXPERIMENT_FINISHED = "experiment_finished"
 
 KINDS = (
@@ -399,6 +403,7 @@ KINDS = (
     STALE_RESULT,
     TRIAL_COMPLETED,
     STATE,
+    STATE_DELTA,
     EXPERIMENT_FINISHED,
 )
 

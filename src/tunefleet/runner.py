@@ -9,299 +9,42 @@ reflects, so a crash at any moment leaves a log that resumes consistently.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import errno
-import numbers
 import os
 import sqlite3
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from tunefleet.engine import Engine, EngineConfig, HaltTrial, LaunchTrial, Reply
 from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
-from tunefleet.executors.base import Executor, Launch, Resources
+from tunefleet.executors.base import Executor
 from tunefleet.progress import Progress
-from tunefleet.schedulers import Scheduler, create_scheduler
-from tunefleet.search.base import Searcher
-from tunefleet.stoppers import Stopper, make_stopper
-from tunefleet.storage import records as rk
+from tunefleet.protocol import (
+    EXPERIMENT_FINISHED,
+    EXPERIMENT_STARTED,
+    RESULT,
+    TRIAL_COMPLETED,
+    TRIAL_STARTED,
+    Record,
+)
+from tunefleet.restore import (
+    apply_recorded,
+    check_compatible,
+    replay_for_resume,
+    trial_from_snapshot,
+)
+from tunefleet.restore_verify import RestoreVerifier
+from tunefleet.run_spec import RunSpec, build_spec, experiment_spec
 from tunefleet.storage.lock import DriverLock
-from tunefleet.storage.records import Record
-from tunefleet.trainable import as_function, trainable_name, trainable_ref
-from tunefleet.trial import CHECKPOINT_HISTORY, Trial, TrialStatus
+from tunefleet.storage.state_log import StateWriter
+from tunefleet.trainable import trainable_name
+from tunefleet.trial import Trial, TrialStatus
 
 FLUSH_INTERVAL_S = 0.1  # DESIGN.md §6: at most the last 100 ms of results lost on kill -9
-DEFAULT_STORAGE_PATH = "./tunefleet_runs"
-_RESUME_VALUES = (False, True, "AUTO", "LOCAL", "REMOTE", "MUST")
-
-
-@dataclass
-class RunSpec:
-    """Validated arguments of one experiment."""
-
-    trainable: Callable[..., Any]
-    raw_trainable: Any
-    config: dict[str, Any]
-    num_samples: int
-    metric: str | None
-    mode: str | None
-    searcher: Searcher
-    scheduler: Scheduler
-    stopper: Stopper | None
-    time_budget_s: float | None
-    resources: Resources
-    max_concurrent_trials: int | None
-    name: str | None
-    storage_path: str
-    resume: bool | str
-    max_failures: int
-    fail_fast: bool | str
-    verbose: int
-    raise_on_failed_trial: bool
-    executor: Executor
-    seed: int | None
-    callbacks: list[Any] = field(default_factory=list)
-    checkpoint_frequency: int = 0
-    checkpoint_at_end: bool = False
-    stop_repr: str | None = None
-    keeper: Any = None  # CheckpointKeeper
-    force_resume: bool = False
-    # Where trial directories (checkpoints) go: None = under storage_path; else an absolute
-    # path or an fsspec URL. The event log always stays in storage_path.
-    checkpoint_storage: str | None = None
-    checkpoint_storage_options: dict[str, Any] | None = None
-
-
-# ------------------------------------------------------------------------------ validation
-def _check_int(value: Any, param: str, minimum: int, allow: Sequence[int] = ()) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TuneTypeError(f"{param}: expected an integer, got {type(value).__name__} {value!r}")
-    if value < minimum and value not in allow:
-        extra = f" (or {', '.join(map(str, allow))})" if allow else ""
-        raise TuneValueError(f"{param}: must be >= {minimum}{extra}, got {value}")
-    return value
-
-
-def parse_resources(resources: Any, param: str = "resources_per_trial") -> Resources:
-    if resources is None:
-        return Resources()
-    if isinstance(resources, Resources):
-        _check_workers(resources.workers, f"{param}['workers']")
-        return resources
-    if hasattr(resources, "required_resources"):  # PlacementGroupFactory-like
-        resources = resources.required_resources
-    if not isinstance(resources, Mapping):
-        raise TuneTypeError(
-            f"{param}: expected a dict such as {{'cpu': 2, 'gpu': 1}}, got "
-            f"{type(resources).__name__}"
-        )
-    cpu, gpu, custom, workers = 1.0, 0.0, {}, 1
-    for key, value in resources.items():
-        if str(key).lower() in ("workers", "num_workers"):
-            workers = _check_workers(value, f"{param}[{key!r}]")
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise TuneValueError(f"{param}[{key!r}]: must be a number >= 0, got {value!r}")
-        k = str(key).lower()
-        if k in ("cpu", "cpus", "num_cpus"):
-            cpu = float(value)
-        elif k in ("gpu", "gpus", "num_gpus"):
-            gpu = float(value)
-        elif k in ("memory", "extra_cpu", "extra_gpu", "object_store_memory"):
-            continue
-        else:
-            custom[str(key)] = float(value)
-    if cpu <= 0 and gpu <= 0 and not custom:
-        raise TuneValueError(f"{param}: a trial must request some resource, got {dict(resources)}")
-    return Resources(cpu=cpu, gpu=gpu, custom=custom, workers=workers)
-
-
-def _check_workers(value: Any, param: str) -> int:
-    """``workers``: processes of one data-parallel trial, a whole number >= 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise TuneValueError(
-            f"{param}: the number of processes of a data-parallel trial must be an integer "
-            f">= 1, got {value!r}"
-        )
-    return int(value)
-
-
-def _validate_slot(executor: Executor, resources: Resources) -> None:
-    """Check that the engine can ever hold one trial's slot (all its workers together)."""
-    if resources.workers == 1:
-        executor.validate_resources(resources)
-        return
-    # First the amounts themselves (errors name them), then what the slot must hold.
-    each = dataclasses.replace(resources, workers=1)
-    executor.validate_resources(each)
-    try:
-        executor.validate_resources(resources.total())
-    except TuneValueError as exc:
-        raise TuneValueError(
-            f"resources_per_trial['workers']: {resources.workers} worker processes of "
-            f"{each.to_json()} each make one trial of {resources.total().to_json()}, more "
-            f"than the {executor.name} engine can hold ({exc})"
-        ) from None
-
-
-def build_spec(
-    trainable: Any,
-    *,
-    param: str = "run_or_experiment",
-    config: dict[str, Any] | None = None,
-    num_samples: int = 1,
-    metric: str | None = None,
-    mode: str | None = None,
-    search_alg: Any = None,
-    scheduler: Any = None,
-    stop: Any = None,
-    time_budget_s: float | None = None,
-    resources_per_trial: Any = None,
-    max_concurrent_trials: int | None = None,
-    name: str | None = None,
-    storage_path: str | None = None,
-    resume: bool | str = False,
-    max_failures: int = 0,
-    fail_fast: bool | str = False,
-    points_to_evaluate: list[dict[str, Any]] | None = None,
-    verbose: int = 1,
-    raise_on_failed_trial: bool = True,
-    engine: Any = "local",
-    seed: int | None = None,
-    callbacks: list[Any] | None = None,
-    checkpoint_frequency: int = 0,
-    checkpoint_at_end: bool = False,
-    num_to_keep: int | None = None,
-    checkpoint_score_attribute: str | None = None,
-    checkpoint_score_order: str = "max",
-    force_resume: bool = False,
-    checkpoint_storage: Any = None,
-    checkpoint_storage_options: dict[str, Any] | None = None,
-) -> RunSpec:
-    """Validate every argument; raise naming the offending parameter. No compute yet."""
-    from tunefleet.checkpoint_manager import CheckpointKeeper
-    from tunefleet.executors import create_executor
-    from tunefleet.search import create_searcher
-    from tunefleet.space import validate_space
-    from tunefleet.storage import open_store
-
-    fn = as_function(trainable, param)
-    keeper = CheckpointKeeper(num_to_keep, checkpoint_score_attribute, checkpoint_score_order)
-    config = {} if config is None else config
-    if not isinstance(config, dict):
-        raise TuneTypeError(f"config: expected a dict, got {type(config).__name__}")
-    validate_space(config)
-    num_samples = _check_int(num_samples, "num_samples", 1, allow=(-1,))
-    if mode is not None and mode not in ("min", "max"):
-        raise TuneValueError(f"mode: must be 'min' or 'max', got {mode!r}")
-    if metric is not None and not isinstance(metric, str):
-        raise TuneTypeError(f"metric: expected a string, got {type(metric).__name__}")
-    if metric is not None and mode is None:
-        raise TuneValueError(f"mode: metric={metric!r} was given, so mode must be 'min' or 'max'")
-    if mode is not None and metric is None:
-        raise TuneValueError(f"metric: mode={mode!r} was given, so a metric name is needed")
-    if time_budget_s is not None:
-        if isinstance(time_budget_s, _dt.timedelta):
-            time_budget_s = time_budget_s.total_seconds()
-        if (
-            isinstance(time_budget_s, bool)
-            or not isinstance(time_budget_s, (int, float))
-            or not time_budget_s > 0
-        ):
-            raise TuneValueError(f"time_budget_s: must be a number > 0, got {time_budget_s!r}")
-        time_budget_s = float(time_budget_s)
-    stopper = make_stopper(stop)
-    if num_samples == -1 and time_budget_s is None and stopper is None:
-        raise TuneValueError("num_samples: -1 (run forever) needs time_budget_s or stop")
-    if max_concurrent_trials is not None:
-        max_concurrent_trials = _check_int(max_concurrent_trials, "max_concurrent_trials", 1)
-    max_failures = _check_int(max_failures, "max_failures", 0, allow=(-1,))
-    if fail_fast not in (True, False, "raise", "RAISE"):
-        raise TuneValueError(f"fail_fast: must be True, False or 'raise', got {fail_fast!r}")
-    if isinstance(fail_fast, str):
-        fail_fast = "raise"
-    if resume not in _RESUME_VALUES and not (
-        isinstance(resume, str) and resume.upper() in ("AUTO", "LOCAL", "REMOTE", "MUST")
-    ):
-        raise TuneValueError(f"resume: must be True, False or 'AUTO', got {resume!r}")
-    verbose = _check_int(verbose, "verbose", 0)
-    if points_to_evaluate is not None and (
-        not isinstance(points_to_evaluate, list)
-        or not all(isinstance(p, dict) for p in points_to_evaluate)
-    ):
-        raise TuneTypeError("points_to_evaluate: expected a list of config dicts")
-    searcher = create_searcher(search_alg, points_to_evaluate=points_to_evaluate)
-    sched = create_scheduler(scheduler)
-    if resources_per_trial is None:
-        resources_per_trial = getattr(trainable, "_tunefleet_resources", None)
-    resources = parse_resources(resources_per_trial)
-    if resources.workers > 1:
-        from tunefleet.worker.data_parallel import data_parallel
-
-        # Every engine runs the launcher like any function; it starts the rank processes.
-        fn = data_parallel(fn, resources)
-    storage_path = os.fspath(storage_path) if storage_path is not None else DEFAULT_STORAGE_PATH
-    open_store(storage_path).check_writable()
-    executor = create_executor(engine)
-    _validate_slot(executor, resources)
-    from tunefleet.checkpoint_store import validate_storage
-
-    checkpoint_storage, checkpoint_storage_options = validate_storage(
-        checkpoint_storage, checkpoint_storage_options, executor.name
-    )
-    if executor.name != "simulated":
-        import cloudpickle
-
-        try:
-            cloudpickle.dumps(fn)
-        except Exception as exc:  # noqa: BLE001 - any pickling failure is the user's to fix
-            raise TuneTypeError(
-                f"{param}: the trainable cannot be pickled to ship it to worker processes "
-                f"({type(exc).__name__}: {exc}). Load large or unpicklable objects inside "
-                "the function, or pass them with tunefleet.with_parameters"
-            ) from exc
-    if name is not None:
-        from tunefleet.storage import validate_name
-
-        validate_name(name)
-    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-        raise TuneTypeError("callbacks: expected a list of Callback objects")
-    return RunSpec(
-        trainable=fn,
-        raw_trainable=trainable,
-        config=config,
-        num_samples=num_samples,
-        metric=metric,
-        mode=mode,
-        searcher=searcher,
-        scheduler=sched,
-        stopper=stopper,
-        time_budget_s=time_budget_s,
-        resources=resources,
-        max_concurrent_trials=max_concurrent_trials,
-        name=name,
-        storage_path=storage_path,
-        resume=resume,
-        max_failures=max_failures,
-        fail_fast=fail_fast,
-        verbose=verbose,
-        raise_on_failed_trial=bool(raise_on_failed_trial),
-        executor=executor,
-        seed=seed,
-        callbacks=list(callbacks or []),
-        checkpoint_frequency=int(checkpoint_frequency or 0),
-        checkpoint_at_end=bool(checkpoint_at_end),
-        stop_repr=None if stop is None else repr(stop)[:500],
-        keeper=keeper,
-        force_resume=bool(force_resume),
-        checkpoint_storage=checkpoint_storage,
-        checkpoint_storage_options=checkpoint_storage_options,
-    )
 
 
 class StorageFullError(TuneError):
@@ -326,40 +69,10 @@ class Runner:
         self._writer: Any = None
         self._lock: DriverLock | None = None
         self._disk_full = False
-        self._space_changed = False
-        self._store_history: dict[str, list[tuple[str, int, str | None]]] = {}
+        self._verifier: RestoreVerifier | None = None
+        self._state_writer = StateWriter()
 
     # -- experiment creation / resume ----------------------------------------------------
-    def _experiment_spec(self, total: int | None, prefix: str) -> dict[str, Any]:
-        from tunefleet import __version__
-        from tunefleet.space import space_fingerprint, space_to_json
-
-        s = self.spec
-        return {
-            "name": self.name,
-            "metric": s.metric,
-            "mode": s.mode,
-            "num_samples": s.num_samples,
-            "total_trials": total,
-            "space": space_to_json(s.config),
-            "space_fingerprint": space_fingerprint(s.config),
-            "searcher": type(s.searcher).__name__,
-            "scheduler": type(s.scheduler).__name__,
-            "stop": s.stop_repr,
-            "time_budget_s": s.time_budget_s,
-            "resources": s.resources.to_json(),
-            "max_concurrent_trials": s.max_concurrent_trials,
-            "max_failures": s.max_failures,
-            "fail_fast": s.fail_fast,
-            "engine": s.executor.name,
-            "trainable": trainable_ref(s.raw_trainable),
-            "seed": s.seed,
-            "trial_id_prefix": prefix,
-            "checkpoint_storage": s.checkpoint_storage,  # never its options (secrets)
-            "created": time.time(),
-            "tunefleet_version": __version__,
-        }
-
     def _choose_name(self) -> tuple[str, bool]:
         """(name, resuming)."""
         s = self.spec
@@ -395,39 +108,22 @@ class Runner:
         )
         return new, False
 
-    def _check_compatible(self, old: dict[str, Any], total: int | None) -> None:
-        """Refuse to resume with a different search space or objective (unless forced):
-        the finished trials would no longer belong to the same search."""
-        from tunefleet.space import space_fingerprint
-
-        s = self.spec
-        changed = []
-        if old.get("space_fingerprint") not in (None, space_fingerprint(s.config)):
-            changed.append(("config", "the search space"))
-        if old.get("metric") != s.metric:
-            changed.append(("metric", f"metric {old.get('metric')!r} → {s.metric!r}"))
-        if old.get("mode") != s.mode:
-            changed.append(("mode", f"mode {old.get('mode')!r} → {s.mode!r}"))
-        if changed and s.force_resume:
-            warnings.warn(
-                f"resuming {self.name!r} with a changed search or objective (force_resume): "
-                + "; ".join(w for _, w in changed)
-                + ". The searcher starts a fresh stream over the new space",
-                stacklevel=5,
-            )
-        self._space_changed = any(p == "config" for p, _ in changed)
-        if changed and not s.force_resume:
-            param = changed[0][0]
-            what = "; ".join(w for _, w in changed)
-            raise TuneValueError(
-                f"{param}: cannot resume experiment {self.name!r} with a different search "
-                f"or objective ({what}). Pass force_resume=True (CLI: --force) to resume "
-                "anyway, or choose a new name"
-            )
-
     def _setup(self) -> tuple[Engine, int]:
         s = self.spec
         self.name, resuming = self._choose_name()
+        self._lock = DriverLock(self.store.experiment_dir(self.name), self.name)
+        self._lock.acquire()
+        old: dict[str, Any] = {}
+        drop: set[str] = set()
+        if resuming:
+            # The recorded experiment, not a default one: components and settings the
+            # caller did not pass again are rebuilt from the spec before anything starts.
+            old = self.store.get_spec(self.name)
+            drop = apply_recorded(s, self.name, old)
+            if check_compatible(s, self.name, old):
+                drop.add("searcher")
+            if s.checkpoint_storage is None and old.get("checkpoint_storage"):
+                s.checkpoint_storage = old["checkpoint_storage"]
         seed = s.seed
         s.searcher.setup(s.config, s.metric, s.mode, seed, max(s.num_samples, 1))
         s.scheduler.setup(s.metric, s.mode, seed)
@@ -439,26 +135,17 @@ class Runner:
         state: dict[str, Any] | None = None
         elapsed = 0.0
         if resuming:
-            self._lock = DriverLock(self.store.experiment_dir(self.name), self.name)
-            self._lock.acquire()
-            old = self.store.get_spec(self.name)
             prefix = old.get("trial_id_prefix") or self.name
-            replayed, state = _replay_for_resume(self.store, self.name)
-            trials = [_trial_from_snapshot(t) for t in replayed.trials.values()]
+            replayed, state = replay_for_resume(self.store, self.name)
+            trials = [trial_from_snapshot(t) for t in replayed.trials.values()]
             run_index = replayed.num_runs
             elapsed = float((state or {}).get("engine", {}).get("elapsed", 0.0) or 0.0)
         else:
             prefix = uuid.uuid4().hex[:5]
-            self._lock = DriverLock(self.store.experiment_dir(self.name), self.name)
-            self._lock.acquire()
-            self.store.create_experiment(self.name, self._experiment_spec(total, prefix))
+            spec = experiment_spec(s, self.name, total, prefix)
+            self.store.create_experiment(self.name, spec)
         exp_dir = self.store.experiment_dir(self.name)
         trials_dir = os.path.join(exp_dir, "trials")
-        if resuming:
-            old_spec = self.store.get_spec(self.name)
-            self._check_compatible(old_spec, total)
-            if s.checkpoint_storage is None and old_spec.get("checkpoint_storage"):
-                s.checkpoint_storage = old_spec["checkpoint_storage"]
         if s.checkpoint_storage is not None:
             from tunefleet.checkpoint_store import join, register_storage_options
 
@@ -481,9 +168,20 @@ class Runner:
         )
         engine = Engine(cfg, s.searcher, s.scheduler, s.stopper)
         if resuming:
-            if state and self._space_changed:
-                state = {k: v for k, v in state.items() if k != "searcher"}
-            engine.restore(trials, state, elapsed)
+            if state and drop:
+                state = {k: v for k, v in state.items() if k not in drop}
+            engine.restore(
+                trials,
+                state,
+                elapsed,
+                errored="restart"
+                if s.restart_errored
+                else "resume"
+                if s.resume_errored
+                else "keep",
+                unfinished=s.resume_unfinished,
+                now=time.time(),
+            )
         return engine, run_index
 
     def run(self) -> Any:
@@ -498,6 +196,7 @@ class Runner:
                 self._lock.release()
             raise
         self.engine = engine
+        self._verifier = RestoreVerifier(self.store, self.name, s.checkpoint_storage_options)
         writer = BatchedWriter(self.store, self.name)
         self._writer = writer
         executor = s.executor
@@ -511,7 +210,7 @@ class Runner:
             # Executors reserve what the whole trial needs (all data-parallel workers).
             executor.start(s.trainable, s.resources.total(), s.max_concurrent_trials, exp_dir)
             engine.start(executor.now())
-            writer.add(Record(rk.EXPERIMENT_STARTED, None, {"run": run_index}, time.time()))
+            writer.add(Record(EXPERIMENT_STARTED, None, {"run": run_index}, time.time()))
             for cb in s.callbacks:
                 if hasattr(cb, "setup"):
                     cb.setup(stop=None, num_samples=s.num_samples)
@@ -604,7 +303,8 @@ class Runner:
             if t is LaunchTrial:
                 launch = c.launch
                 if launch.checkpoint is not None and not launch.checkpoint.startswith("sim://"):
-                    self._verify_restore(launch, executor)
+                    assert self.engine is not None and self._verifier is not None
+                    self._verifier.verify(self.engine, launch, executor.now())
                 if self.spec.checkpoint_storage_options:
                     launch.storage_options = self.spec.checkpoint_storage_options
                 executor.submit(launch)
@@ -613,84 +313,11 @@ class Runner:
             elif t is HaltTrial:
                 executor.stop(c.trial_id, c.pause)
 
-    def _verify_restore(self, launch: Launch, executor: Executor) -> None:
-        """Check the checkpoint a launch restores from; on a bad one, fall back to the
-        trial's newest checkpoint that verifies (or to scratch), warn once, and record a
-        ``checkpoint_invalid``. The engine stays free of I/O: this runs here."""
-        from tunefleet.checkpoint_store import StorageUnavailableError, verify_checkpoint
-
-        engine = self.engine
-        assert engine is not None and launch.checkpoint is not None
-        trial = engine.trials[launch.trial_id]
-        path = launch.checkpoint
-        options = self.spec.checkpoint_storage_options
-        history = self._checkpoint_history(trial)
-        expected = trial.checkpoint_hash if trial.checkpoint == path else None
-        if expected is None:
-            expected = next((h for p, _, h in reversed(history) if p == path), None)
-        if expected is None and trial.parent_trial_id is not None:
-            donor = engine.trials.get(trial.parent_trial_id)
-            if donor is not None:
-                donor_history = self._checkpoint_history(donor)
-                expected = next((h for p, _, h in reversed(donor_history) if p == path), None)
-        try:
-            reason = verify_checkpoint(path, expected, options)
-        except StorageUnavailableError as exc:
-            warnings.warn(
-                f"trial {trial.trial_id}: {exc}; restoring from it unverified", stacklevel=4
-            )
-            return
-        if reason is None:
-            return
-        fallback: tuple[str, int, str | None] | None = None
-        for cand in reversed(history):
-            if cand[0] == path:
-                continue
-            try:
-                if verify_checkpoint(cand[0], cand[2], options) is None:
-                    fallback = cand
-                    break
-            except StorageUnavailableError:
-                continue
-        engine.checkpoint_invalid(trial.trial_id, path, reason, fallback, executor.now())
-        if trial.trial_id in self._store_history:
-            self._store_history[trial.trial_id] = [c for c in history if c[0] != path]
-        if fallback is None:
-            launch.checkpoint, launch.start_iteration, launch.start_time_total = None, 0, 0.0
-            instead = "starting it from scratch (no earlier checkpoint verifies)"
-        else:
-            launch.checkpoint, launch.start_iteration = fallback[0], fallback[1]
-            instead = f"restoring from {fallback[0]} (iteration {fallback[1]}) instead"
-        warnings.warn(
-            f"trial {trial.trial_id}: checkpoint {path} is {reason}; {instead}", stacklevel=4
-        )
-
-    def _checkpoint_history(self, trial: Trial) -> list[tuple[str, int, str | None]]:
-        """The trial's recent checkpoints, oldest first: the engine's memory, or for a
-        trial restored from the log (resume), its checkpoint records, read once."""
-        if trial.checkpoint_history or trial.checkpoint is None:
-            return trial.checkpoint_history
-        cached = self._store_history.get(trial.trial_id)
-        if cached is not None:
-            return cached
-        kinds = (rk.CHECKPOINT, rk.CHECKPOINT_DELETED, rk.CHECKPOINT_INVALID)
-        out: list[tuple[str, int, str | None]] = []
-        gone: set[str] = set()
-        for rec in self.store.read(self.name, kinds=kinds, trial_id=trial.trial_id):
-            if rec.kind == rk.CHECKPOINT:
-                d = rec.data
-                out.append((d["path"], int(d.get("iteration") or 0), d.get("hash")))
-            else:
-                gone.add(rec.data.get("path", ""))
-        out = [c for c in out if c[0] not in gone][-CHECKPOINT_HISTORY:]
-        self._store_history[trial.trial_id] = out
-        return out
-
     def _flush(self, engine: Engine, writer: Any, now: float) -> None:
         if engine.state_dirty:
             state = engine.state_dict()
             state["engine"]["elapsed"] = engine.elapsed(now)
-            writer.add(Record(rk.STATE, None, state, time.time()))
+            writer.add(self._state_writer.record(state, time.time()))
         try:
             writer.flush()
         except (sqlite3.OperationalError, OSError) as exc:
@@ -724,7 +351,7 @@ class Runner:
                     self._flush(engine, writer, now)
                     writer.add(
                         Record(
-                            rk.EXPERIMENT_FINISHED,
+                            EXPERIMENT_FINISHED,
                             None,
                             {"status": status, "reason": reason},
                             time.time(),
@@ -744,7 +371,7 @@ class Runner:
             hook = _CALLBACK_HOOKS.get(r.kind)
             if hook is None:
                 continue
-            if r.kind == rk.TRIAL_COMPLETED and r.data.get("status") == "ERROR":
+            if r.kind == TRIAL_COMPLETED and r.data.get("status") == "ERROR":
                 hook = "on_trial_error"
             trial = _CallbackTrial(r.trial_id or "")
             for cb in callbacks:
@@ -758,9 +385,9 @@ class Runner:
 
 
 _CALLBACK_HOOKS = {
-    rk.RESULT: "on_trial_result",
-    rk.TRIAL_STARTED: "on_trial_start",
-    rk.TRIAL_COMPLETED: "on_trial_complete",
+    RESULT: "on_trial_result",
+    TRIAL_STARTED: "on_trial_start",
+    TRIAL_COMPLETED: "on_trial_complete",
 }
 
 
@@ -776,64 +403,12 @@ class _CallbackTrial:
     __repr__ = __str__
 
 
-_RESUME_SKIP = (
-    rk.RESULT,
-    rk.STATE,
-    rk.STALE_RESULT,
-    rk.CHECKPOINT_DELETED,
-    rk.CHECKPOINT_INVALID,
-)
-
-
 def _trial_dir_fn(trials_dir: str) -> Callable[[str], str]:
     from tunefleet.checkpoint_store import join
 
     return lambda trial_id: join(trials_dir, trial_id)
 
 
-def _replay_for_resume(store: Any, name: str) -> tuple[Any, dict[str, Any] | None]:
-    """Rebuild trials without decoding every result: lifecycle records, then each
-    unfinished trial's last result from the index, and only the newest state record.
-
-    Resume cost is O(trials + lifecycle records), not O(results) (issue 4's target: 10,000
-    trials with 1,000,000 results in under 2 s)."""
-    from tunefleet.storage.replay import replay
-
-    kinds = [k for k in rk.KINDS if k not in _RESUME_SKIP]
-    replayed = replay(store.read(name, kinds=kinds))
-    unfinished = [t for t in replayed.trials.values() if t.status not in ("TERMINATED", "ERROR")]
-    if unfinished:
-        last = store.last_results(name)
-        for snap in unfinished:
-            rec = last.get(snap.trial_id)
-            if rec is not None:
-                snap.last_result = rec.data
-    state_rec = store.last_of_kind(name, rk.STATE)
-    return replayed, (state_rec.data if state_rec is not None else None)
-
-
-def _trial_from_snapshot(snap: Any) -> Trial:
-    status = TrialStatus(snap.status)
-    return Trial(
-        trial_id=snap.trial_id,
-        config=snap.config,
-        index=snap.index,
-        status=status,
-        last_result=snap.last_result,
-        checkpoint=snap.checkpoint,
-        checkpoint_iteration=snap.checkpoint_iteration or 0,
-        attempt=snap.attempt,
-        num_failures=snap.num_failures,
-        error=snap.error,
-        traceback=snap.traceback,
-        parent_trial_id=snap.parent_trial_id,
-        created_at=snap.created or 0.0,
-        started_at=snap.started,
-        finished_at=snap.finished,
-    )
-
-
-# ------------------------------------------------------------------------------ public API
 _IGNORED_RAY_ARGS = (
     "progress_reporter",
     "sync_config",
@@ -958,66 +533,3 @@ def run(
         checkpoint_storage_options=checkpoint_storage_options,
     )
     return Runner(spec).run()
-
-
-def resume(
-    name: str,
-    trainable: Any = None,
-    *,
-    storage_path: str | None = None,
-    config: dict[str, Any] | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Continue experiment ``name`` after a crash or an interruption.
-
-    Completed trials are kept and never re-run; running ones restart from their last
-    checkpoint. ``trainable`` defaults to the one recorded in the experiment's spec when
-    it is importable (``module:function``). The search space is read back from the spec
-    when ``config`` is not given (``sample_from`` functions need the original ``config``).
-    """
-    from tunefleet.space import space_from_json
-    from tunefleet.storage import open_store
-
-    store = open_store(storage_path)
-    if not store.experiment_exists(name):
-        names = [e.name for e in store.list_experiments()]
-        raise TuneValueError(
-            f"name: no experiment {name!r} in {storage_path or DEFAULT_STORAGE_PATH!r} "
-            f"(existing: {', '.join(names) or 'none'})"
-        )
-    spec = store.get_spec(name)
-    if trainable is None:
-        trainable = _import_ref(spec.get("trainable", ""))
-    if config is None:
-        config = space_from_json(spec["space"])
-    kwargs.setdefault("metric", spec.get("metric"))
-    kwargs.setdefault("mode", spec.get("mode"))
-    kwargs.setdefault("num_samples", spec.get("num_samples", 1))
-    kwargs.setdefault("time_budget_s", spec.get("time_budget_s"))
-    kwargs.setdefault("max_failures", spec.get("max_failures", 0))
-    kwargs.setdefault("max_concurrent_trials", spec.get("max_concurrent_trials"))
-    if "resources_per_trial" not in kwargs and spec.get("resources"):
-        r = spec["resources"]
-        kwargs["resources_per_trial"] = {"cpu": r["cpu"], "gpu": r["gpu"], **r.get("custom", {})}
-        if r.get("workers", 1) != 1:
-            kwargs["resources_per_trial"]["workers"] = r["workers"]
-    if spec.get("seed") is not None:
-        kwargs.setdefault("seed", spec["seed"])
-    return run(
-        trainable, config=config, name=name, storage_path=storage_path, resume=True, **kwargs
-    )
-
-
-def _import_ref(ref: str) -> Any:
-    import importlib
-
-    module, _, qual = ref.partition(":")
-    if not module or not qual or module == "__main__":
-        raise TuneValueError(
-            f"trainable: the experiment's trainable ({ref or 'unknown'}) cannot be imported; "
-            "pass it explicitly: tunefleet.resume(name, trainable)"
-        )
-    obj: Any = importlib.import_module(module)
-    for part in qual.split("."):
-        obj = getattr(obj, part)
-    return obj

@@ -101,10 +101,12 @@ class Tuner:
         self.tune_config = tune_config or TuneConfig()
         self.run_config = run_config or RunConfig()
         self._resume = _resume
+        self._restore_flags: dict[str, bool] = {}
 
     def fit(self) -> Any:
         from tunefleet.results import ResultGrid
-        from tunefleet.runner import Runner, build_spec
+        from tunefleet.run_spec import build_spec
+        from tunefleet.runner import Runner
 
         tc, rc = self.tune_config, self.run_config
         fc = rc.failure_config or FailureConfig()
@@ -139,6 +141,7 @@ class Tuner:
             checkpoint_score_order=cc.checkpoint_score_order,
             checkpoint_storage=rc.checkpoint_storage,
             checkpoint_storage_options=rc.checkpoint_storage_options,
+            **self._restore_flags,
         )
         return ResultGrid(Runner(spec).run())
 
@@ -164,7 +167,12 @@ class Tuner:
         restart_errored: bool = False,
         **_: Any,
     ) -> Tuner:
-        """Resume the experiment stored at ``path`` (``storage_path/name``)."""
+        """Resume the experiment stored at ``path`` (``storage_path/name``) with the
+        components and settings it was started with (rebuilt from its spec).
+
+        Ray Tune's flags: ``resume_unfinished=False`` ends running and paused trials as they
+        stand; ``resume_errored`` continues errored trials from their last checkpoint,
+        ``restart_errored`` from scratch."""
         from tunefleet.space import space_from_json
         from tunefleet.storage import open_store
 
@@ -175,29 +183,23 @@ class Tuner:
             raise TuneValueError(f"path: no tunefleet experiment at {path!r}")
         spec = store.get_spec(name)
         if trainable is None:
-            from tunefleet.runner import _import_ref
+            from tunefleet.restore import import_ref
 
-            trainable = _import_ref(spec.get("trainable", ""))
-        tune_config = TuneConfig(
-            metric=spec.get("metric"),
-            mode=spec.get("mode"),
-            num_samples=spec.get("num_samples", 1),
-            max_concurrent_trials=spec.get("max_concurrent_trials"),
-            time_budget_s=spec.get("time_budget_s"),
-            seed=spec.get("seed"),
-        )
-        run_config = RunConfig(
-            name=name,
-            storage_path=storage_path or ".",
-            failure_config=FailureConfig(max_failures=spec.get("max_failures", 0)),
-        )
-        return cls(
+            trainable = import_ref(spec.get("trainable", ""))
+        # Only what locates the experiment: every component and setting the caller does
+        # not give again is rebuilt from the experiment's spec by the runner.
+        tuner = cls(
             trainable,
             param_space=param_space if param_space is not None else space_from_json(spec["space"]),
-            tune_config=tune_config,
-            run_config=run_config,
+            run_config=RunConfig(name=name, storage_path=storage_path or "."),
             _resume=True,
         )
+        tuner._restore_flags = {
+            "resume_unfinished": bool(resume_unfinished),
+            "resume_errored": bool(resume_errored),
+            "restart_errored": bool(restart_errored),
+        }
+        return tuner
 
     @classmethod
     def can_restore(cls, path: str) -> bool:

@@ -592,16 +592,45 @@ class Engine:
             },
         }
 
-    def restore(self, trials: list[Trial], state: dict[str, Any] | None, elapsed: float) -> None:
+    def restore(
+        self,
+        trials: list[Trial],
+        state: dict[str, Any] | None,
+        elapsed: float,
+        *,
+        errored: str = "keep",
+        unfinished: bool = True,
+        now: float = 0.0,
+    ) -> None:
         """Rebuild from a replayed log: finished trials stay finished; running ones are
-        re-queued from their last checkpoint; paused ones stay paused."""
+        re-queued from their last checkpoint; paused ones stay paused.
+
+        Ray Tune's ``Tuner.restore`` flags: ``errored`` "resume" re-queues errored trials
+        from their last checkpoint, "restart" from scratch ("keep": they stay errored);
+        ``unfinished=False`` ends running, pending and paused trials as TERMINATED."""
+        ending: list[Trial] = []
         for trial in sorted(trials, key=lambda t: t.index):
             self.trials[trial.trial_id] = trial
-            if trial.status is TrialStatus.RUNNING or trial.status is TrialStatus.PENDING:
+            status = trial.status
+            if status is TrialStatus.ERROR and errored != "keep":
+                if errored == "restart":
+                    trial.checkpoint, trial.checkpoint_iteration = None, 0
+                    trial.checkpoint_hash, trial.checkpoint_history = None, []
+                    trial.last_result = None
+                trial.error = trial.traceback = None
+                trial.num_failures = 0
+                status = TrialStatus.PENDING
+            if status is TrialStatus.RUNNING or status is TrialStatus.PENDING:
                 trial.status = TrialStatus.PENDING
-                self._pending.append(trial.trial_id)
-            elif trial.status is TrialStatus.PAUSED:
-                self._paused[trial.trial_id] = None
+                if unfinished:
+                    self._pending.append(trial.trial_id)
+                else:
+                    ending.append(trial)
+            elif status is TrialStatus.PAUSED:
+                if unfinished:
+                    self._paused[trial.trial_id] = None
+                else:
+                    ending.append(trial)
         self._next_index = max((t.index + 1 for t in trials), default=0)
         # Components see every trial again (e.g. PBT keeps references to read donors'
         # configs); their saved state, loaded next, then overrides what these calls built.
@@ -617,6 +646,8 @@ class Engine:
             self._searcher_finished = bool(eng.get("searcher_finished", False))
             self.metric_seen = self.metric_seen or bool(eng.get("metric_seen", False))
         self.time_offset = elapsed
+        for trial in ending:
+            self._complete(trial, TrialStatus.TERMINATED, now)
 
 
 def _scheduler_points(scheduler: Scheduler) -> bool | DecisionPoints:

@@ -24,6 +24,7 @@ from tunefleet.storage.records import (
     EXPERIMENT_STARTED,
     RESULT,
     STATE,
+    STATE_DELTA,
     TRIAL_COMPLETED,
     TRIAL_CREATED,
     TRIAL_FAILED,
@@ -83,6 +84,7 @@ class ReplayedExperiment:
         "started",
         "finished_ts",
         "last_seq",
+        "_state_record",
         "_handlers",
     )
 
@@ -94,6 +96,7 @@ class ReplayedExperiment:
         self.started: float | None = None  # first experiment_started ts
         self.finished_ts: float | None = None
         self.last_seq = 0
+        self._state_record: Any = None
         self._handlers: dict[str, Callable[[Record], None]] = {
             RESULT: self._result,
             CHECKPOINT: self._checkpoint,
@@ -104,6 +107,7 @@ class ReplayedExperiment:
             TRIAL_FAILED: self._failed,
             TRIAL_COMPLETED: self._completed,
             STATE: self._state,
+            STATE_DELTA: self._state_delta,
             EXPERIMENT_STARTED: self._exp_started,
             EXPERIMENT_FINISHED: self._exp_finished,
         }
@@ -233,7 +237,17 @@ class ReplayedExperiment:
         snap.finished = rec.ts
 
     def _state(self, rec: Record) -> None:
-        self.state = rec.data
+        self.state = self._state_record = rec.data
+
+    def _state_delta(self, rec: Record) -> None:
+        if self.state is not None:
+            import copy
+
+            from tunefleet.storage.state_log import patch
+
+            if self.state is self._state_record:  # patch a copy, never the record itself
+                self.state = copy.deepcopy(self.state)
+            self.state = patch(self.state, rec.data)
 
     def _exp_started(self, rec: Record) -> None:
         self.num_runs += 1
