@@ -12,19 +12,28 @@ import math
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from tunefleet.errors import TuneTypeError, TuneValueError
+from tunefleet.params import get_params as _get_params
 
 
 class Stopper:
-    """Base class: never stops anything."""
+    """Base class: never stops anything. Constructor arguments are stored unchanged."""
+
+    #: Constructor arguments kept under an attribute of another name (tunefleet.params).
+    _param_attrs: ClassVar[Mapping[str, str]] = {}
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False
 
     def stop_all(self) -> bool:
         return False
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments as given, so that a resume can rebuild this stopper
+        (:mod:`tunefleet.components`)."""
+        return _get_params(self)
 
 
 class FunctionStopper(Stopper):
@@ -33,10 +42,10 @@ class FunctionStopper(Stopper):
     def __init__(self, function: Callable[[str, dict[str, Any]], bool]) -> None:
         if not callable(function):
             raise TuneTypeError(f"stop: expected a callable, got {type(function).__name__}")
-        self._fn = function
+        self.function = function
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return bool(self._fn(trial_id, result))
+        return bool(self.function(trial_id, result))
 
 
 class DictStopper(Stopper):
@@ -226,6 +235,8 @@ def make_stopper(stop: Any) -> Stopper | None:
 
 class _DuckStopper(Stopper):
     """A foreign stopper object (e.g. a ray.tune.Stopper subclass) used by duck typing."""
+
+    _param_attrs: ClassVar[Mapping[str, str]] = {"obj": "_obj"}
 
     def __init__(self, obj: Any) -> None:
         self._obj = obj

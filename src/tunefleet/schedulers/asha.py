@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -123,6 +124,9 @@ class ASHAScheduler(Scheduler):
     ``max_t``, ``grace_period``, ``reduction_factor``, ``brackets``, ``stop_last_trials``;
     plus ``variant`` ("stopping" or "promotion") and ``seed`` (bracket assignment).
     """
+
+    #: ``seed`` is the run's seed once ``setup`` ran; the argument stays in ``seed_``.
+    _param_attrs: ClassVar[Mapping[str, str]] = {**Scheduler._param_attrs, "seed": "seed_"}
 
     def __init__(
         self,

@@ -21,10 +21,11 @@ Order of calls made by the engine::
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from tunefleet.params import get_params as _get_params
 from tunefleet.protocol import DecisionPoints
 from tunefleet.trial import Trial
 
@@ -115,9 +116,15 @@ class Scheduler:
     #: Can this scheduler pause trials? The runner warns when trials report no checkpoint.
     pauses_trials: bool = False
 
+    #: Constructor arguments kept under another attribute: ``setup`` binds the run's
+    #: metric and mode to ``metric``/``mode`` when none was given (see tunefleet.params).
+    _param_attrs: ClassVar[Mapping[str, str]] = {"metric": "_init_metric", "mode": "_init_mode"}
+
     def __init__(self, metric: str | None = None, mode: str | None = None) -> None:
         self.metric = metric
         self.mode = mode
+        self._init_metric = metric
+        self._init_mode = mode
         self.seed: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -152,6 +159,11 @@ class Scheduler:
         return NEW_TRIAL if view.can_create else None
 
     # -- persistence -----------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments as given, so that a resume can rebuild this scheduler
+        (:mod:`tunefleet.components`). Learned state is in :meth:`state_dict`."""
+        return _get_params(self)
+
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable learned state (never constructor arguments, never pickles)."""
         return {}

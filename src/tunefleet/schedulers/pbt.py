@@ -21,7 +21,7 @@ import bisect
 import copy
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -36,6 +36,9 @@ def _is_domain(obj: Any) -> bool:
 
 class PopulationBasedTraining(Scheduler):
     """Ray Tune's ``PopulationBasedTraining`` arguments and semantics (asynchronous)."""
+
+    #: ``seed`` is the run's seed once ``setup`` ran; the argument stays in ``seed_``.
+    _param_attrs: ClassVar[Mapping[str, str]] = {**Scheduler._param_attrs, "seed": "seed_"}
 
     def __init__(
         self,
@@ -79,10 +82,12 @@ class PopulationBasedTraining(Scheduler):
         self.time_attr = time_attr
         self.perturbation_interval = perturbation_interval
         self.burn_in_period = burn_in_period
-        self.hyperparam_mutations = dict(hyperparam_mutations or {})
+        self.hyperparam_mutations = hyperparam_mutations
+        self._mutations = dict(hyperparam_mutations or {})
         self.quantile_fraction = quantile_fraction
         self.resample_probability = resample_probability
-        self.perturbation_factors = tuple(perturbation_factors)
+        self.perturbation_factors = perturbation_factors
+        self._factors = tuple(perturbation_factors)
         self.custom_explore_fn = custom_explore_fn
         self.log_config = log_config
         self.require_attrs = require_attrs
@@ -194,7 +199,7 @@ class PopulationBasedTraining(Scheduler):
     # -- explore -----------------------------------------------------------------------
     def explore(self, config: dict[str, Any]) -> dict[str, Any]:
         new = copy.deepcopy(config)
-        _mutate(new, self.hyperparam_mutations, self, path="")
+        _mutate(new, self._mutations, self, path="")
         if self.custom_explore_fn is not None:
             out = self.custom_explore_fn(new)
             if not isinstance(out, dict):
@@ -218,7 +223,7 @@ class PopulationBasedTraining(Scheduler):
         if _is_domain(spec):
             if resample or not isinstance(value, (int, float)) or isinstance(value, bool):
                 return spec.sample(rng)
-            factor = self.perturbation_factors[int(rng.integers(len(self.perturbation_factors)))]
+            factor = self._factors[int(rng.integers(len(self._factors)))]
             out = value * factor
             lower, upper = getattr(spec, "lower", None), getattr(spec, "upper", None)
             if lower is not None:

@@ -17,7 +17,10 @@ evaluated, constants and nesting kept as in the space.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from tunefleet.params import get_params as _get_params
 
 
 class _Finished:
@@ -34,9 +37,15 @@ FINISHED: Any = _Finished()
 class Searcher:
     """Base class. Constructor arguments are stored unchanged (scikit-learn's rule)."""
 
+    #: Constructor arguments kept under another attribute: ``setup`` binds the run's
+    #: metric and mode to ``metric``/``mode`` when none was given (see tunefleet.params).
+    _param_attrs: ClassVar[Mapping[str, str]] = {"metric": "_init_metric", "mode": "_init_mode"}
+
     def __init__(self, metric: str | None = None, mode: str | None = None) -> None:
         self.metric = metric
         self.mode = mode
+        self._init_metric = metric
+        self._init_mode = mode
         self.space: dict[str, Any] = {}
         self.seed: int | None = None
         self.num_samples = 1
@@ -72,6 +81,11 @@ class Searcher:
         """How many trials this searcher will produce for ``num_samples``, if it knows
         (grid search: grid size × num_samples). None: the engine counts num_samples."""
         return None
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments as given, so that a resume can rebuild this searcher
+        (:mod:`tunefleet.components`). Learned state is in :meth:`state_dict`."""
+        return _get_params(self)
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import logsumexp, ndtr, ndtri
@@ -197,6 +197,13 @@ class TuneBOHB(Searcher):
     None while that many suggestions are live. ``time_attr``: the result field that gives
     a result's budget.
     """
+
+    #: ``space`` and ``seed`` are what ``setup`` bound; the arguments stay in these.
+    _param_attrs: ClassVar[Mapping[str, str]] = {
+        **Searcher._param_attrs,
+        "space": "space_arg",
+        "seed": "_init_seed",
+    }
 
     def __init__(
         self,

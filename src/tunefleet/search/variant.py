@@ -13,7 +13,7 @@ import math
 import secrets
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -106,6 +106,9 @@ class VariantSearcher(Searcher):
     Subclasses override :meth:`_axis` (which nodes are grid axes) and :meth:`_values`
     (values for the non-grid domains of one trial).
     """
+
+    #: ``seed`` is the seed in use once ``setup`` ran; the argument stays in ``_init_seed``.
+    _param_attrs: ClassVar[Mapping[str, str]] = {**Searcher._param_attrs, "seed": "_init_seed"}
 
     def __init__(
         self,
