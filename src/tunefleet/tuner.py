@@ -111,6 +111,7 @@ class Tuner:
         tc, rc = self.tune_config, self.run_config
         fc = rc.failure_config or FailureConfig()
         cc = rc.checkpoint_config or CheckpointConfig()
+        flags = self._restore_flags
         spec = build_spec(
             self.trainable,
             param="trainable",
@@ -141,7 +142,9 @@ class Tuner:
             checkpoint_score_order=cc.checkpoint_score_order,
             checkpoint_storage=rc.checkpoint_storage,
             checkpoint_storage_options=rc.checkpoint_storage_options,
-            **self._restore_flags,
+            resume_unfinished=flags.get("resume_unfinished", True),
+            resume_errored=flags.get("resume_errored", False),
+            restart_errored=flags.get("restart_errored", False),
         )
         return ResultGrid(Runner(spec).run())
 
