@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from tunefleet.callbacks import dispatch
 from tunefleet.engine import Engine, EngineConfig, HaltTrial, LaunchTrial, Reply
 from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
 from tunefleet.executors.base import Executor
@@ -26,9 +27,6 @@ from tunefleet.progress import Progress
 from tunefleet.protocol import (
     EXPERIMENT_FINISHED,
     EXPERIMENT_STARTED,
-    RESULT,
-    TRIAL_COMPLETED,
-    TRIAL_STARTED,
     Record,
 )
 from tunefleet.restore import (
@@ -284,7 +282,7 @@ class Runner:
                     writer.add(r)
                 progress.observe(recs)
                 if callbacks:
-                    self._dispatch(callbacks, recs, loops)
+                    dispatch(callbacks, recs, loops)
             if engine.warnings:
                 for w in engine.warnings:
                     warnings.warn(w, stacklevel=3)
@@ -363,44 +361,6 @@ class Runner:
             finally:
                 if self._lock is not None:
                     self._lock.release()
-
-    @staticmethod
-    def _dispatch(callbacks: list[Any], recs: list[Record], iteration: int) -> None:
-        # Callbacks see trial objects through the engine; resolved lazily per record.
-        for r in recs:
-            hook = _CALLBACK_HOOKS.get(r.kind)
-            if hook is None:
-                continue
-            if r.kind == TRIAL_COMPLETED and r.data.get("status") == "ERROR":
-                hook = "on_trial_error"
-            trial = _CallbackTrial(r.trial_id or "")
-            for cb in callbacks:
-                fn = getattr(cb, hook, None)
-                if fn is None:
-                    continue
-                if hook == "on_trial_result":
-                    fn(iteration=iteration, trials=[], trial=trial, result=r.data)
-                else:
-                    fn(iteration=iteration, trials=[], trial=trial)
-
-
-_CALLBACK_HOOKS = {
-    RESULT: "on_trial_result",
-    TRIAL_STARTED: "on_trial_start",
-    TRIAL_COMPLETED: "on_trial_complete",
-}
-
-
-class _CallbackTrial:
-    """What a callback gets as ``trial``: its id (Ray's Trial has far more; enough here)."""
-
-    def __init__(self, trial_id: str) -> None:
-        self.trial_id = trial_id
-
-    def __str__(self) -> str:
-        return self.trial_id
-
-    __repr__ = __str__
 
 
 def _trial_dir_fn(trials_dir: str) -> Callable[[str], str]:

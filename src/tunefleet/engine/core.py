@@ -1,26 +1,35 @@
 """The controller: a pure state machine. Events in, commands out; no I/O, no clock of its own.
 
-The runner feeds it executor events and the current time, executes the commands it returns
-(launch, stop, reply) and appends the records it emits to the store. Keeping every
-decision here, apart from processes and files, lets the whole trial lifecycle be tested by
-feeding events (dask/distributed's worker state machine is the model).
+The runner and the simulator drive it through :meth:`Engine.step` (the whole loop policy:
+events, time budget and stoppers, filling slots, ending paused trials, stopping a stalled
+experiment), execute the commands it returns (launch, halt, reply) and append the records
+it emits to the store. Keeping every decision here, apart from processes and files, lets
+the whole trial lifecycle be tested by feeding events (dask/distributed's worker state
+machine is the model). Its vocabulary comes from :mod:`tunefleet.protocol`: the engine
+imports no executor and no store.
 
 Cost: handling one result is O(1) plus the scheduler's and stopper's own cost; the engine
 keeps one :class:`~tunefleet.trial.Trial` per trial and never the result history.
+
+Why this module is ~590 lines: its event handlers (create, launch, report, finish, fail,
+complete) are one state machine over the same running/pending/paused sets, whose invariants
+are easier to keep when they are read together. Restore, checkpoint bookkeeping, stopper
+analysis and metric checks, which only touch that state from outside, live in the sibling
+modules.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunefleet.engine.checkpoints import hash_of
+from tunefleet.engine.result_checks import MetricWatch
 from tunefleet.engine.stopping import dict_criteria, stopper_needs_results
 from tunefleet.protocol import (
     CHECKPOINT,
-    CHECKPOINT_INVALID,
     RESULT,
     STALE_RESULT,
     TRIAL_COMPLETED,
@@ -116,14 +125,17 @@ class Engine:
         self.failed_fast = False
         self.start_time: float | None = None
         self.time_offset = 0.0  # time spent in earlier runs of a resumed experiment
-        self.metric_seen = config.metric is None
-        self._missing_metric_warned = False
-        self._nonfinite_warned = False
+        self.metric_watch = MetricWatch(config.metric)
         self._no_checkpoint_warned = False
         self.num_results = 0
         self.state_dirty = True
 
     # ----------------------------------------------------------------------- queries
+    @property
+    def metric_seen(self) -> bool:
+        """Some result has carried the experiment's metric (or there is none)."""
+        return self.metric_watch.seen
+
     @property
     def num_running(self) -> int:
         return len(self._running)
@@ -381,28 +393,9 @@ class Engine:
                 if len(history) > CHECKPOINT_HISTORY:
                     del history[0]
             self._emit(CHECKPOINT, trial.trial_id, ck_data, result["timestamp"])
-        metric = self.config.metric
-        if metric is not None:
-            value = result.get(metric)
-            if value is None:
-                if not self._missing_metric_warned:
-                    self._missing_metric_warned = True
-                    self.warnings.append(
-                        f"trial {trial.trial_id} reported a result without metric {metric!r} "
-                        f"(reported keys: {sorted(k for k in result if k not in _AUTO)})"
-                    )
-            else:
-                self.metric_seen = True
-                if (
-                    not self._nonfinite_warned
-                    and isinstance(value, float)
-                    and not math.isfinite(value)
-                ):
-                    self._nonfinite_warned = True
-                    self.warnings.append(
-                        f"trial {trial.trial_id} reported {metric}={value}; non-finite values "
-                        "are recorded and treated as the worst score by schedulers"
-                    )
+        warning = self.metric_watch.observe(trial.trial_id, result)
+        if warning is not None:
+            self.warnings.append(warning)
         if trial.pending_decision is not None:
             # Already being stopped/paused (async report that crossed the request).
             return [Reply(trial.trial_id, False)] if waits else []
@@ -462,7 +455,7 @@ class Engine:
         if decision == "restart" and not self.stopping:
             trial.config = trial.restart_config or trial.config
             trial.checkpoint = trial.restart_checkpoint
-            trial.checkpoint_hash = _hash_of(self.trials.get(trial.parent_trial_id or ""), trial)
+            trial.checkpoint_hash = hash_of(self.trials.get(trial.parent_trial_id or ""), trial)
             trial.restart_config = None
             trial.restart_checkpoint = None
             trial.status = TrialStatus.PENDING
@@ -551,32 +544,11 @@ class Engine:
         fallback: tuple[str, int, str | None] | None,
         now: float,
     ) -> None:
-        """The runner found ``path`` missing, partial or corrupt before restoring
-        ``trial_id`` from it: forget it, continue from ``fallback`` (path, iteration, hash;
-        None: from scratch), and record a ``checkpoint_invalid``. Called between the launch
-        and the drain of its records: the pending ``trial_started`` is corrected to name the
-        checkpoint actually restored, and the new record goes right before it."""
-        trial = self.trials[trial_id]
-        trial.checkpoint_history = [h for h in trial.checkpoint_history if h[0] != path]
-        if fallback is None:
-            trial.checkpoint, trial.checkpoint_iteration, trial.checkpoint_hash = None, 0, None
-        else:
-            trial.checkpoint, trial.checkpoint_iteration, trial.checkpoint_hash = fallback
-        data = {
-            "path": path,
-            "reason": reason,
-            "fallback": trial.checkpoint,
-            "iteration": trial.checkpoint_iteration,
-        }
-        record = Record(CHECKPOINT_INVALID, trial_id, data, now)
-        recs = self.records
-        for i in range(len(recs) - 1, -1, -1):
-            r = recs[i]
-            if r.kind == TRIAL_STARTED and r.trial_id == trial_id:
-                r.data["checkpoint"] = trial.checkpoint
-                recs.insert(i, record)
-                return
-        recs.append(record)
+        """The runner found ``path`` bad before a restore (see
+        :func:`tunefleet.engine.checkpoints.checkpoint_invalid`)."""
+        from tunefleet.engine.checkpoints import checkpoint_invalid
+
+        checkpoint_invalid(self, trial_id, path, reason, fallback, now)
 
     # ----------------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, Any]:
@@ -602,52 +574,10 @@ class Engine:
         unfinished: bool = True,
         now: float = 0.0,
     ) -> None:
-        """Rebuild from a replayed log: finished trials stay finished; running ones are
-        re-queued from their last checkpoint; paused ones stay paused.
+        """Rebuild from a replayed log (see :func:`tunefleet.engine.restore.restore`)."""
+        from tunefleet.engine.restore import restore
 
-        Ray Tune's ``Tuner.restore`` flags: ``errored`` "resume" re-queues errored trials
-        from their last checkpoint, "restart" from scratch ("keep": they stay errored);
-        ``unfinished=False`` ends running, pending and paused trials as TERMINATED."""
-        ending: list[Trial] = []
-        for trial in sorted(trials, key=lambda t: t.index):
-            self.trials[trial.trial_id] = trial
-            status = trial.status
-            if status is TrialStatus.ERROR and errored != "keep":
-                if errored == "restart":
-                    trial.checkpoint, trial.checkpoint_iteration = None, 0
-                    trial.checkpoint_hash, trial.checkpoint_history = None, []
-                    trial.last_result = None
-                trial.error = trial.traceback = None
-                trial.num_failures = 0
-                status = TrialStatus.PENDING
-            if status is TrialStatus.RUNNING or status is TrialStatus.PENDING:
-                trial.status = TrialStatus.PENDING
-                if unfinished:
-                    self._pending.append(trial.trial_id)
-                else:
-                    ending.append(trial)
-            elif status is TrialStatus.PAUSED:
-                if unfinished:
-                    self._paused[trial.trial_id] = None
-                else:
-                    ending.append(trial)
-        self._next_index = max((t.index + 1 for t in trials), default=0)
-        # Components see every trial again (e.g. PBT keeps references to read donors'
-        # configs); their saved state, loaded next, then overrides what these calls built.
-        for trial in sorted(trials, key=lambda t: t.index):
-            self.scheduler.on_trial_added(trial)
-        if state:
-            if state.get("searcher"):
-                self.searcher.load_state_dict(state["searcher"])
-            if state.get("scheduler"):
-                self.scheduler.load_state_dict(state["scheduler"])
-            eng = state.get("engine") or {}
-            self._next_index = max(self._next_index, int(eng.get("next_index", 0)))
-            self._searcher_finished = bool(eng.get("searcher_finished", False))
-            self.metric_seen = self.metric_seen or bool(eng.get("metric_seen", False))
-        self.time_offset = elapsed
-        for trial in ending:
-            self._complete(trial, TrialStatus.TERMINATED, now)
+        restore(self, trials, state, elapsed, errored=errored, unfinished=unfinished, now=now)
 
 
 def _scheduler_points(scheduler: Scheduler) -> bool | DecisionPoints:
@@ -663,20 +593,3 @@ def _scheduler_points(scheduler: Scheduler) -> bool | DecisionPoints:
         f"{type(scheduler).__name__}.decision_points() returned {value!r}; expected True, "
         "False or a DecisionPoints"
     )
-
-
-def _hash_of(donor: Trial | None, trial: Trial) -> str | None:
-    """The content hash of ``trial.checkpoint``, taken from the donor it was copied from."""
-    if donor is None or trial.checkpoint is None:
-        return None
-    if donor.checkpoint == trial.checkpoint:
-        return donor.checkpoint_hash
-    for path, _, digest in reversed(donor.checkpoint_history):
-        if path == trial.checkpoint:
-            return digest
-    return None
-
-
-_AUTO = frozenset(
-    ("training_iteration", "time_total_s", "time_this_iter_s", "trial_id", "timestamp", "done")
-)
