@@ -257,42 +257,37 @@ class WaitRule:
     (``start_iteration`` / ``start_time_total`` for those attrs, -inf for any other).
     """
 
-    __slots__ = ("points", "next", "always")
+    __slots__ = ("points", "attr", "next", "always")
 
     def __init__(
         self, sync: bool | DecisionPoints, start_iteration: int = 0, start_time: float = 0.0
     ) -> None:
         self.always = sync is True
-        self.points = sync if isinstance(sync, DecisionPoints) else None
-        self.next = math.inf
-        if self.points is not None:
-            attr = self.points.attr
-            if attr == "training_iteration":
-                start = float(start_iteration)
-            elif attr == "time_total_s":
-                start = float(start_time)
-            else:
-                start = -math.inf
-            self.next = self.points.next_after(start) if start > -math.inf else self._first()
-
-    def _first(self) -> float:
-        p = self.points
-        assert p is not None
-        if p.every:
-            return -math.inf  # unknown origin: the attempt's first report waits
-        return p.at[0] if p.at else math.inf
+        points = sync if isinstance(sync, DecisionPoints) else None
+        self.points = points
+        self.attr = points.attr if points is not None else ""
+        self.next = math.inf  # the report reaching this value waits
+        if points is not None:
+            if self.attr == "training_iteration":
+                self.next = points.next_after(float(start_iteration))
+            elif self.attr == "time_total_s":
+                self.next = points.next_after(float(start_time))
+            elif points.every:
+                self.next = -math.inf  # unknown origin: the attempt's first report waits
+            elif points.at:
+                self.next = points.at[0]
 
     def waits(self, result: dict[str, Any]) -> bool:
         if self.always:
             return True
-        p = self.points
-        if p is None:
+        points = self.points
+        if points is None:
             return False
-        value = result.get(p.attr)
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-            return False
+        value = result.get(self.attr)
+        if value.__class__ is not int and value.__class__ is not float:
+            return False  # missing, bool or not a number: never a decision point
         if value >= self.next:
-            self.next = p.next_after(float(value))
+            self.next = points.next_after(value)
             return True
         return False
 
