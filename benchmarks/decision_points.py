@@ -16,6 +16,12 @@ ASHA computes then depends only on the order in which the seed draws the configu
 engine should match it: ``local_over_ideal`` = 1.0 means no iteration was wasted.
 
     python benchmarks/decision_points.py [--sleep-ms 0] [--seeds 0,1,2]
+    python benchmarks/decision_points.py --report-cost [--repeat 3]
+
+``--report-cost``: the marginal wall time of one report that is not a decision point, under
+ASHA with two rungs far apart (4 trials x 2,000 reports, waits at 1,000 and 2,000 only) and
+under FIFO (no report waits), each minus the same sweep with 1 report per trial, divided
+by the extra reports; FIFO and ASHA alternate, ``--repeat`` times, in one process each.
 
 Prints JSON: per seed, FIFO's and ASHA's computed iterations, ASHA's share of FIFO, the
 ideal share, and the trials that computed past the rung where they were stopped (must be
@@ -121,11 +127,61 @@ def ideal_iterations(seed: int) -> int:
     return sum(t.iteration for t in sim.trials.values())
 
 
+def _sweep_seconds(scheduler: str, reports: int) -> float:
+    import tunefleet as tune
+
+    def chatty(config: dict[str, Any]) -> None:
+        for i in range(config["n"]):
+            tune.report(score=config["x"] + i * 1e-6)
+
+    sched: Any = None
+    if scheduler == "asha":
+        sched = tune.schedulers.ASHAScheduler(max_t=2000, grace_period=1000, reduction_factor=2)
+    t0 = time.perf_counter()
+    tune.run(
+        chatty,
+        config={"x": tune.uniform(0, 1), "n": reports},
+        num_samples=4,
+        metric="score",
+        mode="max",
+        scheduler=sched,
+        max_concurrent_trials=2,
+        verbose=0,
+        storage_path=tempfile.mkdtemp(prefix="tf-rc-"),
+    )
+    return time.perf_counter() - t0
+
+
+def report_cost(repeat: int) -> dict[str, Any]:
+    out: dict[str, list[float]] = {"fifo": [], "asha": []}
+    _sweep_seconds("fifo", 1)  # warm the imports and the page cache
+    for _ in range(repeat):
+        for sched in ("fifo", "asha"):
+            many = _sweep_seconds(sched, 2000)
+            one = _sweep_seconds(sched, 1)
+            out[sched].append(1e6 * (many - one) / (4 * 1999))
+    return {
+        k: {"median_us": statistics.median(v), "min_us": min(v), "max_us": max(v), "all": v}
+        for k, v in out.items()
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sleep-ms", type=float, default=0.0)
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--report-cost", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    if args.report_cost:
+        result = {
+            "command": f"python benchmarks/decision_points.py --report-cost --repeat {args.repeat}",
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg()},
+            "us_per_report": report_cost(args.repeat),
+        }
+        print(json.dumps(result, indent=1))
+        return
     sleep_s = args.sleep_ms / 1000.0
     runs = []
     for seed in (int(x) for x in args.seeds.split(",")):
