@@ -159,6 +159,7 @@ _RECORDED_SETTINGS = {
     "max_failures": ("max_failures", "max_failures"),
     "fail_fast": ("fail_fast", "fail_fast"),
     "seed": ("seed", "seed"),
+    "reproducible": ("reproducible", "reproducible"),
 }
 
 

@@ -76,6 +76,7 @@ class RunSpec:
     resume_errored: bool = False
     restart_errored: bool = False
     resume_unfinished: bool = True
+    reproducible: bool = False  # decide in a canonical order (engine/canonical.py)
 
 
 # ------------------------------------------------------------------------------ validation
@@ -186,6 +187,7 @@ def build_spec(
     resume_unfinished: bool = True,
     resume_errored: bool = False,
     restart_errored: bool = False,
+    reproducible: bool = False,
 ) -> RunSpec:
     """Validate every argument; raise naming the offending parameter. No compute yet."""
     defaulted = _left_at_default(dict(locals()))
@@ -235,6 +237,12 @@ def build_spec(
     ):
         raise TuneValueError(f"resume: must be True, False or 'AUTO', got {resume!r}")
     verbose = _check_int(verbose, "verbose", 0)
+    if not isinstance(reproducible, bool):
+        raise TuneTypeError(f"reproducible: expected True or False, got {reproducible!r}")
+    if reproducible and seed is None and "seed" in defaulted and resume is False:
+        raise TuneValueError(
+            "reproducible: a reproducible sweep needs a seed (seed=0, or any integer)"
+        )
     if points_to_evaluate is not None and (
         not isinstance(points_to_evaluate, list)
         or not all(isinstance(p, dict) for p in points_to_evaluate)
@@ -313,6 +321,7 @@ def build_spec(
             "checkpoint_score_order": checkpoint_score_order,
         },
         defaulted=defaulted,
+        reproducible=reproducible,
         resume_unfinished=bool(resume_unfinished),
         resume_errored=bool(resume_errored),
         restart_errored=bool(restart_errored),
@@ -383,6 +392,7 @@ def experiment_spec(s: RunSpec, name: str, total: int | None, prefix: str) -> di
         "engine": s.executor.name,
         "trainable": trainable_ref(s.raw_trainable),
         "seed": s.seed,
+        "reproducible": s.reproducible,
         "trial_id_prefix": prefix,
         "checkpoint_storage": s.checkpoint_storage,  # never its options (secrets)
         "created": time.time(),

@@ -163,6 +163,7 @@ class Runner:
             trial_dir=_trial_dir_fn(trials_dir),
             checkpoint_frequency=s.checkpoint_frequency,
             checkpoint_at_end=s.checkpoint_at_end,
+            reproducible=s.reproducible,
         )
         engine = Engine(cfg, s.searcher, s.scheduler, s.stopper)
         if resuming:
@@ -419,6 +420,7 @@ def run(
     force_resume: bool = False,
     checkpoint_storage: str | os.PathLike[str] | None = None,
     checkpoint_storage_options: dict[str, Any] | None = None,
+    reproducible: bool = False,
     **ray_args: Any,
 ) -> Any:
     """Run a hyperparameter search and return its :class:`~tunefleet.results.Results`.
@@ -427,6 +429,11 @@ def run(
     "simulated", or an Executor) and ``seed``. Ray Tune arguments that have no meaning
     here (``progress_reporter``, ``sync_config``, ``reuse_actors`` …) are accepted and
     ignored with a warning, so scripts migrate by changing only their import line.
+
+    ``reproducible=True`` (tunefleet, needs ``seed``): the same trial table (configs,
+    stops, final results of deterministic trainables) at any ``max_concurrent_trials`` and
+    on every engine: decisions are taken in trial order, not in order of arrival (see
+    docs/architecture.md for what it supports and costs).
 
     ``checkpoint_storage`` (tunefleet): put trial directories, hence checkpoints, at a path
     or any fsspec URL (``"s3://bucket/prefix"``: ``<prefix>/<name>/trials/<trial_id>``),
@@ -491,5 +498,6 @@ def run(
         force_resume=force_resume,
         checkpoint_storage=checkpoint_storage,
         checkpoint_storage_options=checkpoint_storage_options,
+        reproducible=reproducible,
     )
     return Runner(spec).run()

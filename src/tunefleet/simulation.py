@@ -54,6 +54,7 @@ def simulate(
     keep_records: bool = True,
     max_failures: int = 0,
     on_event: Callable[[Engine, int], Scheduler | None] | None = None,
+    reproducible: bool = False,
 ) -> SimulationResult:
     """Run a whole experiment on a :class:`SimulatedExecutor` and return what happened.
 
@@ -75,6 +76,7 @@ def simulate(
         time_budget_s=time_budget_s,
         trial_id_prefix="sim",
         trial_dir=lambda tid: f"/nonexistent/sim/{tid}",
+        reproducible=reproducible,
     )
     engine = Engine(cfg, searcher, sched, make_stopper(stop))
     executor = SimulatedExecutor(num_workers=num_workers)

@@ -61,6 +61,7 @@ class TuneConfig:
     trial_dirname_creator: Any = None
     chdir_to_trial_dir: Any = None
     seed: int | None = None  # tunefleet: seeds searcher and scheduler
+    reproducible: bool = False  # tunefleet: the same trial table at any concurrency
 
 
 @dataclass
@@ -134,6 +135,7 @@ class Tuner:
             raise_on_failed_trial=False,
             engine=rc.engine,
             seed=tc.seed,
+            reproducible=tc.reproducible,
             callbacks=rc.callbacks,
             checkpoint_frequency=cc.checkpoint_frequency,
             checkpoint_at_end=bool(cc.checkpoint_at_end),

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunefleet.engine.canonical import SEQUENTIAL, CanonicalOrder, order_of
 from tunefleet.engine.checkpoints import hash_of
 from tunefleet.engine.result_checks import MetricWatch
 from tunefleet.engine.stopping import dict_criteria, stopper_needs_results
@@ -87,6 +88,7 @@ class EngineConfig:
     trial_dir: Callable[[str], str] = lambda trial_id: trial_id
     checkpoint_frequency: int = 0
     checkpoint_at_end: bool = False
+    reproducible: bool = False  # decide in a canonical order (engine/canonical.py)
 
 
 class Engine:
@@ -112,6 +114,12 @@ class Engine:
             _scheduler_points(scheduler), stopper_needs_results(stopper)
         )
         self._waits: dict[str, WaitRule] = {}  # per running attempt: which reports wait
+        self._canon: CanonicalOrder | None = None
+        if config.reproducible:
+            order = order_of(scheduler, stopper_needs_results(stopper))
+            if order == SEQUENTIAL:
+                self.sync_rule = True  # any report may carry a decision: each waits
+            self._canon = CanonicalOrder(order)
         self.trials: dict[str, Trial] = {}
         self.records: list[Record] = []  # drained by the runner after every call
         self.warnings: list[str] = []  # drained by the runner, shown once each
@@ -196,6 +204,10 @@ class Engine:
                 ended = self._paused_trial(action.trial_id, "terminate")
                 self._complete(ended, TrialStatus.TERMINATED, now)
             elif isinstance(action, NewTrial) and self.can_create:
+                if self._canon is not None and self.searcher.uses_results and (
+                    self._running or self._pending or self._paused
+                ):
+                    break  # reproducible: it suggests once every earlier trial finished
                 created = self._create(now)
                 if created is None:
                     break
@@ -220,6 +232,8 @@ class Engine:
             out = handle(ev, now)
             if out:
                 cmds.extend(out)
+        if self._canon is not None:
+            cmds.extend(self._release_held())
         out = self.tick(now)
         if out:
             cmds.extend(out)
@@ -343,6 +357,8 @@ class Engine:
         if ckpt and trial.last_result is not None:
             start_time_total = float(trial.last_result.get("time_total_s", 0.0))
         self._waits[trial.trial_id] = WaitRule(self.sync_rule, start_iter, start_time_total)
+        if self._canon is not None:
+            self._canon.started(trial.index)
         self._emit(
             TRIAL_STARTED, trial.trial_id, {"attempt": trial.attempt, "checkpoint": ckpt}, now
         )
@@ -376,8 +392,36 @@ class Engine:
                     float(ev.result.get("timestamp", 0.0)),
                 )
             return []
+        rule = self._waits[trial.trial_id]
+        point = rule.next
+        waits = rule.waits(ev.result)
+        canon = self._canon
+        if canon is not None and waits:
+            if rule.always:
+                point = float(ev.result.get("training_iteration", 0))
+            if not canon.may_decide(trial.index, point):
+                canon.held[trial.index] = (ev, point)  # decided by _release_held, in order
+                return []
+            canon.decided(trial.index, point)
+        return self._decide(trial, ev, waits)
+
+    def _release_held(self) -> list[Command]:
+        """Reports held for the canonical order that may now be decided, in index order."""
+        canon = self._canon
+        if canon is None or not canon.held:
+            return []
+        cmds: list[Command] = []
+        for ev, _ in canon.releasable():
+            trial = self.trials.get(ev.trial_id)
+            current = trial is not None and ev.attempt == trial.attempt
+            if current and trial is not None and trial.status is TrialStatus.RUNNING:
+                cmds.extend(self._decide(trial, ev, True))
+        return cmds
+
+    def _decide(self, trial: Trial, ev: Reported, waits: bool) -> list[Command]:
+        """Record one current result, then let the searcher, stopper and scheduler judge
+        it; ``waits``: the worker waits for the answer (a ``Reply``)."""
         result = ev.result
-        waits = self._waits[trial.trial_id].waits(result)
         self.num_results += 1
         trial.last_result = result
         self.records.append(Record(RESULT, trial.trial_id, result, result["timestamp"], 0, ev.raw))
@@ -521,6 +565,8 @@ class Engine:
         return []
 
     def _complete(self, trial: Trial, status: TrialStatus, ts: float) -> None:
+        if self._canon is not None:
+            self._canon.ended(trial.index)
         trial.status = status
         trial.finished_at = ts
         if status is TrialStatus.TERMINATED and trial.last_result is not None:

@@ -197,6 +197,12 @@ class ASHAScheduler(Scheduler):
         if self.seed_ is None and seed is not None:
             self._rng = np.random.default_rng(seed)
 
+    @property
+    def reproducible_order(self) -> str | None:  # type: ignore[override]
+        """The stopping variant judges a rung only by the results recorded there; the
+        promotion variant resumes from the live population (not supported)."""
+        return "rung" if self.variant == "stopping" else None
+
     def decision_points(self) -> DecisionPoints:
         """Every bracket's rungs, and ``max_t`` (where ``stop_last_trials`` stops): a trial
         waits there for its verdict, so a stopped trial never trains past its rung."""

@@ -113,6 +113,10 @@ class Scheduler:
     """
 
     synchronous_reports: bool = False
+    #: Under ``reproducible=True``: "rung" (a decision at a point depends only on earlier
+    #: trials' results up to that point), "sequential" (on earlier trials' whole runs), or
+    #: None (decides from the live population: not supported). See engine/canonical.py.
+    reproducible_order: str | None = None
     #: Can this scheduler pause trials? The runner warns when trials report no checkpoint.
     pauses_trials: bool = False
 
@@ -193,6 +197,8 @@ class Scheduler:
 
 class FIFOScheduler(Scheduler):
     """Run every trial to completion in the order the searcher proposes them."""
+
+    reproducible_order = "rung"  # it decides nothing
 
 
 __all__ = [

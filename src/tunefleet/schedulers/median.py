@@ -88,6 +88,11 @@ class MedianStoppingRule(Scheduler):
         if self.metric is None or self.mode is None:
             raise TuneValueError("metric: MedianStoppingRule needs metric and mode")
 
+    @property
+    def reproducible_order(self) -> str | None:  # type: ignore[override]
+        """It compares with completed trials: "sequential"; pausing is not supported."""
+        return "sequential" if self.hard_stop else None
+
     def decision_points(self) -> bool | DecisionPoints:
         """Stopping: the end of the grace period, then every ``min_time_slice`` (a stop
         decided on another report lands at the trial's next one). Pausing

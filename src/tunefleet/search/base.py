@@ -37,6 +37,10 @@ FINISHED: Any = _Finished()
 class Searcher:
     """Base class. Constructor arguments are stored unchanged (scikit-learn's rule)."""
 
+    #: Do suggestions depend on the results seen so far? (With ``reproducible=True`` a
+    #: searcher that learns suggests a trial only once every earlier trial has finished.)
+    uses_results: bool = True
+
     #: Constructor arguments kept under another attribute: ``setup`` binds the run's
     #: metric and mode to ``metric``/``mode`` when none was given (see tunefleet.params).
     _param_attrs: ClassVar[Mapping[str, str]] = {"metric": "_init_metric", "mode": "_init_mode"}

@@ -29,6 +29,7 @@ class ConcurrencyLimiter(Searcher):
             raise TuneValueError(f"max_concurrent must be >= 1, got {max_concurrent}")
         super().__init__(metric=searcher.metric, mode=searcher.mode)
         self.searcher = searcher
+        self.uses_results = searcher.uses_results
         self.max_concurrent = max_concurrent
         self.batch = bool(batch)
         self.live_trials: set[str] = set()

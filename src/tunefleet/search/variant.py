@@ -107,6 +107,8 @@ class VariantSearcher(Searcher):
     (values for the non-grid domains of one trial).
     """
 
+    uses_results = False  # random, grid and Sobol draw without looking at results
+
     #: ``seed`` is the seed in use once ``setup`` ran; the argument stays in ``_init_seed``.
     _param_attrs: ClassVar[Mapping[str, str]] = {**Searcher._param_attrs, "seed": "_init_seed"}
 
