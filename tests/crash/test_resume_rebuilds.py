@@ -90,11 +90,11 @@ def _asha_rungs_hold_every_committed_result(storage: Path) -> None:
             if it >= rung["milestone"] and key not in first_at:
                 first_at[key] = rec.data["score"]
     for rung in rungs:
-        members = set(rung["members"])
+        scores = rung["scores"]
         for (tid, milestone), score in first_at.items():
             if milestone == rung["milestone"]:
-                assert tid in members, f"{tid}'s result at rung {milestone} is not in the state"
-                assert -score in rung["keys"]
+                assert tid in scores, f"{tid}'s result at rung {milestone} is not in the state"
+                assert scores[tid] == -score
 
 
 @pytest.mark.timeout(300)

@@ -47,25 +47,30 @@ VARIANTS = ("stopping", "promotion")
 class _Rung:
     """Results recorded at one milestone, kept sorted (ascending of -score: best first)."""
 
-    __slots__ = ("milestone", "keys", "unpromoted", "promoted", "members", "gone", "waiting")
+    __slots__ = ("milestone", "keys", "unpromoted", "promoted", "key_of", "gone", "waiting")
 
     def __init__(self, milestone: float) -> None:
         self.milestone = milestone
         self.keys: list[float] = []  # -score of every recorded trial, sorted ascending
         self.unpromoted: list[tuple[float, int, str]] = []  # (-score, seq, trial_id), sorted
         self.promoted = 0
-        self.members: set[str] = set()
+        self.key_of: dict[str, float] = {}  # -score of each recorded trial
         # Trials that ended while unpromoted: dropped lazily from the front of
         # ``unpromoted`` (removing them eagerly would make every trial end O(n)).
         self.gone: set[str] = set()
         self.waiting: set[str] = set()  # ids in ``unpromoted``
+
+    @property
+    def members(self) -> dict[str, float]:
+        """The trials recorded at this rung (a dict: O(1) membership)."""
+        return self.key_of
 
     def record(self, trial_id: str, score: float, seq: int, track_promotion: bool) -> int:
         """Insert; return the number of recorded results strictly better than ``score``."""
         key = -score
         rank = bisect.bisect_left(self.keys, key)
         self.keys.insert(rank, key)
-        self.members.add(trial_id)
+        self.key_of[trial_id] = key
         if track_promotion:
             bisect.insort(self.unpromoted, (key, seq, trial_id))
             self.waiting.add(trial_id)
@@ -88,22 +93,32 @@ class _Rung:
         return tid if better < self.quota(eta) else None
 
     def to_json(self) -> dict[str, Any]:
+        # Keyed by trial id rather than as the sorted lists kept in memory: a new result
+        # then adds one key to the state, which the log stores as a small delta (a sorted
+        # list changes at every position after an insertion). The lists are rebuilt on load.
         return {
             "milestone": self.milestone,
-            "keys": [_enc(k) for k in self.keys],
-            "unpromoted": [[_enc(k), s, t] for k, s, t in self.unpromoted],
+            "scores": {t: _enc(k) for t, k in self.key_of.items()},
+            "unpromoted": {t: [_enc(k), s] for k, s, t in self.unpromoted},
             "promoted": self.promoted,
-            "members": sorted(self.members),
-            "gone": sorted(self.gone),
+            "gone": {t: 1 for t in self.gone},
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> _Rung:
         r = cls(float(d["milestone"]))
-        r.keys = [_dec(k) for k in d["keys"]]
-        r.unpromoted = [(_dec(k), int(s), str(t)) for k, s, t in d["unpromoted"]]
+        if "scores" in d:
+            r.key_of = {str(t): _dec(k) for t, k in d["scores"].items()}
+            r.keys = sorted(r.key_of.values())
+            r.unpromoted = sorted(
+                (_dec(k), int(s), str(t)) for t, (k, s) in d["unpromoted"].items()
+            )
+        else:  # written before 2026-12 as sorted lists, without a score per trial: pair
+            # them in order (the multiset of scores, all that decisions use, is the same)
+            r.keys = [_dec(k) for k in d["keys"]]
+            r.key_of = dict(zip(sorted(d["members"]), r.keys, strict=False))
+            r.unpromoted = [(_dec(k), int(s), str(t)) for k, s, t in d["unpromoted"]]
         r.promoted = int(d["promoted"])
-        r.members = set(d["members"])
         r.gone = set(d.get("gone", ()))
         r.waiting = {t for _, _, t in r.unpromoted}
         return r
