@@ -29,6 +29,9 @@ are; credentials may also come from the environment (``AWS_ACCESS_KEY_ID``,
 through botocore. ``run()`` registers its options for the ``checkpoint_storage`` prefix in
 this process (:func:`register_storage_options`), so ``Results.best_checkpoint`` can be
 downloaded afterwards without passing them again.
+
+Why ~580 lines: hashing, the manifest, retries and verification are one protocol (what a
+worker writes is exactly what the driver verifies); they share its constants and helpers.
 """
 
 from __future__ import annotations

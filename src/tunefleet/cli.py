@@ -2,6 +2,10 @@
 
 Everything here reads the store through read-only connections, so it works while a driver
 is writing (WAL readers never block it) and long after the driver is gone.
+
+Why ~550 lines: typer wants the commands and their options next to each other; each
+command body is short and calls into the package (the benchmark commands live in
+``bench/cli_*.py``).
 """
 
 from __future__ import annotations
