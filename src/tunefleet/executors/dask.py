@@ -93,6 +93,7 @@ from tunefleet.executors.base import (
 from tunefleet.protocol import dumps as _dumps
 from tunefleet.protocol import loads as _loads
 from tunefleet.worker.generator import report_yielded
+from tunefleet.worker.import_paths import add_import_paths, driver_import_paths
 from tunefleet.worker.session import Session, set_session
 
 __all__ = ["DaskExecutor"]
@@ -230,16 +231,17 @@ def _plugin_class() -> type:
         class TrainablePlugin(WorkerPlugin):
             """Carries the pickled trainable to each worker; unpickles it once there."""
 
-            def __init__(self, payload: bytes) -> None:
+            def __init__(self, payload: bytes, import_paths: list[str]) -> None:
                 self.payload = payload
+                self.import_paths = import_paths
                 self.fn: Callable[..., Any] | None = None
                 self.lock = threading.Lock()
 
             def __getstate__(self) -> dict[str, Any]:
-                return {"payload": self.payload}
+                return {"payload": self.payload, "import_paths": self.import_paths}
 
             def __setstate__(self, state: dict[str, Any]) -> None:
-                self.__init__(state["payload"])  # type: ignore[misc]
+                self.__init__(state["payload"], state["import_paths"])  # type: ignore[misc]
 
             def setup(self, worker: Any) -> None:
                 # Unpickle (and run the user's imports) now, off the worker's event loop,
@@ -261,6 +263,8 @@ def _plugin_class() -> type:
                 if fn is None:
                     with self.lock:
                         if self.fn is None:
+                            # Modules beside the driver's script, on a shared filesystem.
+                            add_import_paths(self.import_paths)
                             self.fn = pickle.loads(self.payload)  # noqa: S301 - the driver's
                         fn = self.fn
                 return fn
@@ -621,28 +625,15 @@ class DaskExecutor(Executor):
                     f"{self.connect_timeout:g} s"
                 ) from exc
         else:
-            import dask
+            from tunefleet.executors.dask_cluster import local_cluster
 
-            kwargs: dict[str, Any] = {
-                "n_workers": self.n_workers,
-                "threads_per_worker": self.threads_per_worker,
-                "processes": True,
-                "host": "127.0.0.1",
-                "dashboard_address": None,
-                # The scheduler's HTTP routes (health, metrics) on a free loopback port,
-                # rather than 8787 (taken by a second cluster, with a warning).
-                "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
-                "resources": {"CPU": float(self.threads_per_worker), **self.resources},
-            }
-            extra = dict(self.cluster_kwargs)
-            kwargs["scheduler_kwargs"].update(extra.pop("scheduler_kwargs", None) or {})
-            kwargs.update(extra)
-            # We retry a lost trial from its latest checkpoint; Dask must not re-run it.
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-                cluster = distributed.LocalCluster(**kwargs)
+            cluster = local_cluster(
+                self.n_workers, self.threads_per_worker, self.resources, self.cluster_kwargs
+            )
             try:
                 client = distributed.Client(cluster, timeout=self.connect_timeout)
-                client.wait_for_workers(kwargs["n_workers"], timeout=self.connect_timeout)
+                n = int(self.cluster_kwargs.get("n_workers", self.n_workers))
+                client.wait_for_workers(n, timeout=self.connect_timeout)
             except BaseException:
                 cluster.close()
                 raise
@@ -762,7 +753,8 @@ class DaskExecutor(Executor):
         self._started = True
         # Ship the trainable: once to every worker now, and to each worker that joins later.
         self._plugin_name = f"tunefleet-trainable-{uuid.uuid4().hex[:12]}"
-        client.register_plugin(_plugin_class()(payload), name=self._plugin_name)
+        plugin = _plugin_class()(payload, driver_import_paths())
+        client.register_plugin(plugin, name=self._plugin_name)
 
     def _listen_host(self) -> str:
         if self.listen_host:
