@@ -85,6 +85,7 @@ from tunefleet.executors.base import (
 )
 from tunefleet.worker import wire
 from tunefleet.worker.channel import TrialChannel, describe
+from tunefleet.worker.import_paths import add_import_paths, driver_import_paths
 
 # Driver → slot after the handshake: (GO, heartbeat interval or None).
 _GO = 32
@@ -241,6 +242,7 @@ def _serve_slot(bcast: Any, spec: dict[str, Any]) -> None:
         channel.inbox.extend(msgs[1:])
         load_error: tuple[str, str] | None = None
         try:
+            add_import_paths(spec.get("import_paths", ()))  # modules beside the script
             channel.fn = pickle.loads(bcast.value)  # noqa: S301 - the driver's own trainable
         except BaseException as exc:  # the user's import errors and the like
             load_error = (
@@ -794,6 +796,7 @@ class SparkExecutor(Executor):
             "port": self._port,
             "connect_timeout": self.connect_timeout_s,
             "flush_s": self.report_batch_s,
+            "import_paths": driver_import_paths(),
         }
         self._slots[slot.id] = slot
         thread = threading.Thread(
