@@ -1,7 +1,9 @@
 """The Dask engine: trials run as long-lived tasks on ``dask.distributed`` workers.
 
-``DaskExecutor()`` starts a :class:`distributed.LocalCluster` of worker processes (and shuts
-it down at :meth:`~DaskExecutor.close`); ``DaskExecutor(address="tcp://host:8786")`` (or
+``DaskExecutor()`` starts a :class:`distributed.LocalCluster` of worker processes whose
+Nannies are fresh processes, so that no worker runs the user's script again
+(:mod:`tunefleet.executors.dask_cluster`), and shuts it down at
+:meth:`~DaskExecutor.close`; ``DaskExecutor(address="tcp://host:8786")`` (or
 ``engine="dask://host:8786"``) connects to a running scheduler; ``DaskExecutor(client=c)``
 uses the caller's :class:`distributed.Client`, which it never closes.
 
@@ -508,7 +510,9 @@ class DaskExecutor(Executor):
     connect_timeout:
         Seconds to wait for the scheduler and for its first worker.
     cluster_kwargs:
-        More arguments for :class:`distributed.LocalCluster`.
+        More arguments for :class:`distributed.LocalCluster`. ``worker_class`` replaces
+        tunefleet's fresh-process Nanny (``distributed.Nanny``: Dask's own, faster to start,
+        but the script then needs its ``if __name__ == "__main__":`` guard).
 
     Not thread-safe: one engine thread drives it.
     """

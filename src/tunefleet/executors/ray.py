@@ -13,6 +13,9 @@ constructor, where a failure is caught and reported as the error of each trial i
 (as the local engine does). Objects bound with ``tunefleet.with_parameters`` ride inside the
 trainable, so they are in the object store once per node and unpickled once per actor,
 never once per trial; numpy arrays among them are read zero-copy from shared memory.
+Actors run in worker processes that the raylet starts from Ray's own entry point, never
+from the driver's script, so a script without an ``if __name__ == "__main__":`` guard, or a
+notebook, needs nothing more: what the trainable uses of it travels inside the payload.
 
 The channel
 -----------

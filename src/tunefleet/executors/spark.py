@@ -16,7 +16,10 @@ socket (no CPU); no task is a barrier task and slots never wait for each other.
 The trainable travels once: it is cloudpickled in :meth:`SparkExecutor.start` into a Spark
 broadcast variable, which Spark copies once to each executor; each slot task unpickles it
 once, when it starts, so a ``with_parameters`` object crosses the network once per executor
-and is unpickled once per slot task, never once per trial.
+and is unpickled once per slot task, never once per trial. Python workers are forked by
+pyspark's daemon and never run the driver's script (no ``__main__`` guard is needed); a
+trainable imported from a module beside the script is found because the slot appends the
+driver's own import directories to ``sys.path`` first (:mod:`tunefleet.worker.import_paths`).
 
 Failures
 --------
