@@ -10,7 +10,9 @@ the driver sends them, in the framing of :mod:`tunefleet.worker.wire`:
 * the channel is the session's :class:`~tunefleet.worker.session.Channel`: results travel as
   JSON text; asynchronous reports closer together than ``flush_s`` are batched into one
   ``REPORTS`` frame by a flusher thread (or sent with the outcome), a report after a quiet
-  spell goes at once; a synchronous report blocks until the driver's ``REPLY``;
+  spell goes at once; a synchronous report blocks until the driver's ``REPLY``; a report
+  with a checkpoint is always written before ``report()`` returns, so a killed worker loses
+  at most the reports of the last ``flush_s`` window and never a reported checkpoint;
 * ``STOP`` (stop or pause) is picked up at the trial's next report, with one ``poll`` at most
   every ``flush_s``, and unwinds the trial through :class:`~tunefleet.errors.StopTrial`;
 * with a heartbeat interval, a thread renews the running trial's lease (``HEARTBEAT``) when
@@ -269,7 +271,10 @@ class TrialChannel:
             return
         with self._lock:
             buf = self._buf
-            if not buf and now - self._last_send >= self.flush_s:
+            # A report with a checkpoint is written to the socket before report() returns
+            # (with the batch before it, in order): bytes written to a socket outlive the
+            # writer, so a worker killed right after loses no checkpoint it reported.
+            if ck is not None or (not buf and now - self._last_send >= self.flush_s):
                 self._write_locked([(wire.REPORT, text, ck)])
                 return
             buf.append(text)
