@@ -162,7 +162,7 @@ def _sweep(
         verbose=0,
         checkpoint_storage=url,
         checkpoint_storage_options={"endpoint_url": endpoint},
-        engine=LocalExecutor(num_cpus=2, start_method="fork"),
+        engine=LocalExecutor(num_cpus=2),
     )
 
 

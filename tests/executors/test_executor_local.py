@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tunefleet.errors import TuneValueError
+from tunefleet.errors import TuneError, TuneValueError
 from tunefleet.executors.base import Event, Failed, Finished, Launch, Reported, Resources
 from tunefleet.executors.local import LocalExecutor
 from tunefleet.testing.trainables import suite_trainable
@@ -116,16 +116,47 @@ def _refuse() -> None:
     raise RuntimeError("cannot load me")
 
 
-def test_trainable_that_cannot_be_loaded_fails_each_trial_clearly(
-    make: Any, tmp_path: Path
-) -> None:
-    ex = make(_BrokenOnLoad(), max_concurrent=1)
+def test_trainable_that_cannot_be_loaded_is_an_error_before_any_trial(make: Any) -> None:
+    before = _children()
+    with pytest.raises(TuneError) as info:
+        make(_BrokenOnLoad(), max_concurrent=1)
+    text = str(info.value)
+    assert "could not be loaded" in text and "cannot load me" in text
+    assert "fresh Python interpreter" in text and "_refuse" in text  # why, and where
+    assert not (_children() - before)
+
+
+class _LoadsOnce:
+    """Loads while ``path`` does not exist; a worker started after that cannot load it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> Any:
+        return (_load_once, (self.path,))
+
+    def __call__(self, config: dict[str, Any]) -> None:
+        report({"pid": os.getpid()})
+
+
+def _load_once(path: str) -> _LoadsOnce:
+    if os.path.exists(path):
+        raise RuntimeError("cannot load me any more")
+    return _LoadsOnce(path)
+
+
+def test_replacement_that_cannot_load_fails_its_trials_clearly(make: Any, tmp_path: Path) -> None:
+    marker = tmp_path / "no-more-loads"
+    ex = make(_LoadsOnce(str(marker)), max_concurrent=1)
+    marker.touch()
+    victim = ex.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)  # its replacement will not load
+    _wait(ex, lambda _: victim not in ex.worker_pids())
     for tid in ("a", "b"):
         ex.submit(Launch(tid, {}, 0, str(tmp_path / tid)))
-        evs = _wait(ex, _ended(tid))
-        failed = evs[-1]
+        failed = _wait(ex, _ended(tid))[-1]
         assert isinstance(failed, Failed) and not failed.worker_lost
-        assert "could not be loaded" in failed.error and "cannot load me" in failed.error
+        assert "could not be loaded" in failed.error and "any more" in failed.error
 
 
 # ---------------------------------------------------------------------- environment
@@ -279,7 +310,7 @@ def _print_trainable(config: dict[str, Any]) -> None:
 def test_worker_output_reaches_the_terminal(
     make: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    ex = make(_print_trainable, start_method="fork")
+    ex = make(_print_trainable)
     ex.submit(Launch("p", {"i": 42}, 0, str(tmp_path / "p")))
     _wait(ex, _ended("p"))
     out, err = capfd.readouterr()
@@ -287,9 +318,16 @@ def test_worker_output_reaches_the_terminal(
     assert "to stderr" in err
 
 
-@pytest.mark.parametrize("method", ["forkserver", "spawn"])
-def test_other_start_methods(make: Any, tmp_path: Path, method: str) -> None:
-    ex = make(resources=Resources(cpu=2), start_method=method)
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_start_method_is_accepted_and_workers_are_fresh_interpreters(
+    make: Any, tmp_path: Path, method: str
+) -> None:
+    with pytest.warns(DeprecationWarning, match="start_method"):
+        ex = make(resources=Resources(cpu=2), start_method=method)
+    for pid in ex.worker_pids():
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+        assert "tunefleet.worker.process" in cmdline and "multiprocessing" not in cmdline
+        assert psutil.Process(pid).ppid() == os.getpid()
     ex.submit(_launch(tmp_path, "env", kind="env"))
     ex_evs = _wait(ex, _ended("env"))
     result = next(e for e in ex_evs if isinstance(e, Reported)).result
@@ -307,16 +345,13 @@ def _sum_of_bound_array(config: dict[str, Any], data: Any = None) -> None:
     tunefleet.report({"total": float(data.sum()), "n": int(data.size)})
 
 
-@pytest.mark.parametrize("method", ["forkserver", "spawn"])
-def test_large_trainable_reaches_non_fork_workers_through_a_file(
-    make: Any, tmp_path: Path, method: str
-) -> None:
+def test_large_trainable_reaches_workers_through_a_file(make: Any, tmp_path: Path) -> None:
     import numpy as np
 
     import tunefleet
 
     data = np.arange(2_000_000, dtype=np.float64)  # 16 MB: far above the pipe buffer
-    ex = make(tunefleet.with_parameters(_sum_of_bound_array, data=data), start_method=method)
+    ex = make(tunefleet.with_parameters(_sum_of_bound_array, data=data))
     files = list(tmp_path.glob(".trainable-*.pkl"))
     assert len(files) == 1 and files[0].stat().st_size > 16_000_000
     ex.submit(Launch("big", {}, 1, str(tmp_path / "big")))
@@ -377,19 +412,20 @@ def test_close_leaves_no_processes_even_with_busy_workers(make: Any, tmp_path: P
 
 DRIVER = textwrap.dedent(
     """
-    import sys, time
+    import sys, threading, time
     from tunefleet.executors.local import LocalExecutor
     from tunefleet.executors.base import Launch, Resources
     from tunefleet.testing.trainables import suite_trainable
 
-    if __name__ == "__main__":
-        ex = LocalExecutor(num_cpus=2, start_method=sys.argv[1])
-        ex.start(suite_trainable, Resources(cpu=1), 2, sys.argv[2])
-        ex.submit(Launch("a", {"kind": "sleep", "sleep": 60}, 0, sys.argv[2] + "/a"))
-        ex.submit(Launch("b", {"kind": "endless", "sleep": 0.0, "max_iter": 10**9}, 0,
-                         sys.argv[2] + "/b"))
-        print(*ex.worker_pids(), flush=True)
-        time.sleep(60)
+    if sys.argv[1] == "threaded":
+        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+    ex = LocalExecutor(num_cpus=2)
+    ex.start(suite_trainable, Resources(cpu=1), 2, sys.argv[2])
+    ex.submit(Launch("a", {"kind": "sleep", "sleep": 60}, 0, sys.argv[2] + "/a"))
+    ex.submit(Launch("b", {"kind": "endless", "sleep": 0.0, "max_iter": 10**9}, 0,
+                     sys.argv[2] + "/b"))
+    print(*ex.worker_pids(), flush=True)
+    time.sleep(60)
     """
 )
 
@@ -401,7 +437,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver"])
+@pytest.mark.parametrize("method", ["plain", "threaded"])
 def test_killed_driver_leaves_no_orphans(tmp_path: Path, method: str) -> None:
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)

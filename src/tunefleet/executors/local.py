@@ -6,21 +6,19 @@ replacement of a worker that died). Each worker talks to the driver over its own
 (:mod:`tunefleet.worker.wire`); the driver waits on all sockets and process sentinels with
 one ``poll`` call and drains every pending message of a ready worker with one read.
 
-Start method (override with ``start_method``):
+How a worker starts (:mod:`tunefleet.executors.local_spawn`): as a fresh interpreter
+running tunefleet's worker entry point (:mod:`tunefleet.worker.process`), never a
+``multiprocessing`` child. So the user's script is never executed again (no ``if __name__ ==
+"__main__":`` guard is needed, with or without threads in the driver), and no descriptor of
+the driver (its lock, the store, other workers' sockets) reaches a worker or what a trial
+starts. ``OMP_NUM_THREADS`` & co. and ``CUDA_VISIBLE_DEVICES`` are in the worker's
+environment from its first instruction. :meth:`~LocalExecutor.start` returns once one worker
+has loaded the trainable, so a trainable that cannot be loaded there is an error naming why
+and what to change, before any trial starts.
 
-* ``fork`` when the driver has a single Python thread: the fastest start (a few ms per
-  worker) and nothing to re-import. Forking a process that has other threads can copy a lock
-  held by one of them (logging, import, a C library) into the child, where it stays locked
-  for ever, so we do not fork then.
-* ``forkserver`` on Linux when the driver has other threads: workers are forked from a
-  single-threaded server process, which is safe and still cheaper than ``spawn``.
-* ``spawn`` elsewhere (macOS, where forking is unsafe with system frameworks).
-
-With ``fork`` and ``forkserver``, libraries imported before the worker started (by the
-driver, or by the main module in the forkserver) sized their thread pools already; the
-worker sets ``OMP_NUM_THREADS`` & co. before unpickling the trainable and also shrinks
-loaded pools with ``threadpoolctl`` when it is installed. ``CUDA_VISIBLE_DEVICES`` is read at
-CUDA initialisation, which frameworks delay until first use, so it takes effect in all modes.
+Why ~750 lines: the pool, its one ``poll`` loop and the leases below all work on the same
+per-worker state (``_Worker``), and most of the length is the lease rules' documentation;
+starting a process lives in ``local_spawn.py``, the worker's side in ``tunefleet.worker``.
 
 Trial leases
 ------------
@@ -62,8 +60,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import math
-import multiprocessing
-import multiprocessing.util  # noqa: F401 - registers its atexit hook before ours (see _atexit)
 import os
 import select
 import shutil
@@ -71,10 +67,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import warnings
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from json import loads as _loads
 from typing import Any
 
@@ -89,8 +85,8 @@ from tunefleet.executors.base import (
     Resources,
     Started,
 )
+from tunefleet.executors.local_spawn import WorkerProcess, spawn_worker
 from tunefleet.worker import wire
-from tunefleet.worker.process import worker_main
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _EPS = 1e-9
@@ -121,35 +117,8 @@ def detect_gpus() -> list[str]:
     return [str(i) for i in range(count)]
 
 
-def default_start_method() -> str:
-    """``fork`` if safe (one Python thread, Linux), else ``forkserver``, else ``spawn``."""
-    methods = multiprocessing.get_all_start_methods()
-    if sys.platform.startswith("linux"):
-        if "fork" in methods and threading.active_count() == 1:
-            return "fork"
-        if "forkserver" in methods:
-            return "forkserver"
-    return "spawn"
-
-
-_environ_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _environ_for_child(env: dict[str, str]) -> Iterator[None]:
-    """``spawn`` execs a fresh interpreter that imports the main module before our code runs,
-    so the variables must already be in the environment it inherits."""
-    with _environ_lock:
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+#: Accepted for compatibility; every worker is a fresh interpreter whatever the value.
+START_METHODS = ("fork", "forkserver", "spawn")
 
 
 class _Worker:
@@ -160,7 +129,6 @@ class _Worker:
         "name",
         "env",
         "proc",
-        "conn",
         "fd",
         "sentinel",
         "reader",
@@ -174,14 +142,13 @@ class _Worker:
         "stale_until",
     )
 
-    def __init__(self, slot: int, env: dict[str, str], proc: Any, conn: Any) -> None:
+    def __init__(self, slot: int, env: dict[str, str], proc: WorkerProcess) -> None:
         self.slot = slot
         self.name = f"local-{slot}"
         self.env = env
         self.proc = proc
-        self.conn = conn
-        self.fd: int = conn.fileno()
-        self.sentinel: int = proc.sentinel
+        self.fd = proc.fd
+        self.sentinel = proc.sentinel
         self.reader = wire.FrameReader(self.fd)
         self.eof = False
         self.seq = 0
@@ -189,11 +156,12 @@ class _Worker:
         self.attempt = 0
         self.stopping = False
         self.renewed = 0.0  # monotonic time of the last lease renewal seen by the driver
-        self.heard = False  # the process has sent something (it got as far as worker_main)
+        self.heard = False  # the process has sent something (it got as far as its main())
         self.stale_until = 0.0  # > 0: lease expired; killed if still alive at this time
 
 
-#: Trainables up to this size travel as the worker Process's argument (pipe buffer size).
+#: Trainables up to this size travel in the BOOT frame (well under a socket's buffer, so
+#: writing it never waits for the worker); larger ones through a file the worker reads.
 _INLINE_PAYLOAD_BYTES = 64 * 1024
 
 
@@ -232,8 +200,7 @@ def _shutdown_workers(
             w.proc.kill()
             w.proc.join(2.0)
     for w in workers:
-        with contextlib.suppress(OSError):
-            w.conn.close()
+        w.proc.close()
     pool.clear()
     if stale:
         stale.clear()
@@ -243,9 +210,7 @@ _LIVE: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
 
 
 def _atexit() -> None:
-    # multiprocessing joins non-daemonic children at exit; atexit runs handlers in reverse
-    # order and multiprocessing.util registered its hook when imported above, so this runs
-    # first and the join finds no worker still waiting for work.
+    # Workers end with their driver anyway (end of stream, watchdog); this ends them at once.
     for ex in list(_LIVE):
         with contextlib.suppress(Exception):
             ex.close()
@@ -266,7 +231,9 @@ class LocalExecutor(Executor):
         a fractional ``gpu`` per trial packs several workers onto one device. When the trial
         asks for no GPU, ``CUDA_VISIBLE_DEVICES`` is left as the driver has it.
     start_method:
-        ``"fork"``, ``"forkserver"`` or ``"spawn"``; default: see the module docstring.
+        Accepted for compatibility (``"fork"``, ``"forkserver"`` or ``"spawn"``) and ignored
+        with a ``DeprecationWarning``: every worker is a fresh interpreter (see the module
+        docstring), which none of the three gave.
     env:
         Extra environment variables for every worker.
     lease_ttl:
@@ -289,8 +256,8 @@ class LocalExecutor(Executor):
     stale_grace_ttls = 10.0
     #: Seconds a stale worker whose attempt ended has to exit before it is killed.
     stale_exit_s = 5.0
-    #: A worker that has not sent its first message yet (``spawn`` re-imports the main
-    #: module first) may take this long, if more than the TTL, before its lease expires.
+    #: A worker that has not sent its first message yet (a fresh interpreter importing
+    #: tunefleet) may take this long, if more than the TTL, before its lease expires.
     startup_grace_s = 60.0
 
     def __init__(
@@ -309,10 +276,17 @@ class LocalExecutor(Executor):
             isinstance(num_gpus, bool) or not isinstance(num_gpus, int) or num_gpus < 0
         ):
             raise TuneValueError(f"num_gpus must be a non-negative integer, got {num_gpus!r}")
-        methods = multiprocessing.get_all_start_methods()
-        if start_method is not None and start_method not in methods:
-            raise TuneValueError(
-                f"start_method must be one of {', '.join(methods)}, got {start_method!r}"
+        if start_method is not None:
+            if start_method not in START_METHODS:
+                raise TuneValueError(
+                    f"start_method must be one of {', '.join(START_METHODS)}, got {start_method!r}"
+                )
+            warnings.warn(
+                f"LocalExecutor(start_method={start_method!r}) has no effect: every local "
+                "worker is a fresh interpreter that never runs the main script again; "
+                "remove the argument",
+                DeprecationWarning,
+                stacklevel=2,
             )
         if env is not None and (
             not isinstance(env, dict)
@@ -339,10 +313,10 @@ class LocalExecutor(Executor):
         self._next_scan = 0.0
         self._stale: list[_Worker] = []  # workers whose lease expired, until they are gone
         self._gpus: list[str] | None = None
-        self._ctx: Any = None
-        self._method = ""
-        self._payload = b""
-        self._payload_file: str | None = None  # the pickled trainable for non-fork workers
+        self._boot = b""  # the BOOT frame every worker gets first
+        self._payload_file: str | None = None  # the pickled trainable, when it is large
+        self._loaded_once = False  # a worker answered READY
+        self._load_error: tuple[str, str] | None = None  # ... and the trainable did not load
         self._workers: list[_Worker] = []
         self._idle: list[_Worker] = []
         self._running: dict[str, _Worker] = {}
@@ -445,17 +419,11 @@ class LocalExecutor(Executor):
         self.validate_resources(resources)
         import cloudpickle
 
-        self._payload = cloudpickle.dumps(trainable)
-        self._method = self.start_method or default_start_method()
-        if self._method != "fork" and len(self._payload) > _INLINE_PAYLOAD_BYTES:
-            # forkserver/spawn pickle a Process's args through a pipe the child drains only
-            # after its own start-up (re-importing the main module on 3.11), so a large
-            # trainable (with_parameters data) would block this thread for that long, per
-            # worker. A file read by the worker leaves start() non-blocking.
-            self._payload_file = _write_payload(self._payload, experiment_dir)
-        self._ctx = multiprocessing.get_context(self._method)
-        if self._method == "forkserver":
-            self._ctx.set_forkserver_preload(["__main__", "tunefleet.worker.process"])
+        pickled = cloudpickle.dumps(trainable)
+        payload: bytes | str = pickled
+        if len(pickled) > _INLINE_PAYLOAD_BYTES:
+            payload = self._payload_file = _write_payload(pickled, experiment_dir)
+        self._boot = wire.encode((wire.BOOT, list(sys.argv), payload, self._heartbeat_s))
         self.experiment_dir = experiment_dir
         self._started = True
         _LIVE.add(self)
@@ -464,33 +432,23 @@ class LocalExecutor(Executor):
         for slot, env in enumerate(self._slot_envs(resources, max_concurrent)):
             self._workers.append(self._spawn(slot, env))
         self._idle = list(reversed(self._workers))
+        self._await_loaded()
+
+    def _await_loaded(self) -> None:
+        """Wait until a worker has loaded the trainable: if it could not, no trial can run,
+        so say why now (before any trial starts) rather than once per trial."""
+        events: list[Event] = []
+        while not self._loaded_once:
+            now = time.monotonic()
+            self._handle(self._poller.poll(100), now, events)
+        self._pending.extend(events)  # none expected: no trial was submitted yet
+        if self._load_error is not None:
+            message, tb = self._load_error
+            self.close()
+            raise TuneError(f"{message}\n\nIn the worker process:\n{tb}")
 
     def _spawn(self, slot: int, env: dict[str, str]) -> _Worker:
-        parent, child = self._ctx.Pipe(duplex=True)
-        close_fds: list[int] = []
-        if self._method == "fork":  # the child must not hold the driver's ends of any socket
-            close_fds = [w.fd for w in (*self._workers, *self._stale) if not w.eof]
-            close_fds.append(parent.fileno())
-        proc = self._ctx.Process(
-            target=worker_main,
-            args=(
-                child,
-                self._payload_file or self._payload,
-                env,
-                close_fds,
-                self._method,
-                self._heartbeat_s,
-            ),
-            name=f"tunefleet-local-{slot}",
-            daemon=False,
-        )
-        if self._method == "spawn":
-            with _environ_for_child(env):
-                proc.start()
-        else:
-            proc.start()
-        child.close()
-        w = _Worker(slot, env, proc, parent)
+        w = _Worker(slot, env, spawn_worker(env, self._boot))
         self._fdmap[w.fd] = (w, False)
         self._fdmap[w.sentinel] = (w, True)
         self._poller.register(w.fd, _POLLIN)
@@ -559,7 +517,6 @@ class LocalExecutor(Executor):
             return events
         deadline = None if events else time.monotonic() + max(0.0, timeout)
         poll = self._poller.poll
-        fdmap = self._fdmap
         leases = self.lease_ttl is not None
         while True:
             if deadline is None:
@@ -571,26 +528,32 @@ class LocalExecutor(Executor):
                 ms = max(0, math.ceil((until - time.monotonic()) * 1000.0))
             ready = poll(ms)
             now = time.monotonic()
-            lost: list[_Worker] = []
-            for fd, _ in ready:
-                entry = fdmap.get(fd)
-                if entry is None:
-                    continue
-                w = entry[0]
-                if entry[1]:
-                    lost.append(w)
-                else:
-                    w.renewed = now  # any message renews the lease
-                    w.heard = True
-                    self._read(w, events)
-            for w in lost:
-                self._lost(w, events)
+            if ready:
+                self._handle(ready, now, events)
             if leases and now >= self._next_scan:
                 self._next_scan = now + self._scan_every
                 if self._running or self._stale:
                     self._scan(now, events)
             if events or deadline is None or time.monotonic() >= deadline:
                 return events
+
+    def _handle(self, ready: list[tuple[int, int]], now: float, events: list[Event]) -> None:
+        """Read the workers whose sockets are ready, then deal with the ones that ended."""
+        fdmap = self._fdmap
+        lost: list[_Worker] = []
+        for fd, _ in ready:
+            entry = fdmap.get(fd)
+            if entry is None:
+                continue
+            w = entry[0]
+            if entry[1]:
+                lost.append(w)
+            else:
+                w.renewed = now  # any message renews the lease
+                w.heard = True
+                self._read(w, events)
+        for w in lost:
+            self._lost(w, events)
 
     def _fill(self, w: _Worker) -> bool:
         """Read what the worker sent; False at end of stream."""
@@ -640,6 +603,10 @@ class LocalExecutor(Executor):
             elif op == wire.FAIL:
                 events.append(Failed(w.trial_id, w.attempt, msg[1], msg[2], time.time(), False))
                 self._release(w)
+            elif op == wire.READY and not self._loaded_once:
+                # the first worker's answer decides whether start() fails
+                self._loaded_once = True
+                self._load_error = msg[1]
             # HEARTBEAT: the renewal was noted by poll()
 
     # ------------------------------------------------------------------ leases
@@ -733,8 +700,7 @@ class LocalExecutor(Executor):
                 self._poller.unregister(fd)
         w.proc.join(1.0)
         code = w.proc.exitcode
-        with contextlib.suppress(OSError):
-            w.conn.close()
+        w.proc.close()
         if w.stale_until:  # its attempt was already failed as stale and it was replaced
             with contextlib.suppress(ValueError):
                 self._stale.remove(w)
@@ -760,7 +726,8 @@ class LocalExecutor(Executor):
         if self._idle_deaths > 2 * len(self._workers) + 2:
             raise TuneError(
                 f"local worker processes keep dying before running a trial (last one {how}); "
-                "check that the trainable can be unpickled and imported in a fresh process"
+                "their error output is above. A worker is a fresh interpreter started as "
+                f"{sys.executable} -c ... with this process's sys.path and environment"
             )
         replacement = self._spawn(w.slot, w.env)
         self._workers[self._workers.index(w)] = replacement

@@ -4,6 +4,13 @@
 process dies, even by kill -9, so a crashed driver never blocks the resume that follows,
 and there is no stale lock file to clean up (the NFS lock problem of USERS.md B11).
 Readers (CLI, dashboard, Results) never take it.
+
+A flock belongs to the open file, not to the process: every process that holds a
+descriptor of it keeps the lock, so a trial's child that outlived a crashed driver would
+refuse the resume for its whole life. The descriptor is opened ``O_CLOEXEC`` (explicitly,
+whatever the platform's default), and local workers are fresh interpreters started with
+``close_fds`` (see :mod:`tunefleet.executors.local_spawn`), so no worker and nothing a trial
+starts ever holds it.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ class DriverLock:
 
     def acquire(self) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,11 +1,25 @@
 """The entry point of a local worker process.
 
-A worker is started once, receives the pickled trainable once, then runs trials one after
-the other as the driver sends them: the loop is :class:`tunefleet.worker.channel.TrialChannel`
-(shared with the Spark engine's slot tasks; see :mod:`tunefleet.worker.wire` for the
-messages). It survives user exceptions; it exits on ``EXIT``, when its socket reaches end of
-file, when a write finds the driver gone, or when a watchdog thread sees that its parent has
-died, so a killed driver never leaves workers behind.
+Why a fresh interpreter: a worker must never execute the user's script again. A
+``multiprocessing`` child started by ``spawn`` or ``forkserver`` imports the driver's main
+module first, so a script without ``if __name__ == "__main__":`` started its sweep again in
+every worker; a ``fork`` child inherits every file descriptor of the driver (the
+experiment's lock, the SQLite store, the other workers' sockets) and hands them on to what
+the trial forks. So the driver (:mod:`tunefleet.executors.local_spawn`) starts each worker
+as ``python -c <bootstrap> FD DRIVER_PID`` with ``close_fds`` and only its own socket in
+``pass_fds``: the worker holds nothing of the driver's, and the trainable reaches it
+pickled (functions and classes of the script travel by value, through cloudpickle).
+
+The bootstrap sets ``sys.path`` to the driver's before importing tunefleet, so the worker
+imports the same tunefleet and the same user modules as the driver, then calls
+:func:`main`. The first frame on the socket is ``BOOT`` (see :mod:`tunefleet.worker.wire`):
+the driver's ``sys.argv`` and the trainable (inline, or a file for a large one). Once the
+trainable is loaded the worker answers ``READY`` (with the error if it could not be
+loaded), then runs trials one after the other as the driver sends them: the loop is
+:class:`tunefleet.worker.channel.TrialChannel` (shared with the Spark engine's slot tasks).
+It survives user exceptions; it exits on ``EXIT``, when its socket reaches end of file,
+when a write finds the driver gone, or when a watchdog thread sees that the driver is no
+longer its parent, so a killed driver never leaves workers behind.
 
 When the driver gives it a heartbeat interval (the executor's ``lease_ttl / 4``), a
 heartbeat thread renews the lease of the running trial: every interval, if nothing was sent
@@ -30,10 +44,8 @@ from typing import Any, NoReturn
 from tunefleet.worker import wire
 from tunefleet.worker.channel import FLUSH_AFTER_S, TrialChannel, describe
 
-# How often the watchdog checks that the parent process is still there.
+# How often the watchdog checks that the driver is still the parent process.
 PARENT_CHECK_INTERVAL_S = 0.5
-# Libraries whose thread pools were sized before we could set OMP_NUM_THREADS (fork).
-_THREADED_LIBS = ("numpy", "scipy", "torch", "sklearn")
 
 
 def _exit(code: int = 0) -> NoReturn:
@@ -44,87 +56,75 @@ def _exit(code: int = 0) -> NoReturn:
     os._exit(code)
 
 
-def _watch_parent(ppid: int) -> None:
-    """Exit when re-parented: the driver (or the forkserver) is gone."""
+def _watch_parent(driver_pid: int) -> None:
+    """Exit when the driver is no longer the parent: it died and we were re-parented."""
     while True:
-        time.sleep(PARENT_CHECK_INTERVAL_S)
-        if os.getppid() != ppid:
+        if os.getppid() != driver_pid:
             _exit(1)
+        time.sleep(PARENT_CHECK_INTERVAL_S)
 
 
-def _limit_loaded_threadpools(threads: int) -> None:
-    """Under fork, BLAS/OpenMP pools were sized in the driver; shrink them if we can."""
-    if not any(name in sys.modules for name in _THREADED_LIBS):
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(threads)
-    except Exception:  # noqa: S110 - best effort; the environment variables still apply
-        pass
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        with contextlib.suppress(Exception):  # best effort
-            torch.set_num_threads(threads)
-
-
-def _release_forkserver() -> None:
-    """A forkserver lives while any of its children holds its "alive" pipe; we would wait
-    for it to die and it for us, so a killed driver would leave both behind. Let go."""
-    forkserver = sys.modules.get("multiprocessing.forkserver")
-    server = getattr(forkserver, "_forkserver", None)
-    fd = getattr(server, "_forkserver_alive_fd", None)
-    if server is not None and fd is not None:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        server._forkserver_alive_fd = None
+def load_error(exc: BaseException) -> tuple[str, str]:
+    """What the driver shows when the trainable cannot be loaded: the error, why a worker
+    might not see what the driver sees, and what to change."""
+    hint = (
+        "A local worker is a fresh Python interpreter started with the driver's sys.path, "
+        "working directory and environment; it does not run the driver's script, so "
+        "everything the trainable refers to by name must be importable there (functions "
+        "and classes defined in the script itself are shipped by value)."
+    )
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        hint += (
+            f" Module {exc.name!r} is not importable in it: install it, put its directory on "
+            "sys.path before calling run(), or ship it by value with "
+            f"cloudpickle.register_pickle_by_value({exc.name.split('.')[0]})."
+        )
+    else:
+        hint += (
+            " Fix that error so that pickle.loads(cloudpickle.dumps(trainable)) works "
+            "in a fresh interpreter."
+        )
+    return (
+        f"the trainable could not be loaded in the worker process: {describe(exc)}. {hint}",
+        traceback.format_exc(),
+    )
 
 
-def worker_main(
-    conn: Any,
-    payload: bytes | str,
-    env: dict[str, str],
-    close_fds: list[int],
-    start_method: str = "fork",
-    heartbeat_s: float | None = None,
-) -> None:
-    """Entry point of a worker process (the ``target`` of its ``multiprocessing.Process``).
+def _load(payload: bytes | str) -> Any:
+    if isinstance(payload, str):  # a file the driver wrote (a large trainable)
+        with open(payload, "rb") as f:
+            payload = f.read()
+    return pickle.loads(payload)  # noqa: S301 - the driver's own trainable
 
-    The environment is set first, before the trainable is unpickled (which is where the
-    user's heavy imports happen), so OMP/MKL/CUDA settings take effect. ``heartbeat_s``:
-    interval of lease renewals (None: the driver keeps no lease).
-    """
+
+def main() -> NoReturn:
+    """Run as ``python -c <bootstrap> FD DRIVER_PID`` (see the module docstring)."""
+    fd, driver_pid = int(sys.argv[1]), int(sys.argv[2])
+    os.set_inheritable(fd, False)  # pass_fds made it inheritable: not for the trial's children
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    os.environ.update(env)
-    for fd in close_fds:  # fork: the driver's ends of other workers' sockets
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    if start_method == "forkserver":
-        _release_forkserver()
     threading.Thread(
-        target=_watch_parent, args=(os.getppid(),), name="tunefleet-watchdog", daemon=True
+        target=_watch_parent, args=(driver_pid,), name="tunefleet-watchdog", daemon=True
     ).start()
-    threads = env.get("OMP_NUM_THREADS")
-    if threads:
-        _limit_loaded_threadpools(int(threads))
+    frame = wire.read_frame(fd)
+    if frame is None:  # the driver is gone already
+        _exit(0)
+    op, argv, payload, heartbeat_s = pickle.loads(frame)  # noqa: S301 - the driver's frame
+    assert op == wire.BOOT
+    sys.argv[:] = argv  # as the driver sees it (user code may read it)
     # The loop exits the process at once on EXIT, at end of stream and when a write finds
     # the driver gone (a trial that does not report is not waited for).
-    loop = TrialChannel(conn.fileno(), None, flush_s=FLUSH_AFTER_S, exit_now=_exit)
+    loop = TrialChannel(fd, None, flush_s=FLUSH_AFTER_S, exit_now=_exit)
     if heartbeat_s is not None:
         loop.send((wire.HEARTBEAT,))  # "started": the driver's lease clock may begin
         loop.renew_while(True)  # a launch may be waiting while the user's imports run
         loop.start_heartbeat(heartbeat_s)
-    load_error: tuple[str, str] | None = None
+    error: tuple[str, str] | None = None
     try:
-        if isinstance(payload, str):  # a file the driver wrote (non-fork start methods)
-            with open(payload, "rb") as f:
-                payload = f.read()
-        loop.fn = pickle.loads(payload)  # noqa: S301 - the driver's own trainable
+        loop.fn = _load(payload)
     except BaseException as exc:
-        load_error = (
-            f"the trainable could not be loaded in the worker process: {describe(exc)}",
-            traceback.format_exc(),
-        )
+        error = load_error(exc)
+    del payload
     loop.renew_while(False)
-    loop.serve(load_error)
+    loop.send((wire.READY, error))
+    loop.serve(error)
     _exit(0)

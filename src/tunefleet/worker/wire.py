@@ -1,9 +1,9 @@
 """Message framing between the local driver and its worker processes.
 
-Both ends talk over one socket pair per worker, made by ``multiprocessing.Pipe`` (which also
-passes the socket to spawn/forkserver children). We do not use ``Connection.send/recv``:
-``Connection.poll`` builds a selector on every call and ``recv_bytes`` costs two reads per
-message. Our own framing (4-byte little-endian length, then a pickle) lets the driver pull
+Both ends talk over one stream per worker: a ``socket.socketpair()`` for a local worker
+(its end passed to the worker process with ``pass_fds``), a TCP connection for a Spark slot
+task. We do not use ``multiprocessing.Connection``: its ``poll`` builds a selector on every
+call and ``recv_bytes`` costs two reads per message. Our own framing (4-byte little-endian length, then a pickle) lets the driver pull
 every pending message of a worker with one ``os.read`` and decode them in a loop, which keeps
 the driver's cost per report at a few microseconds plus unpickling.
 
@@ -13,6 +13,11 @@ driver → worker: ``(RUN, seq, trial_id, attempt, config, trial_dir, checkpoint
 start_iteration, start_time_total, sync, checkpoint_frequency, checkpoint_at_end,
 stop_criteria, storage_options)``, ``(REPLY, seq, proceed, pause)``,
 ``(STOP, seq, pause)``, ``(EXIT,)``.
+
+driver → local worker, once, first: ``(BOOT, argv, payload, heartbeat_s)`` (the driver's
+``sys.argv``, the pickled trainable or the path of a file holding it, the lease renewal
+interval or None); the local worker answers ``(READY, error)`` once the trainable is loaded,
+``error`` None or ``(message, traceback)``. Spark's slot tasks use neither.
 
 worker → driver: ``(REPORT, result, checkpoint)``, ``(REPORTS, [result, checkpoint, ...])``
 (a burst of asynchronous reports, flat), ``(DONE, stopped)``, ``(FAIL, error, traceback)``,
@@ -40,6 +45,8 @@ DONE = 5
 FAIL = 6
 REPORTS = 7
 HEARTBEAT = 8
+BOOT = 9
+READY = 10
 
 _HEADER = struct.Struct("<I")
 _unpack_header = _HEADER.unpack_from
@@ -56,6 +63,41 @@ def encode(msg: tuple[Any, ...]) -> bytes:
         import cloudpickle
 
         return cloudpickle.dumps(msg, _PROTO)
+
+
+def encode_by_value(msg: tuple[Any, ...]) -> bytes:
+    """Like :func:`encode`, but what the driver's ``__main__`` defines travels by value.
+
+    A worker is a fresh interpreter whose ``__main__`` is not the user's script, so a
+    config holding a class or function of the script (``tune.choice([MyNet, OtherNet])``)
+    cannot be found there by name; cloudpickle ships it by value. Plain pickle stays the
+    fast path: only a frame that names ``__main__`` is pickled again."""
+    data = encode(msg)
+    if b"__main__" not in data:
+        return data
+    import cloudpickle
+
+    return cloudpickle.dumps(msg, _PROTO)
+
+
+def read_frame(fd: int) -> bytes | None:
+    """Exactly one frame's payload (blocking), reading nothing past it; None at end of
+    stream. For the first message of a stream, before a :class:`FrameReader` takes over."""
+    header = _read_exactly(fd, _HEADER.size)
+    if header is None:
+        return None
+    return _read_exactly(fd, _unpack_header(header)[0])
+
+
+def _read_exactly(fd: int, n: int) -> bytes | None:
+    parts: list[bytes] = []
+    while n:
+        data = os.read(fd, n)
+        if not data:
+            return None
+        parts.append(data)
+        n -= len(data)
+    return b"".join(parts)
 
 
 def write_frame(fd: int, payload: bytes) -> None:
@@ -142,7 +184,7 @@ def encode_run(seq: int, launch: Any, where: str) -> bytes:
     from tunefleet.errors import TuneValueError
 
     try:
-        return encode((RUN, seq, *launch.run_fields()))
+        return encode_by_value((RUN, seq, *launch.run_fields()))
     except Exception as exc:
         raise TuneValueError(
             f"config of trial {launch.trial_id} cannot be sent to {where}: {exc!r}"
