@@ -10,11 +10,12 @@ user's threads), which is unsafe, and would copy the driver's memory into every 
 
 So the cluster is still a ``LocalCluster`` (its scheduler in the driver, every
 ``cluster_kwargs`` as before), but its ``worker_class`` is :func:`nanny_process_class`: a
-Dask ``ProcessInterface`` that starts each Nanny as ``python -m
-tunefleet.worker.dask_nanny``. That Nanny's main module is tunefleet's, so the worker it
-spawns imports only tunefleet's module. The Nanny gets the driver's ``sys.path`` and Dask
-configuration; it runs in a session of its own and closes when the driver closes its stdin
-or dies. A Nanny still restarts a killed worker, as before.
+Dask ``ProcessInterface`` that starts each Nanny in a fresh Python process running
+:func:`tunefleet.worker.dask_nanny.main` from a one-line ``-c`` program: spawn re-imports
+neither that program nor the user's script in the worker. The Nanny gets the driver's
+``sys.path`` and Dask configuration; it runs in a session of its own and closes when the
+driver closes its stdin or dies. A Nanny still restarts a killed worker, as before. Not on
+Windows (no process groups or pipes to pass), where Dask's own Nanny is kept.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from typing import Any
 
 from tunefleet.errors import TuneError
 
-__all__ = ["NANNY_MODULE", "local_cluster", "nanny_process_class"]
+__all__ = ["NANNY_MODULE", "local_cluster", "nanny_command", "nanny_process_class"]
 
-#: The module each Nanny process runs (``python -m``).
+#: The module whose ``main()`` each Nanny process runs.
 NANNY_MODULE = "tunefleet.worker.dask_nanny"
 # Seconds a Nanny process gets to start its worker and join the scheduler.
 START_TIMEOUT_S = 120.0
@@ -79,10 +80,7 @@ def _make_class() -> type:
             read_end, write_end = os.pipe()
             try:
                 self.process = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    NANNY_MODULE,
-                    str(write_end),
+                    *nanny_command(write_end),
                     stdin=asyncio.subprocess.PIPE,
                     pass_fds=(write_end,),
                     start_new_session=True,
@@ -101,7 +99,7 @@ def _make_class() -> type:
                 raise TuneError(
                     f"tunefleet: Dask worker {self.name!r} did not start: "
                     f"{status.get('error') or 'its process exited before it said why'} "
-                    f"(in {sys.executable} -m {NANNY_MODULE}, which runs a Dask Nanny; check "
+                    f"(in {sys.executable}, running {NANNY_MODULE}, a Dask Nanny; check "
                     "DaskExecutor's cluster_kwargs and the Dask configuration)"
                     + (f"\n{status['traceback']}" if status.get("traceback") else "")
                 )
@@ -154,6 +152,16 @@ async def _read_status(fd: int, timeout: float) -> dict[str, Any]:
     return status if isinstance(status, dict) else {}
 
 
+def nanny_command(status_fd: int) -> list[str]:
+    """The command of a Nanny process: this Python, with tunefleet importable from where the
+    driver imported it (also when the script put it on ``sys.path`` itself)."""
+    import tunefleet
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tunefleet.__file__)))
+    code = f"import sys; sys.path.insert(0, {root!r}); from {NANNY_MODULE} import main; main()"
+    return [sys.executable, "-c", code, str(status_fd)]
+
+
 def local_cluster(
     n_workers: int,
     threads_per_worker: int,
@@ -180,7 +188,8 @@ def local_cluster(
     extra = dict(cluster_kwargs)
     kwargs["scheduler_kwargs"].update(extra.pop("scheduler_kwargs", None) or {})
     kwargs.update(extra)
-    if kwargs.get("processes") and kwargs.get("worker_class") is None:
+    fresh = os.name == "posix" and bool(sys.executable)
+    if fresh and kwargs.get("processes") and kwargs.get("worker_class") is None:
         kwargs["worker_class"] = nanny_process_class()
     # We retry a lost trial from its latest checkpoint; Dask must not re-run it.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):

@@ -7,11 +7,13 @@ parent's main script again, as ``__mp_main__``, before anything else. A script w
 the whole sweep again inside every worker, and the cluster died with ``RuntimeError: Nanny
 failed to start``.
 
-tunefleet's own cluster (:mod:`tunefleet.executors.dask_cluster`) starts every Nanny as
-``python -m tunefleet.worker.dask_nanny STATUS_FD`` instead. The Nanny's main module is then
-this one, and a worker it spawns re-imports only this module (whose top level imports the
-standard library and nothing else), never the user's script. The user's script is not
-needed in the worker: the trainable arrives cloudpickled, through a worker plugin.
+tunefleet's own cluster (:mod:`tunefleet.executors.dask_cluster`) starts every Nanny in a
+fresh process instead: ``python -c "...; from tunefleet.worker.dask_nanny import main;
+main()" STATUS_FD``. The main module of that process is a ``-c`` program, which spawn does
+not re-import, so the worker the Nanny spawns never runs the user's script (and
+``python -m tunefleet.worker.dask_nanny`` works too: this module imports only the standard
+library at its top). The user's script is not needed in the worker: the trainable arrives
+cloudpickled, through a worker plugin.
 
 The driver talks to this process through two pipes:
 
