@@ -54,6 +54,7 @@ def nanny_process_class() -> type:
 def _make_class() -> type:
     import cloudpickle
     import dask
+    from distributed.core import Status
     from distributed.deploy.spec import ProcessInterface
 
     from tunefleet.worker.dask_nanny import LENGTH
@@ -96,6 +97,7 @@ def _make_class() -> type:
             status = await _read_status(read_end, START_TIMEOUT_S)
             if "address" not in status:
                 await self._kill()
+                self.status = Status.failed  # the cluster's close expects it
                 raise TuneError(
                     f"tunefleet: Dask worker {self.name!r} did not start: "
                     f"{status.get('error') or 'its process exited before it said why'} "
