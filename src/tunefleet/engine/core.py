@@ -204,8 +204,10 @@ class Engine:
                 ended = self._paused_trial(action.trial_id, "terminate")
                 self._complete(ended, TrialStatus.TERMINATED, now)
             elif isinstance(action, NewTrial) and self.can_create:
-                if self._canon is not None and self.searcher.uses_results and (
-                    self._running or self._pending or self._paused
+                if (
+                    self._canon is not None
+                    and self.searcher.uses_results
+                    and (self._running or self._pending or self._paused)
                 ):
                     break  # reproducible: it suggests once every earlier trial finished
                 created = self._create(now)
