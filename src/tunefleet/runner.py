@@ -9,14 +9,18 @@ reflects, so a crash at any moment leaves a log that resumes consistently.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
+import importlib
 import os
 import sqlite3
+import sys
+import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tunefleet.callbacks import dispatch
@@ -106,7 +110,10 @@ class Runner:
         )
         return new, False
 
-    def _setup(self) -> tuple[Engine, int]:
+    def _claim(self) -> tuple[bool, dict[str, Any], set[str]]:
+        """Name the experiment, take its lock and, on resume, apply what it recorded:
+        (resuming, the recorded spec, state keys to drop). Cheap, so an error here comes
+        before any worker starts."""
         s = self.spec
         self.name, resuming = self._choose_name()
         self._lock = DriverLock(self.store.experiment_dir(self.name), self.name)
@@ -122,6 +129,12 @@ class Runner:
                 drop.add("searcher")
             if s.checkpoint_storage is None and old.get("checkpoint_storage"):
                 s.checkpoint_storage = old["checkpoint_storage"]
+        return resuming, old, drop
+
+    def _build(self, resuming: bool, old: dict[str, Any], drop: set[str]) -> tuple[Engine, int]:
+        """Set the searcher and scheduler up, record a new experiment, build the engine and
+        on resume restore it: (engine, index of this run)."""
+        s = self.spec
         seed = s.seed
         s.searcher.setup(s.config, s.metric, s.mode, seed, max(s.num_samples, 1))
         s.scheduler.setup(s.metric, s.mode, seed)
@@ -188,17 +201,34 @@ class Runner:
         from tunefleet.storage.writer import BatchedWriter
 
         s = self.spec
+        executor = s.executor
+        started = False
         try:
-            engine, run_index = self._setup()
+            resuming, old, drop = self._claim()
+            # Workers boot (a fresh interpreter each on the local engine) while this
+            # process imports numpy, which the searcher and the engine build need next.
+            with _importing_meanwhile("numpy"):
+                # Executors reserve what the whole trial needs (all data-parallel workers).
+                executor.start(
+                    s.trainable,
+                    s.resources.total(),
+                    s.max_concurrent_trials,
+                    self.store.experiment_dir(self.name),
+                )
+            started = True
+            engine, run_index = self._build(resuming, old, drop)
         except BaseException:
-            if self._lock is not None:
-                self._lock.release()
+            try:
+                if started:
+                    executor.close()
+            finally:
+                if self._lock is not None:
+                    self._lock.release()
             raise
         self.engine = engine
         self._verifier = RestoreVerifier(self.store, self.name, s.checkpoint_storage_options)
         writer = BatchedWriter(self.store, self.name)
         self._writer = writer
-        executor = s.executor
         exp_dir = self.store.experiment_dir(self.name)
         progress = Progress(
             self.name, s.metric, s.mode, engine.config.total_trials, verbose=s.verbose
@@ -206,8 +236,6 @@ class Runner:
         status, reason = "completed", None
         raise_now: BaseException | None = None
         try:
-            # Executors reserve what the whole trial needs (all data-parallel workers).
-            executor.start(s.trainable, s.resources.total(), s.max_concurrent_trials, exp_dir)
             engine.start(executor.now())
             writer.add(Record(EXPERIMENT_STARTED, None, {"run": run_index}, time.time()))
             for cb in s.callbacks:
@@ -362,6 +390,28 @@ class Runner:
             finally:
                 if self._lock is not None:
                     self._lock.release()
+
+
+@contextlib.contextmanager
+def _importing_meanwhile(*modules: str) -> Iterator[None]:
+    """Import ``modules`` in a thread while the body runs (the body waits on other
+    processes, so the import costs no wall time). A failed import is left for the code
+    that needs the module to raise, where its error means something."""
+
+    def load() -> None:
+        for name in modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    missing = [m for m in modules if m not in sys.modules]
+    thread = threading.Thread(target=load, name="tunefleet-import", daemon=True)
+    if missing:
+        thread.start()
+    try:
+        yield
+    finally:
+        if missing:
+            thread.join()
 
 
 def _trial_dir_fn(trials_dir: str) -> Callable[[str], str]:

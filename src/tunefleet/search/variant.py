@@ -13,9 +13,7 @@ import math
 import secrets
 import warnings
 from collections.abc import Mapping
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tunefleet.errors import TuneTypeError, TuneValueError
 from tunefleet.search.base import FINISHED, Searcher
@@ -31,6 +29,9 @@ from tunefleet.space import (
     space_fingerprint,
     validate_space,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _STATE_VERSION = 1
 
@@ -48,6 +49,8 @@ class _Item:
 
 
 def _new_rng(state: Mapping[str, Any]) -> np.random.Generator:
+    import numpy as np
+
     bit_gen = getattr(np.random, str(state["bit_generator"]))()
     bit_gen.state = dict(state)
     return np.random.Generator(bit_gen)
@@ -172,6 +175,8 @@ class VariantSearcher(Searcher):
             self.seed = self._init_seed
         if self.seed is None and self._given_rng is None:
             self.seed = secrets.randbits(63)  # kept in the state, so resume is exact
+        import numpy as np  # here, not at import: see tunefleet.search's docstring
+
         self._rng = (
             self._given_rng if self._given_rng is not None else np.random.default_rng(self.seed)
         )
@@ -353,6 +358,8 @@ class BasicVariantGenerator(RandomSearch):
     ) -> None:
         seed: int | None = None
         given: np.random.Generator | None = None
+        import numpy as np
+
         if isinstance(random_state, np.random.Generator):
             given = random_state
         elif isinstance(random_state, np.random.RandomState):

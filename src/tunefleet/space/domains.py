@@ -22,15 +22,28 @@ import math
 import numbers
 import re
 import reprlib
+import sys
 import textwrap
 from collections.abc import Callable, Mapping
 from statistics import NormalDist
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tunefleet.errors import TuneTypeError, TuneValueError
 from tunefleet.space._view import ConfigView, Spec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def plain(value: Any) -> Any:
+    """``value`` with a numpy scalar turned into its Python value. numpy is not imported
+    for this: a value cannot be a numpy scalar unless numpy is loaded already, and the
+    space must not cost numpy's import to a sweep that never samples (see tunefleet.search)."""
+    np_ = sys.modules.get("numpy")
+    if np_ is not None and isinstance(value, np_.generic):
+        return value.item()
+    return value
+
 
 _MARK = "__tunefleet__"
 _U_EPS = 1e-12  # keeps the inverse normal CDF finite at u = 0 or 1
@@ -392,9 +405,9 @@ class Normal(Domain):
 def _as_list(where: str, name: str, seq: Any) -> list[Any]:
     if isinstance(seq, str | bytes | Mapping | set | frozenset) or not hasattr(seq, "__iter__"):
         raise TuneTypeError(f"{where}: {name} must be a list or tuple, got {type(seq).__name__}")
-    if isinstance(seq, np.ndarray):
+    if hasattr(seq, "tolist") and not isinstance(seq, list | tuple):  # a numpy array
         seq = seq.tolist()
-    out = [v.item() if isinstance(v, np.generic) else v for v in seq]
+    out = [plain(v) for v in seq]
     if not out:
         raise TuneValueError(f"{where}: {name} must not be empty")
     return out
@@ -573,7 +586,7 @@ class Function(Domain):
                 if isinstance(value, Function)
                 else value.sample(rng)
             )
-        return value.item() if isinstance(value, np.generic) else value
+        return plain(value)
 
     def _no_unit(self) -> TuneTypeError:
         return TuneTypeError(f"{self!r}: sample_from has no unit-interval form")
@@ -759,8 +772,9 @@ def encode_value(v: Any) -> Any:
         return {_MARK: "tuple", "items": [encode_value(x) for x in v]}
     if isinstance(v, Domain):
         return {_MARK: "domain", "domain": v.to_json()}
-    if isinstance(v, np.generic):
-        return encode_value(v.item())
+    as_python = plain(v)
+    if as_python is not v:
+        return encode_value(as_python)
     if isinstance(v, OpaqueValue):
         return {_MARK: "repr", "type": v.type_name, "repr": v.text}
     return {

@@ -11,13 +11,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from tunefleet.errors import TuneTypeError, TuneValueError
 from tunefleet.space._view import PENDING, ConfigView, Path, Spec, Unresolved, unview
-from tunefleet.space.domains import Domain, Function, decode_value, encode_value
+from tunefleet.space.domains import Domain, Function, decode_value, encode_value, plain
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SPACE_FORMAT = "tunefleet.space/1"
 _NO_VALUES: Mapping[Path, Any] = MappingProxyType({})
@@ -122,6 +123,8 @@ def resolve(
     if values is None:
         values = _NO_VALUES
     if rng is None:
+        import numpy as np
+
         rng = np.random.default_rng()
     pending: list[tuple[Path, Function]] = []
     out = _build(space, (), values, rng, pending)
@@ -218,8 +221,7 @@ def _evaluate(
     except Exception as e:
         e.add_note(f"while evaluating sample_from at {format_path(path)}")
         raise
-    if isinstance(value, np.generic):
-        return value.item()
+    value = plain(value)
     if isinstance(value, dict | list):
         return _build(value, path, _NO_VALUES, rng, found)
     return value

@@ -1,0 +1,40 @@
+"""What importing tunefleet and building a sweep's pieces pulls in: a sweep's driver imports
+numpy while its workers boot (Runner.run), which only helps while nothing earlier imports it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("numpy", "scipy", "ray", "dask", "pyspark", "torch", "pandas", "sklearn", "optuna")
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"import sys\n{code}\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return out.stdout.split()
+
+
+def test_defining_a_space_and_loading_the_runner_import_no_numpy() -> None:
+    code = (
+        "import tunefleet as tune\n"
+        "space = {'x': tune.uniform(0, 1), 'y': tune.choice([1, 2]), 'g': tune.grid_search([1])}\n"
+        "import tunefleet.runner, tunefleet.search, tunefleet.executors.local\n"
+        "from tunefleet.search import create_searcher\n"
+        "from tunefleet.space import validate_space\n"
+        "validate_space(space)"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_the_probe_sees_numpy_once_a_searcher_samples() -> None:
+    code = (
+        "import tunefleet as tune\n"
+        "from tunefleet.search import RandomSearch\n"
+        "s = RandomSearch(seed=0)\n"
+        "s.setup({'x': tune.uniform(0, 1)}, 'score', 'max', 0)\n"
+        "s.suggest('t0')"
+    )
+    assert "numpy" in _loaded_after(code)
