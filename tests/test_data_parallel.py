@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -151,8 +152,10 @@ def whoami(config: dict[str, Any]) -> None:
         {
             "ppid": os.getppid(),
             "pid": os.getpid(),
-            # "tunefleet-local-N" in a local worker; "MainProcess" in a rank (subprocess.Popen)
-            "process": multiprocessing.current_process().name,
+            # a local worker runs tunefleet.worker.process; a rank (subprocess.Popen) does not
+            "process": "local worker"
+            if "tunefleet.worker.process" in sys.modules
+            else multiprocessing.current_process().name,
             "world_size": ctx.get_world_size(),
             "rank": tdist.world_rank(),
             # (a group of 2 would import torch: slow, and not what these tests are about)
@@ -332,7 +335,7 @@ def test_one_worker_runs_in_process_without_launcher(tmp_path: Path) -> None:
     assert isinstance(spec2.trainable, DataParallelTrainable)
     results = _run(whoami, tmp_path, resources_per_trial={"cpu": 1, "workers": 1})
     last = results.trials[0].last_result
-    assert last["process"].startswith("tunefleet-local-")  # the local worker itself
+    assert last["process"] == "local worker"  # the local worker itself
     assert last["world_size"] == 1 and last["rank"] == 0 and last["group"] is False
     assert last["shard"] == [0, 10]
 

@@ -22,7 +22,6 @@ that the PBT population of 4 is live at once.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
 import socket
@@ -69,8 +68,8 @@ def where(driver_pid: int) -> str:
     """The engine this trial runs on, as seen from inside it."""
     if os.getpid() == driver_pid:
         return "the test process"
-    if multiprocessing.current_process().name.startswith("tunefleet-local-"):
-        return "local"  # a LocalExecutor worker (fork, forkserver or spawn)
+    if "tunefleet.worker.process" in sys.modules and os.getppid() == driver_pid:
+        return "local"  # a LocalExecutor worker: a fresh interpreter the driver started
     if "pyspark" in sys.modules:
         from pyspark import TaskContext
 
