@@ -10,13 +10,13 @@ from tunefleet.bench.compare_schedulers import compute_to_reach
 from tunefleet.bench.measure import best_so_far, figures
 
 
-def _report(trial: str, entered: float, t: float, acc: float, it: int = 1) -> dict:
+def _report(trial: str, entered: float, t: float, acc: float, it: int = 1, pid: int = 1) -> dict:
     return {
         "trial_id": trial,
         "training_iteration": it,
         "bench_entered": entered,
         "bench_time": t,
-        "bench_pid": 1,
+        "bench_pid": pid,
         "accuracy": acc,
     }
 
@@ -68,6 +68,21 @@ def test_figures_from_two_trials_on_two_slots() -> None:
     assert f["cost_per_1000"] == pytest.approx(20 / 3600 * 2 * 1.0 / 2 * 1000)
     assert f["cost_per_1000_spot"] == pytest.approx(f["cost_per_1000"] / 4)
     assert "recovery_s" not in f
+
+
+def test_per_process_utilisation_leaves_out_the_idle_tail() -> None:
+    # process 1 runs a (101-111) then c (112-120); process 2 runs b (101-116), then idles
+    rows = [
+        _report("a", 101.0, 111.0, 0.5, pid=1),
+        _report("c", 112.0, 120.0, 0.6, pid=1),
+        _report("b", 101.0, 116.0, 0.7, pid=2),
+    ]
+    f = figures(
+        _outcome(rows=rows), metric="accuracy", mode="max", target=None, concurrency=2, cores=2
+    )
+    inside = 10 + 8 + 15
+    assert f["utilisation_busy"] == pytest.approx(inside / (2 * 19))  # window 101-120
+    assert f["utilisation_slots"] == pytest.approx(inside / (19 + 15))  # 1 s hand-off only
 
 
 def test_min_mode_and_unreached_target() -> None:

@@ -8,7 +8,12 @@ Definitions (also in docs/benchmarks.md):
 * worker utilisation: the share of slot-seconds spent inside the user's function. An
   attempt's in-function time runs from its entry to its last report; the denominator is
   ``concurrency x`` the window: the whole call, and the busy window (first entry to last
-  report), which leaves out cluster start-up and shut-down;
+  report), which leaves out cluster start-up and shut-down; and per process (slot): the
+  in-function time over the sum of each training process's span, from its first entry to
+  its last report. The busy window also counts a slot that idles at the end while the
+  last trial runs (with few trials that tail, set by which trials run longest, dominates
+  the figure); the per-process figure leaves it out and measures the hand-offs between
+  trials and the waits for decisions, which are what the system itself costs;
 * cost per 1,000 trials: ``wall hours x cores x price per core-hour / trials x 1000``,
   with ``cores = concurrency x cpus per trial x workers per trial``;
 * recovery: from the harness's SIGKILL of a running trial's process to that trial's
@@ -81,6 +86,13 @@ def figures(
         window = max(end - start, 1e-9)
         row["utilisation_busy"] = inside / (concurrency * window)
         row["overhead_per_trial_s"] = (concurrency * window - inside) / max(trials, 1)
+        spans: dict[Any, list[float]] = {}
+        for r in rows:
+            span = spans.setdefault(r.get("bench_pid"), [float(r["bench_entered"]), 0.0])
+            span[0] = min(span[0], float(r["bench_entered"]))
+            span[1] = max(span[1], float(r["bench_time"]))
+        spanned = sum(end - start for start, end in spans.values())
+        row["utilisation_slots"] = inside / max(spanned, 1e-9)
     core_hours = wall / 3600.0 * cores
     if price is not None and trials:
         row["cost_per_1000"] = core_hours * price / trials * 1000.0

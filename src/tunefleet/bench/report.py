@@ -14,6 +14,7 @@ RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("trials_per_hour", "trials/hour", "{:,.0f}"),
     ("utilisation", "utilisation", "{:.1%}"),
     ("utilisation_busy", "utilisation (busy)", "{:.1%}"),
+    ("utilisation_slots", "utilisation (per process)", "{:.1%}"),
     ("cost_per_1000", "cost/1000 trials", "{:.3f}"),
     ("cost_per_1000_spot", "cost/1000 (spot)", "{:.3f}"),
     ("recovery_s", "recovery (s)", "{:.2f}"),
