@@ -1,14 +1,19 @@
 """Spark start-up: the driver JVM's class-data archive and the zip-free pyspark daemon.
 
 The end-to-end tests run their sweeps in subprocesses: a driver JVM's options only apply
-when it is launched, and Spark allows one driver per process.
+when it is launched, and Spark allows one driver per process. One real archive is built
+per module (the costly part, about 20 s of CPU); the damaged archives are copies of it,
+handed to real JVMs that only start (``-version``) or idle (py4j's gateway), so the
+"never a crash" cases cost a fraction of a second each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -112,6 +117,16 @@ def test_daemon_module_only_for_workers_running_this_python(monkeypatch):
 
 
 # ============================================================================ class cache
+def _fake_archive(tmp_path: Path, payload: bytes = b"x" * 4096) -> tuple[Path, Path]:
+    """A sealed file that is not a JVM archive: enough for the seal's own checks."""
+    seal = spark_classcache.seal_path()
+    assert seal is not None
+    seal.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path / "built.tmp"
+    tmp.write_bytes(payload)
+    return seal, spark_classcache.publish(seal, tmp, ["java"])
+
+
 def test_class_cache_switch_and_location(monkeypatch, tmp_path):
     monkeypatch.setenv(spark_classcache.CACHE_DIR_ENV, str(tmp_path))
     monkeypatch.setenv(spark_classcache.SWITCH_ENV, "0")
@@ -120,81 +135,224 @@ def test_class_cache_switch_and_location(monkeypatch, tmp_path):
     assert spark_classcache.build_in_background() is False
     assert spark_classcache.ensure() is None
     monkeypatch.setenv(spark_classcache.SWITCH_ENV, "1")
-    path = spark_classcache.archive_path()
-    assert path is not None and path.parent == tmp_path / "spark-cds"
+    seal = spark_classcache.seal_path()
+    assert seal is not None and seal.parent == tmp_path / "spark-cds"
     assert spark_classcache.java_options() == ""  # nothing built yet
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"archive")
-    assert f"-XX:SharedArchiveFile={path}" in spark_classcache.java_options()
+    seal, archive = _fake_archive(tmp_path)
+    options = spark_classcache.java_options()
+    assert f"-XX:SharedArchiveFile={archive} -XX:+VerifySharedSpaces" in options
+    assert oct(archive.stat().st_mode & 0o777) == "0o444"
     spark_classcache.discard()
-    assert not path.exists()
+    assert not seal.exists() and not archive.exists()
 
 
 def test_class_cache_lock_blocks_until_stale(monkeypatch, tmp_path):
     monkeypatch.setenv(spark_classcache.CACHE_DIR_ENV, str(tmp_path))
-    path = spark_classcache.archive_path()
-    assert path is not None
-    assert spark_classcache._take_lock(path)
-    assert not spark_classcache._take_lock(path)  # a build is running
-    lock = path.with_suffix(".lock")
+    seal = spark_classcache.seal_path()
+    assert seal is not None
+    assert spark_classcache._take_lock(seal)
+    assert not spark_classcache._take_lock(seal)  # a build is running
+    lock = seal.with_suffix(".lock")
     old = time.time() - spark_classcache.STALE_LOCK_S - 5
     os.utime(lock, (old, old))
-    assert spark_classcache._take_lock(path)  # its builder died: taken over
-
-
-def _wait_for_archive(path: Path, not_size: int = -1) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if path.exists() and path.stat().st_size not in (0, not_size):
-            break
-        time.sleep(0.5)
-    assert path.exists() and path.stat().st_size > 1_000_000
-    assert not path.with_suffix(".lock").exists()
-    assert not path.with_suffix(".failed").exists()
-    assert not list(path.parent.glob("*.tmp"))
+    assert spark_classcache._take_lock(seal)  # its builder died: taken over
 
 
 def test_class_cache_not_retried_in_the_background_soon_after_a_failed_build(monkeypatch, tmp_path):
     monkeypatch.setenv(spark_classcache.CACHE_DIR_ENV, str(tmp_path))
-    path = spark_classcache.archive_path()
-    assert path is not None
-    path.parent.mkdir(parents=True)
-    failed = path.with_suffix(".failed")
+    seal = spark_classcache.seal_path()
+    assert seal is not None
+    seal.parent.mkdir(parents=True)
+    failed = seal.with_suffix(".failed")
     failed.touch()
     assert spark_classcache.build_in_background() is False
-    assert not path.with_suffix(".lock").exists()  # nothing was started
+    assert not seal.with_suffix(".lock").exists()  # nothing was started
     old = time.time() - spark_classcache.RETRY_FAILED_S - 5
     os.utime(failed, (old, old))
-    assert spark_classcache._failed_recently(path) is False
+    assert spark_classcache._failed_recently(seal) is False
 
 
-def test_class_cache_is_built_after_a_sweep_used_by_the_next_and_survives_damage(
-    monkeypatch, tmp_path
+@pytest.mark.parametrize("damage", ["truncated", "bit_flipped", "seal_garbled", "missing"])
+def test_class_cache_archive_that_differs_from_its_seal_is_never_used(
+    monkeypatch, tmp_path, damage
 ):
+    monkeypatch.setenv(spark_classcache.CACHE_DIR_ENV, str(tmp_path))
+    seal, archive = _fake_archive(tmp_path)
+    data = archive.read_bytes()
+    archive.unlink()  # a foreign writer; tunefleet itself never rewrites a published name
+    if damage == "truncated":
+        archive.write_bytes(data[: len(data) // 3])
+    elif damage == "bit_flipped":
+        archive.write_bytes(data[:100] + bytes([data[100] ^ 1]) + data[101:])
+    elif damage == "seal_garbled":
+        archive.write_bytes(data)
+        seal.write_text('{"format": 1, "file": "../../etc/passwd", "size": 1, "sha256": "0"}')
+    assert spark_classcache.java_options() == ""
+    assert not seal.exists() and not archive.exists()  # removed: the next sweep rebuilds it
+
+
+def test_class_cache_publishing_never_rewrites_an_archive_in_place(monkeypatch, tmp_path):
+    monkeypatch.setenv(spark_classcache.CACHE_DIR_ENV, str(tmp_path))
+    seal, first = _fake_archive(tmp_path, b"a" * 8192)
+    with open(first, "rb") as held:  # stands for a JVM that maps the first archive
+        _, second = _fake_archive(tmp_path, b"b" * 100)
+        assert second != first and not first.exists()
+        assert os.pread(held.fileno(), 8192, 0) == b"a" * 8192
+        assert os.fstat(held.fileno()).st_size == 8192
+    assert f"SharedArchiveFile={second} " in spark_classcache.java_options()
+    assert json.loads(seal.read_text())["file"] == second.name
+
+
+# ---------------------------------------------------------------- with a real archive
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict:
+    """A real archive, built once by ``ensure()`` (the build ``tunefleet bench`` runs)."""
+    cache = tmp_path_factory.mktemp("cds")
+    saved = os.environ.get(spark_classcache.CACHE_DIR_ENV)
+    os.environ[spark_classcache.CACHE_DIR_ENV] = str(cache)
+    try:
+        archive = spark_classcache.ensure(timeout=240)
+        seal = spark_classcache.seal_path()
+    finally:
+        if saved is None:
+            os.environ.pop(spark_classcache.CACHE_DIR_ENV)
+        else:
+            os.environ[spark_classcache.CACHE_DIR_ENV] = saved
+    assert archive is not None and seal is not None, "the archive was not built"
+    assert archive.stat().st_size > 1_000_000
+    record = json.loads(seal.read_text())
+    return {"cache": cache, "archive": archive, "seal": seal, "java": record["java"]}
+
+
+def _plant(monkeypatch, tmp_path: Path, built: dict, data: bytes) -> Path:
+    """``data`` sealed as the archive of a fresh cache dir (as if it passed the check)."""
     cache = tmp_path / "cache"
     monkeypatch.setenv(spark_classcache.CACHE_DIR_ENV, str(cache))
-    path = spark_classcache.archive_path()
-    assert path is not None
+    seal = spark_classcache.seal_path()
+    assert seal is not None
+    seal.parent.mkdir(parents=True)
+    tmp = tmp_path / "planted.tmp"
+    tmp.write_bytes(data)
+    return spark_classcache.publish(seal, tmp, built["java"])
+
+
+def _java(built: dict, options: str, *args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*built["java"], *options.split(), *args], capture_output=True, timeout=60, **kw
+    )
+
+
+def _crash_reports(*dirs: Path) -> list[Path]:
+    return [p for d in dirs for p in d.rglob("hs_err_pid*.log")]
+
+
+def test_class_cache_real_archive_damaged_after_its_check_never_crashes_a_jvm(
+    monkeypatch, tmp_path, built
+):
+    data = built["archive"].read_bytes()
+    # Sealed and whole: the JVM maps it.
+    _plant(monkeypatch, tmp_path / "whole", built, data)
+    options = spark_classcache.java_options()
+    assert "-XX:+VerifySharedSpaces" in options
+    assert _java(built, options, "-Xshare:on", "-version").returncode == 0
+    # Bits flipped after the seal was checked: the JVM's own CRC check refuses it, and
+    # the JVM starts without it.
+    flipped = bytearray(data)
+    for at in (len(data) // 5, len(data) // 2):
+        flipped[at] ^= 0xFF
+    _plant(monkeypatch, tmp_path / "flipped", built, bytes(flipped))
+    options = spark_classcache.java_options()
+    assert "SharedArchiveFile" in options
+    assert _java(built, options, "-Xshare:on", "-version").returncode != 0  # refused...
+    assert _java(built, options, "-version").returncode == 0  # ...and no crash
+    # An archive of another JVM build (its header names another version): refused too.
+    other = bytearray(data)
+    at = other.find(b" VM (", 0, 4096)  # "OpenJDK 64-Bit Server VM (17.0.15+6-..."
+    assert at >= 0, "no JVM version in the archive's header"
+    other[at + 5 : at + 7] = b"99"
+    _plant(monkeypatch, tmp_path / "other", built, bytes(other))
+    options = spark_classcache.java_options()
+    assert _java(built, options, "-Xshare:on", "-version").returncode != 0
+    assert _java(built, options, "-version").returncode == 0
+    # Truncated (the archive that crashed a JVM with SIGBUS): caught by the seal, never
+    # handed to a JVM.
+    _plant(monkeypatch, tmp_path / "cut", built, data)
+    seal = spark_classcache.seal_path()
+    assert seal is not None
+    archive = seal.parent / json.loads(seal.read_text())["file"]
+    archive.unlink()
+    archive.write_bytes(data[: len(data) // 3])
+    assert spark_classcache.java_options() == ""
+    assert _java(built, "", "-version").returncode == 0
+    assert not _crash_reports(tmp_path)
+
+
+def test_class_cache_archive_replaced_while_a_jvm_maps_it(monkeypatch, tmp_path, built):
+    data = built["archive"].read_bytes()
+    first = _plant(monkeypatch, tmp_path, built, data)
+    options = spark_classcache.java_options()
+    assert f"SharedArchiveFile={first} " in options
+    # py4j's gateway: a JVM with Spark's class path that idles until its stdin closes.
+    jvm = subprocess.Popen(
+        [*built["java"], *options.split(), "py4j.GatewayServer", "--die-on-broken-pipe", "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert jvm.stdout is not None and jvm.stdout.readline().strip().isdigit()  # up
+        maps = Path(f"/proc/{jvm.pid}/maps").read_text()
+        assert str(first) in maps  # the archive is mapped
+        # A rebuild publishes another archive, a failed start discards one, a bad seal
+        # removes one: each only renames or unlinks.
+        tmp = tmp_path / "rebuilt.tmp"
+        tmp.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+        seal = spark_classcache.seal_path()
+        assert seal is not None
+        second = spark_classcache.publish(seal, tmp, built["java"])
+        assert second != first and not first.exists()
+        spark_classcache.discard()
+        assert not second.exists()
+        time.sleep(0.5)
+        assert jvm.poll() is None  # still running on its mapping
+        out, err = jvm.communicate(b"", timeout=60)
+    finally:
+        if jvm.poll() is None:
+            jvm.kill()
+            jvm.wait()
+    assert jvm.returncode == 0, err[-2000:]
+    assert not _crash_reports(tmp_path)
+
+
+def test_class_cache_used_by_a_sweep_and_a_damaged_one_is_skipped(monkeypatch, tmp_path, built):
+    cache = tmp_path / "cache"
+    shutil.copytree(built["cache"] / "spark-cds", cache / "spark-cds")
+    monkeypatch.setenv(spark_classcache.CACHE_DIR_ENV, str(cache))
+    seal = spark_classcache.seal_path()
+    assert seal is not None
+    archive = seal.parent / json.loads(seal.read_text())["file"]
 
     first = _sweep(tmp_path, cache)
     assert first["best"] == 3
-    assert not any(a.startswith("-XX:SharedArchiveFile") for a in first["java_args"])
+    assert f"-XX:SharedArchiveFile={archive}" in first["java_args"]
+    assert "-XX:+VerifySharedSpaces" in first["java_args"]
     # Trials imported the installed pyspark, through tunefleet's daemon, not Spark's zip.
     assert all(".zip" not in f for f in first["pyspark"]), first["pyspark"]
     assert all(f"-m {DAEMON}" in d for d in first["daemon"]), first["daemon"]
-    _wait_for_archive(path)  # built in the background after the sweep closed
 
+    # Truncated by someone else: the sweep runs without it, no JVM crashes, and a new
+    # archive is built after the sweep (stopped here: the build itself is tested above).
+    data = archive.read_bytes()
+    archive.unlink()
+    archive.write_bytes(data[: len(data) // 3])
     second = _sweep(tmp_path, cache)
     assert second["best"] == 3
-    assert f"-XX:SharedArchiveFile={path}" in second["java_args"]
-
-    # A truncated archive crashes the JVM that maps it: the driver starts again without
-    # it, the sweep completes, and a whole archive replaces the damaged one.
-    size = path.stat().st_size // 3
-    data = path.read_bytes()[:size]
-    path.unlink()
-    path.write_bytes(data)
-    third = _sweep(tmp_path, cache)
-    assert third["best"] == 3
-    assert f"-XX:SharedArchiveFile={path}" not in third["java_args"]
-    _wait_for_archive(path, not_size=size)
+    assert not any("SharedArchiveFile" in a for a in second["java_args"])
+    assert not archive.exists() and not _crash_reports(tmp_path)
+    lock = seal.with_suffix(".lock")
+    deadline = time.monotonic() + 30
+    while not lock.exists() and not seal.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert lock.exists() or seal.exists(), "no rebuild was started after the sweep"
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+        os.killpg(int(lock.read_text()), signal.SIGKILL)  # the builder's whole session

@@ -3,14 +3,25 @@
 The driver JVM of a new SparkContext loads and verifies several thousand classes from
 Spark's jars; on this project's 2-core machine that is most of the 6 s its start takes.
 Java's dynamic application class-data sharing (JEP 350, JDK 13+) writes those classes,
-already parsed and verified, into an archive that later JVMs map instead: the context
-starts in about 4 s instead of 6. The archive depends on the JDK and on Spark's jars, so
-its name carries both; the JVM itself refuses (silently, with the logging switched off
-here) an archive that does not match its class path.
+already parsed and verified, into an archive that later JVMs map instead. The archive
+depends on the JDK and on Spark's jars, so its key carries both.
 
-A JVM given a truncated archive crashes, so an archive only ever appears under its final
-name by an atomic rename after the JVM that wrote it exited cleanly; and a driver that
-still fails to start with an archive is started again without it (the archive is removed).
+A JVM maps the archive without checking its length: a truncated archive (or one cut short
+while a JVM has it mapped) kills that JVM with SIGBUS. So an archive is only ever used
+after it was proven whole, and never changes once published:
+
+* **Sealed when built.** The builder's JVM writes a temporary file; after that JVM exited
+  0, a second JVM must load the file with ``-Xshare:on`` (it refuses to start otherwise);
+  only then is it renamed to ``driver-<key>-<sha256 prefix>.jsa`` (a name it will always
+  keep: a rebuild writes another name) and a seal, ``driver-<key>.json`` with the file's
+  name, size and SHA-256, is renamed into place last. The seal's rename is the one commit
+  point: a reader sees the old archive or the new one, whole.
+* **Verified before every use.** :func:`java_options` checks the size and SHA-256 against
+  the seal (0.1 s for 70 MB) and hands the JVM ``-XX:+VerifySharedSpaces`` as well, so a
+  bit flipped after the check makes the JVM refuse the archive (its own CRC) instead of
+  running on it. An archive that fails is unlinked with its seal (never truncated or
+  rewritten: a JVM that maps it keeps its pages) and a new one is built after the sweep.
+* **A JVM of another build** refuses an archive by itself (its header names the JVM).
 
 The archive is built in a separate low-priority process after the first sweep that
 started its own SparkContext has finished (:func:`build_in_background`), so no sweep waits
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -41,6 +53,8 @@ STALE_LOCK_S = 600.0
 RETRY_FAILED_S = 86400.0
 #: Logging off: a mismatched archive must not print warnings into the user's output.
 _QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+#: Format of the seal file; a seal of another format is not trusted.
+_SEAL_FORMAT = 1
 
 
 def enabled() -> bool:
@@ -74,8 +88,11 @@ def _spark_home() -> str | None:
     return os.path.realpath(os.path.dirname(pyspark.__file__))
 
 
-def archive_path() -> Path | None:
-    """Where the archive for this JDK and this Spark lives (None: no Java or Spark found)."""
+def seal_path() -> Path | None:
+    """The seal of this JDK's and this Spark's archive (None: no Java or Spark found).
+
+    Its siblings share its stem: ``.lock`` (a build is running), ``.failed`` (the last
+    build failed) and the archives ``<stem>-<sha256 prefix>.jsa``."""
     java, spark = _java_binary(), _spark_home()
     if java is None or spark is None:
         return None
@@ -86,31 +103,87 @@ def archive_path() -> Path | None:
     except OSError:
         return None
     key = hashlib.sha1("\0".join(stamp).encode()).hexdigest()[:16]
-    return cache_dir() / "spark-cds" / f"driver-{key}.jsa"
+    return cache_dir() / "spark-cds" / f"driver-{key}.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_seal(seal: Path) -> dict | None:
+    try:
+        data = json.loads(seal.read_text())
+    except (OSError, ValueError):
+        return None
+    ok = (
+        isinstance(data, dict)
+        and data.get("format") == _SEAL_FORMAT
+        and isinstance(data.get("file"), str)
+        and os.path.basename(data["file"]) == data["file"]  # a name beside the seal, no path
+        and isinstance(data.get("size"), int)
+        and isinstance(data.get("sha256"), str)
+    )
+    return data if ok else None
+
+
+def verified_archive() -> Path | None:
+    """The sealed archive if its size and SHA-256 match its seal, else None.
+
+    A seal that does not match its archive is removed with the archives (unlinked: a JVM
+    that maps one keeps its pages), so the next sweep builds a new one."""
+    seal = seal_path()
+    if seal is None or not seal.exists():
+        return None
+    data = _read_seal(seal)
+    archive = seal.parent / data["file"] if data is not None else None
+    try:
+        if (
+            data is not None
+            and archive is not None
+            and archive.stat().st_size == data["size"]
+            and _sha256(archive) == data["sha256"]
+        ):
+            return archive
+    except OSError:
+        pass
+    _remove(seal)
+    return None
+
+
+def _remove(seal: Path) -> None:
+    """Unlink the seal and every archive of its key (the one it named, and any orphan)."""
+    for path in [seal, *seal.parent.glob(f"{seal.stem}-*.jsa")]:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def java_options() -> str:
     """Driver JVM options that use the archive, or "" when there is none (or it is off)."""
     if not enabled():
         return ""
-    path = archive_path()
-    if path is None or not path.is_file():
+    archive = verified_archive()
+    if archive is None:
         return ""
-    # A JVM that crashes on a damaged archive writes its report here, not into the cwd.
-    report = path.parent / "hs_err_pid%p.log"
-    return f"-XX:SharedArchiveFile={path} {_QUIET} -XX:ErrorFile={report}"
+    # A JVM that still fails on the archive writes its report here, not into the cwd.
+    report = archive.parent / "hs_err_pid%p.log"
+    return (
+        f"-XX:SharedArchiveFile={archive} -XX:+VerifySharedSpaces {_QUIET} -XX:ErrorFile={report}"
+    )
 
 
 def discard() -> None:
-    """Remove the archive (after a driver failed to start with it)."""
-    path = archive_path()
-    if path is not None:
-        with contextlib.suppress(OSError):
-            path.unlink()
+    """Remove the archive and its seal (after a driver failed to start with it)."""
+    seal = seal_path()
+    if seal is not None:
+        _remove(seal)
 
 
-def _take_lock(path: Path) -> bool:
-    lock = path.with_suffix(".lock")
+def _take_lock(seal: Path) -> bool:
+    lock = seal.with_suffix(".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         if time.time() - lock.stat().st_mtime > STALE_LOCK_S:
@@ -124,15 +197,15 @@ def _take_lock(path: Path) -> bool:
     return True
 
 
-def _failed_recently(path: Path) -> bool:
+def _failed_recently(seal: Path) -> bool:
     try:
-        return time.time() - path.with_suffix(".failed").stat().st_mtime < RETRY_FAILED_S
+        return time.time() - seal.with_suffix(".failed").stat().st_mtime < RETRY_FAILED_S
     except OSError:
         return False
 
 
-def _command(path: Path) -> list[str]:
-    return [sys.executable, "-m", "tunefleet.executors.spark_classcache", str(path)]
+def _command(seal: Path) -> list[str]:
+    return [sys.executable, "-m", "tunefleet.executors.spark_classcache", str(seal)]
 
 
 def build_in_background() -> bool:
@@ -140,33 +213,35 @@ def build_in_background() -> bool:
     no build is running. Returns whether a build was started."""
     if not enabled():
         return False
-    path = archive_path()
-    if path is None or path.exists() or _failed_recently(path) or not _take_lock(path):
+    seal = seal_path()
+    if seal is None or seal.exists() or _failed_recently(seal) or not _take_lock(seal):
         return False
-    subprocess.Popen(
-        [*_command(path), "--nice"],
+    builder = subprocess.Popen(
+        [*_command(seal), "--nice"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    with contextlib.suppress(OSError):
+        seal.with_suffix(".lock").write_text(str(builder.pid))  # whose build it is
     return True
 
 
 def ensure(timeout: float = 300.0) -> Path | None:
-    """Build the archive now unless it exists (waits for a build already running).
+    """Build the archive now unless a verified one exists (waits for a running build).
 
     Returns its path, or None when it is off or could not be built."""
     if not enabled():
         return None
-    path = archive_path()
-    if path is None:
+    seal = seal_path()
+    if seal is None:
         return None
     deadline = time.monotonic() + timeout
-    while not path.exists() and time.monotonic() < deadline:
-        if _take_lock(path):
+    while verified_archive() is None and time.monotonic() < deadline:
+        if _take_lock(seal):
             subprocess.run(
-                _command(path),
+                _command(seal),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -175,19 +250,76 @@ def ensure(timeout: float = 300.0) -> Path | None:
             )
             break
         time.sleep(0.5)  # another process is building it
-    return path if path.exists() else None
+    return verified_archive()
 
 
-def _dump(path: Path) -> int:
+def loads_with(java_command: list[str], archive: Path) -> bool:
+    """Whether a JVM started as ``java_command`` (java and its class path) maps ``archive``:
+    with ``-Xshare:on`` a JVM that cannot use the archive exits non-zero instead."""
+    check = [
+        *java_command,
+        "-Xshare:on",
+        f"-XX:SharedArchiveFile={archive}",
+        "-XX:+VerifySharedSpaces",
+        *_QUIET.split(),
+        f"-XX:ErrorFile={archive.parent / 'hs_err_pid%p.log'}",
+        "-version",
+    ]
+    try:
+        done = subprocess.run(check, capture_output=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _java_and_class_path(pid: int) -> list[str] | None:
+    """The java binary and ``-cp`` of a running JVM (Linux: from /proc)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return None
+    if "-cp" not in args or args.index("-cp") + 1 >= len(args):
+        return None
+    at = args.index("-cp")
+    return [args[0], "-cp", args[at + 1]]
+
+
+def publish(seal: Path, tmp: Path, java_command: list[str]) -> Path:
+    """Move a checked archive under its final name, then commit its seal (both renames).
+
+    The seal also records the JVM command (java and class path) that the archive fits."""
+    digest = _sha256(tmp)
+    size = tmp.stat().st_size
+    archive = seal.with_name(f"{seal.stem}-{digest[:16]}.jsa")
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, archive)  # same content if a file of this name was there
+    record = {
+        "format": _SEAL_FORMAT,
+        "file": archive.name,
+        "size": size,
+        "sha256": digest,
+        "java": java_command,
+    }
+    pending = seal.with_name(f"{seal.name}.{os.getpid()}.tmp")
+    pending.write_text(json.dumps(record))
+    os.replace(pending, seal)
+    for stale in seal.parent.glob(f"{seal.stem}-*.jsa"):
+        if stale.name != archive.name:
+            with contextlib.suppress(OSError):
+                stale.unlink()  # unlinked, never truncated: a JVM mapping it keeps its pages
+    return archive
+
+
+def _dump(seal: Path) -> int:
     """Start a driver JVM that records its classes, run one Python job, exit, publish."""
     from pyspark import SparkConf, SparkContext
 
     from tunefleet.executors.base import Resources
     from tunefleet.executors.spark import session_settings
 
-    lock = path.with_suffix(".lock")
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-    failed = path.with_suffix(".failed")
+    lock = seal.with_suffix(".lock")
+    tmp = seal.with_name(f"{seal.stem}.{os.getpid()}.tmp")
+    failed = seal.with_suffix(".failed")
     published = False
     try:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -200,10 +332,11 @@ def _dump(path: Path) -> int:
         sc = SparkContext.getOrCreate(conf)
         shared = sc.broadcast(b"tunefleet")
         sc.parallelize(range(2), 2).map(lambda i: (i, len(shared.value))).collect()
-        sc.stop()
         gateway = SparkContext._gateway
         proc = getattr(gateway, "proc", None)
-        if gateway is None or proc is None:
+        java = _java_and_class_path(proc.pid) if proc is not None else None
+        sc.stop()
+        if gateway is None or proc is None or java is None:
             return 1
         gateway.shutdown()
         if proc.stdin is not None:
@@ -211,7 +344,9 @@ def _dump(path: Path) -> int:
         code = proc.wait(timeout=120)
         if code != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
             return 1
-        os.replace(tmp, path)
+        if not loads_with(java, tmp):
+            return 1
+        publish(seal, tmp, java)
         published = True
         return 0
     finally:
