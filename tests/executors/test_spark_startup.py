@@ -193,7 +193,11 @@ def test_class_cache_archive_that_differs_from_its_seal_is_never_used(
 
 def test_class_cache_publishing_never_rewrites_an_archive_in_place(monkeypatch, tmp_path):
     monkeypatch.setenv(spark_classcache.CACHE_DIR_ENV, str(tmp_path))
+    legacy = tmp_path / "spark-cds" / f"{spark_classcache.seal_path().stem}.jsa"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"unsealed, from an earlier version")
     seal, first = _fake_archive(tmp_path, b"a" * 8192)
+    assert not legacy.exists()
     with open(first, "rb") as held:  # stands for a JVM that maps the first archive
         _, second = _fake_archive(tmp_path, b"b" * 100)
         assert second != first and not first.exists()

@@ -303,7 +303,8 @@ def publish(seal: Path, tmp: Path, java_command: list[str]) -> Path:
     pending = seal.with_name(f"{seal.name}.{os.getpid()}.tmp")
     pending.write_text(json.dumps(record))
     os.replace(pending, seal)
-    for stale in seal.parent.glob(f"{seal.stem}-*.jsa"):
+    legacy = seal.with_suffix(".jsa")  # the unsealed archive of earlier versions
+    for stale in [legacy, *seal.parent.glob(f"{seal.stem}-*.jsa")]:
         if stale.name != archive.name:
             with contextlib.suppress(OSError):
                 stale.unlink()  # unlinked, never truncated: a JVM mapping it keeps its pages
