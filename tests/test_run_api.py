@@ -14,6 +14,8 @@ import pytest
 import tunefleet as tf
 from tunefleet import tune
 from tunefleet.errors import ReportOutsideTrialError, TuneError, TuneTypeError, TuneValueError
+from tunefleet.schedulers import ASHAScheduler
+from tunefleet.search import RandomSearch
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -313,20 +315,78 @@ def test_metric_never_reported_errors_at_end(tmp_path: Path) -> None:
         ({"resources_per_trial": {"cpu": 10_000}}, "resources_per_trial"),
         ({"max_concurrent_trials": 0}, "max_concurrent_trials"),
         ({"engine": "warp-drive"}, "engine"),
+        ({"config": {"model": {"lr": tune.uniform(1, 0)}}}, r"config\['model'\]\['lr'\]: uniform"),
+        ({"config": {"opt": [tune.choice([])]}}, r"config\['opt'\]\[0\]: choice"),
+        ({"config": {"n": tune.qrandint(1, 10, 0)}}, r"config\['n'\]: qrandint"),
+        (
+            {"metric": "loss", "mode": "min", "scheduler": ASHAScheduler(metric="acc", mode="max")},
+            "scheduler: ASHAScheduler was given metric='acc'",
+        ),
+        (
+            {"metric": "loss", "mode": "min", "scheduler": ASHAScheduler(mode="max")},
+            "scheduler: ASHAScheduler was given mode='max'",
+        ),
+        (
+            {"metric": "loss", "mode": "min", "search_alg": RandomSearch(metric="acc", mode="min")},
+            "search_alg: RandomSearch was given metric='acc'",
+        ),
+        ({"stop": {"score": "high"}}, r"stop\['score'\]: threshold must be a number"),
     ],
 )
 def test_bad_arguments_name_the_parameter(
     tmp_path: Path, kwargs: dict[str, Any], param: str
 ) -> None:
+    kwargs = {"config": {"lr": 0.1, "batch": 1}, **kwargs}
     with pytest.raises((TuneValueError, TuneTypeError), match=param):
+        tune.run(quadratic, storage_path=str(tmp_path), verbose=0, **kwargs)
+    assert not any(tmp_path.iterdir())  # nothing created: rejected before any compute
+
+
+def string_metric(config: dict[str, Any]) -> None:
+    tune.report(score=config.get("s", 1.0))
+    tune.report(score="0.9")  # a string: cannot be ranked
+    tune.report(score=2.0)  # may cross the stop request, like any report
+
+
+def test_a_metric_that_is_not_a_number_fails_that_trial_only(tmp_path: Path) -> None:
+    res = tune.run(
+        string_metric,
+        config={"s": tune.grid_search([1.0, 0.5])},
+        metric="score",
+        mode="max",
+        storage_path=str(tmp_path),
+        verbose=0,
+        max_failures=3,  # not retried: the same code reports the same string
+        raise_on_failed_trial=False,
+    )
+    assert [t.status for t in res.trials] == ["ERROR", "ERROR"]
+    for t in res.trials:
+        assert "metric 'score' must be a number, got str '0.9'" in (t.error or "")
+        assert t.num_failures == 1
+
+
+def two_reports(config: dict[str, Any]) -> None:
+    tune.report(score=1.0)
+    tune.report(score=2.0, other=1)
+
+
+def test_a_stop_key_no_result_carries_warns_then_fails_at_the_end(tmp_path: Path) -> None:
+    with (
+        pytest.warns(UserWarning, match=r"stop\['scroe'\]: the first result carries no such key"),
+        pytest.raises(TuneValueError, match=r"stop: no result carried 'scroe'") as info,
+    ):
         tune.run(
-            quadratic,
-            config={"lr": 0.1, "batch": 1},
+            two_reports,
+            num_samples=2,
+            stop={"scroe": 1.5, "other": 5},
+            metric="score",
+            mode="max",
             storage_path=str(tmp_path),
             verbose=0,
-            **kwargs,
         )
-    assert not any(tmp_path.iterdir())  # nothing created: rejected before any compute
+    assert "Results are stored in" in str(info.value)
+    # a key that only later results carry is fine: 'other' appears in the second report
+    assert "'other'" not in str(info.value)
 
 
 def test_unknown_names_list_the_valid_ones(tmp_path: Path) -> None:
@@ -361,17 +421,6 @@ def test_storage_path_not_writable(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(TuneValueError, match="storage_path"):
         tune.run(quadratic, config={"lr": 0.1, "batch": 1}, storage_path=str(blocker / "runs"))
-
-
-def test_space_errors_raised_before_compute() -> None:
-    with pytest.raises(TuneValueError, match="lower"):
-        tune.loguniform(0, 1)
-    with pytest.raises(TuneValueError, match="lower"):
-        tune.uniform(2, 1)
-    with pytest.raises(TuneValueError, match="categories"):
-        tune.choice([])
-    with pytest.raises(TuneValueError, match="q"):
-        tune.quniform(0, 1, 0)
 
 
 def test_unpicklable_trainable_is_rejected(tmp_path: Path) -> None:

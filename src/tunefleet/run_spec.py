@@ -151,6 +151,19 @@ def validate_slot(executor: Executor, resources: Resources) -> None:
         ) from None
 
 
+def _check_objective(component: Any, param: str, metric: str | None, mode: str | None) -> None:
+    """A component given its own metric or mode may not contradict the run's: it would
+    rank trials by another objective than the one the results are judged by."""
+    for attr, run_value in (("metric", metric), ("mode", mode)):
+        own = getattr(component, attr, None)
+        if isinstance(own, str) and run_value is not None and own != run_value:
+            raise TuneValueError(
+                f"{param}: {type(component).__name__} was given {attr}={own!r}, but the run "
+                f"was given {attr}={run_value!r}; give the {attr} in one place (the run's "
+                f"is passed on to the {param.replace('_alg', '')})"
+            )
+
+
 def build_spec(
     trainable: Any,
     *,
@@ -250,6 +263,8 @@ def build_spec(
         raise TuneTypeError("points_to_evaluate: expected a list of config dicts")
     searcher = create_searcher(search_alg, points_to_evaluate=points_to_evaluate)
     sched = create_scheduler(scheduler)
+    _check_objective(searcher, "search_alg", metric, mode)
+    _check_objective(sched, "scheduler", metric, mode)
     if resources_per_trial is None:
         resources_per_trial = getattr(trainable, "_tunefleet_resources", None)
     resources = parse_resources(resources_per_trial)

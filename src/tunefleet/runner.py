@@ -268,6 +268,13 @@ class Runner:
                 f"results were; see tunefleet show {self.name} --storage-path "
                 f"{s.storage_path}). Results are stored in {location}"
             )
+        unseen = sorted(engine.metric_watch.stop_unseen)
+        if unseen and engine.num_results > 0:
+            raise TuneValueError(
+                f"stop: no result carried {', '.join(map(repr, unseen))}, so that criterion "
+                f"never stopped a trial ({engine.num_results} results were reported; check "
+                f"the key's spelling against report()). Results are stored in {location}"
+            )
         errored = [t for t in trials if t.status is TrialStatus.ERROR]
         if errored and s.raise_on_failed_trial:
             first = errored[0]

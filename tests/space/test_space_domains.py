@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from tunefleet.space import (
     Function,
     Grid,
     Integer,
+    InvalidDomain,
     Normal,
     OpaqueValue,
     choice,
@@ -35,6 +37,7 @@ from tunefleet.space import (
     randn,
     sample_from,
     uniform,
+    validate_space,
 )
 
 FAST = settings(max_examples=150, deadline=None)
@@ -375,10 +378,24 @@ BAD_VALUES = [
 ]
 
 
+def _raises_on_use_and_in_a_space(make: Any, exc: type[Exception], match: str) -> None:
+    """A factory with bad arguments returns a domain that raises on any use, and the
+    space's validation (what run() does before any compute) names its config key."""
+    bad = make()
+    assert isinstance(bad, InvalidDomain)
+    with pytest.raises(exc, match=match):
+        bad.sample(np.random.default_rng(0))
+    with pytest.raises(exc, match=match):
+        bad.to_json()
+    with pytest.raises(exc) as info:
+        validate_space({"model": {"lr": bad}, "other": 1})
+    assert str(info.value).startswith("config['model']['lr']: "), info.value
+    assert re.search(match, str(info.value))
+
+
 @pytest.mark.parametrize(("make", "match"), BAD_VALUES)
 def test_bad_values_raise_naming_the_argument(make: Any, match: str) -> None:
-    with pytest.raises(TuneValueError, match=match):
-        make()
+    _raises_on_use_and_in_a_space(make, TuneValueError, match)
 
 
 BAD_TYPES = [
@@ -400,15 +417,14 @@ BAD_TYPES = [
 
 @pytest.mark.parametrize(("make", "match"), BAD_TYPES)
 def test_bad_types_raise_naming_the_argument(make: Any, match: str) -> None:
-    with pytest.raises(TuneTypeError, match=match):
-        make()
+    _raises_on_use_and_in_a_space(make, TuneTypeError, match)
 
 
 def test_errors_are_value_and_type_errors() -> None:
     with pytest.raises(ValueError):
-        uniform(2, 1)
+        uniform(2, 1).sample(np.random.default_rng(0))
     with pytest.raises(TypeError):
-        uniform("a", 1)  # type: ignore[arg-type]
+        uniform("a", 1).sample(np.random.default_rng(0))  # type: ignore[arg-type]
 
 
 def test_numpy_and_integral_float_bounds_are_accepted() -> None:

@@ -28,7 +28,7 @@ from typing import Any
 from tunefleet.engine.canonical import SEQUENTIAL, CanonicalOrder, order_of
 from tunefleet.engine.checkpoints import hash_of
 from tunefleet.engine.result_checks import MetricWatch
-from tunefleet.engine.stopping import dict_criteria, stopper_needs_results
+from tunefleet.engine.stopping import dict_criteria, stop_keys, stopper_needs_results
 from tunefleet.protocol import (
     CHECKPOINT,
     RESULT,
@@ -133,7 +133,10 @@ class Engine:
         self.failed_fast = False
         self.start_time: float | None = None
         self.time_offset = 0.0  # time spent in earlier runs of a resumed experiment
-        self.metric_watch = MetricWatch(config.metric)
+        self.metric_watch = MetricWatch(config.metric, stop_keys(stopper))
+        own_metric = getattr(scheduler, "metric", None)  # a scheduler may rank by its own
+        if isinstance(own_metric, str) and own_metric != config.metric:
+            self.metric_watch.numeric_keys += (own_metric,)
         self._no_checkpoint_warned = False
         self.num_results = 0
         self.state_dirty = True
@@ -439,9 +442,15 @@ class Engine:
                 if len(history) > CHECKPOINT_HISTORY:
                     del history[0]
             self._emit(CHECKPOINT, trial.trial_id, ck_data, result["timestamp"])
-        warning = self.metric_watch.observe(trial.trial_id, result)
-        if warning is not None:
-            self.warnings.append(warning)
+        watch = self.metric_watch
+        for warning in (watch.observe(trial.trial_id, result), watch.stop_keys_missing(result)):
+            if warning is not None:
+                self.warnings.append(warning)
+        if trial.pending_decision is None and (error := watch.not_a_number(result)):
+            # Not rankable: the trial fails (no retry: the same code reports the same).
+            trial.pending_decision = "fail"
+            trial.error = error
+            return [Reply(trial.trial_id, False)] if waits else [HaltTrial(trial.trial_id)]
         if trial.pending_decision is not None:
             # Already being stopped/paused (async report that crossed the request).
             return [Reply(trial.trial_id, False)] if waits else []
@@ -479,6 +488,9 @@ class Engine:
         trial = self.trials.get(ev.trial_id)
         if trial is None or ev.attempt != trial.attempt or trial.status is not TrialStatus.RUNNING:
             return []
+        if trial.pending_decision == "fail":  # stopped for a result it should not report
+            failed = Failed(ev.trial_id, ev.attempt, trial.error or "", "", ev.ts)
+            return self._on_failed(failed, ev.ts)
         self._running.discard(trial.trial_id)
         self._waits.pop(trial.trial_id, None)
         decision = trial.pending_decision

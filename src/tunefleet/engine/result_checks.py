@@ -4,7 +4,10 @@ A metric that is never reported is the most common silent failure of a sweep (a 
 ``metric=`` or in ``report()``): the first result without it gets one warning naming the
 keys that were reported, and the runner raises at the end if no result ever had it.
 NaN and inf are recorded as reported and treated as the worst score by schedulers; the
-first one gets one warning.
+first one gets one warning. A metric that is not a number (a string, a list) cannot be
+ranked at all: the trial that reported it fails, with an error naming the key and the type.
+A stop criterion on a key that no result carries never stops anything: the first result
+without it gets one warning, and the runner raises at the end if no result ever had it.
 """
 
 from __future__ import annotations
@@ -17,16 +20,62 @@ from tunefleet.trial import AUTO_RESULT_FIELDS
 _AUTO = frozenset(AUTO_RESULT_FIELDS)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float)
+
+
 class MetricWatch:
-    """Watches ``metric`` (None: nothing to watch) across every result of an experiment."""
+    """Watches ``metric`` (None: nothing to watch) and the keys of dict stop criteria
+    (``stop_keys``) across every result of an experiment."""
 
-    __slots__ = ("metric", "seen", "_missing_warned", "_nonfinite_warned")
+    __slots__ = (
+        "metric",
+        "seen",
+        "numeric_keys",
+        "stop_unseen",
+        "_missing_warned",
+        "_nonfinite_warned",
+        "_stop_warned",
+    )
 
-    def __init__(self, metric: str | None) -> None:
+    def __init__(self, metric: str | None, stop_keys: tuple[str, ...] = ()) -> None:
         self.metric = metric
         self.seen = metric is None  # some result has carried the metric
+        # keys whose values must be numbers: the metric, and the scheduler's own metric
+        self.numeric_keys: tuple[str, ...] = (metric,) if metric is not None else ()
+        self.stop_unseen: set[str] = set(stop_keys)  # stop keys no result carried yet
         self._missing_warned = False
         self._nonfinite_warned = False
+        self._stop_warned = False
+
+    def not_a_number(self, result: dict[str, Any]) -> str | None:
+        """The error for a result whose metric is not a number, or None."""
+        for key in self.numeric_keys:
+            value = result.get(key)
+            if value is not None and not _is_number(value):
+                return (
+                    f"TuneTypeError: report(): metric {key!r} must be a number, got "
+                    f"{type(value).__name__} {value!r:.80}; schedulers and searchers rank "
+                    "trials by it, so this trial was stopped"
+                )
+        return None
+
+    def stop_keys_missing(self, result: dict[str, Any]) -> str | None:
+        """One warning for the first result that lacks a stop criterion's key."""
+        unseen = self.stop_unseen
+        if not unseen:
+            return None
+        for key in [k for k in unseen if k in result]:
+            unseen.discard(key)
+        if not unseen or self._stop_warned:
+            return None
+        self._stop_warned = True
+        keys = ", ".join(f"stop[{k!r}]" for k in sorted(unseen))
+        return (
+            f"{keys}: the first result carries no such key (reported keys: "
+            f"{sorted(result)}), so this criterion cannot stop a trial; the run fails at the "
+            "end if no result ever carries it"
+        )
 
     def observe(self, trial_id: str, result: dict[str, Any]) -> str | None:
         """A warning to show (at most one of each kind per experiment), or None."""

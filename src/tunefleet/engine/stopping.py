@@ -55,3 +55,14 @@ def stopper_needs_results(stopper: Stopper | None) -> bool:
     if stopper is None:
         return False
     return any(_as_dict(p) is None and _judges_results(p) for p in _parts(stopper))
+
+
+def stop_keys(stopper: Stopper | None) -> tuple[str, ...]:
+    """The result keys that the stopper's dict criteria compare (``stop={"acc": 0.9}``)."""
+    if stopper is None:
+        return ()
+    keys: list[str] = []
+    for part in _parts(stopper):
+        if isinstance(part, DictStopper):
+            keys.extend(k for k in part.criteria if k not in keys)
+    return tuple(keys)

@@ -620,73 +620,116 @@ def _takes_spec(func: Callable[..., Any]) -> bool:
         ) from None
 
 
+class InvalidDomain(Domain):
+    """What a public factory returns for bad arguments (``uniform(2, 1)``): it holds the
+    error and raises it on any use. A dict literal gives the factory no way to know its key,
+    so the error waits for ``validate_space`` (run by ``tune.run``/``Tuner`` before any
+    compute), which raises it prefixed with the key: ``config['model']['lr']: ...``."""
+
+    def __init__(self, error: TuneValueError | TuneTypeError, fn: str) -> None:
+        self.error = error
+        self.fn = fn
+
+    def _raise(self, *_: Any, **__: Any) -> Any:
+        raise type(self.error)(str(self.error))
+
+    args = sample = to_unit = from_unit = contains = values = validate = to_json = _raise
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"<invalid {self.fn}: {self.error}>"
+
+
+def _checked(fn: str, build: Callable[[], Any]) -> Any:
+    try:
+        return build()
+    except (TuneValueError, TuneTypeError) as exc:
+        return InvalidDomain(exc, fn)
+
+
 # --------------------------------------------------------------------- public factories
 
 
 def uniform(lower: float, upper: float) -> Float:
     """A float uniformly in [lower, upper)."""
-    return Float(lower, upper, fn="uniform")
+    return _checked("uniform", lambda: Float(lower, upper, fn="uniform"))
 
 
 def quniform(lower: float, upper: float, q: float) -> Float:
     """A float uniformly in [lower, upper], rounded to a multiple of q."""
-    return Float(lower, upper, q=q, fn="quniform")
+    return _checked("quniform", lambda: Float(lower, upper, q=q, fn="quniform"))
 
 
 def loguniform(lower: float, upper: float, base: float = 10) -> Float:
     """A float uniform in log space over [lower, upper); lower must be > 0."""
-    return Float(lower, upper, log=True, base=base, fn="loguniform")
+    return _checked("loguniform", lambda: Float(lower, upper, log=True, base=base, fn="loguniform"))
 
 
 def qloguniform(lower: float, upper: float, q: float, base: float = 10) -> Float:
     """loguniform rounded to a multiple of q (upper inclusive)."""
-    return Float(lower, upper, log=True, q=q, base=base, fn="qloguniform")
+    return _checked(
+        "qloguniform", lambda: Float(lower, upper, log=True, q=q, base=base, fn="qloguniform")
+    )
 
 
 def randn(mean: float = 0.0, sd: float = 1.0) -> Normal:
     """A float from a normal distribution."""
-    return Normal(mean, sd)
+    return _checked("randn", lambda: Normal(mean, sd))
 
 
 def qrandn(mean: float, sd: float, q: float) -> Normal:
     """randn rounded to a multiple of q."""
-    return Normal(mean, sd, q)
+    return _checked("qrandn", lambda: Normal(mean, sd, q))
 
 
 def randint(lower: int, upper: int) -> Integer:
     """An integer uniformly in [lower, upper) (upper exclusive, as Ray)."""
-    return Integer(lower, upper, fn="randint")
+    return _checked("randint", lambda: Integer(lower, upper, fn="randint"))
 
 
 def qrandint(lower: int, upper: int, q: int = 1) -> Integer:
     """A multiple of q uniformly in [lower, upper] (upper inclusive, as Ray)."""
-    return Integer(lower, upper, q=q, upper_inclusive=True, fn="qrandint")
+    return _checked(
+        "qrandint", lambda: Integer(lower, upper, q=q, upper_inclusive=True, fn="qrandint")
+    )
 
 
 def lograndint(lower: int, upper: int, base: float = 10) -> Integer:
     """An integer log-uniformly in [lower, upper) (upper exclusive, as Ray)."""
-    return Integer(lower, upper, log=True, base=base, fn="lograndint")
+    return _checked(
+        "lograndint", lambda: Integer(lower, upper, log=True, base=base, fn="lograndint")
+    )
 
 
 def qlograndint(lower: int, upper: int, q: int, base: float = 10) -> Integer:
     """A multiple of q log-uniformly in [lower, upper] (upper inclusive, as Ray)."""
-    return Integer(lower, upper, log=True, q=q, base=base, upper_inclusive=True, fn="qlograndint")
+    return _checked(
+        "qlograndint",
+        lambda: Integer(
+            lower, upper, log=True, q=q, base=base, upper_inclusive=True, fn="qlograndint"
+        ),
+    )
 
 
 def choice(categories: Any) -> Categorical:
     """One of ``categories``, uniformly. Only JSON-able categories survive JSON exactly;
     others (classes, objects) are stored as their repr and load as OpaqueValue."""
-    return Categorical(categories)
+    return _checked("choice", lambda: Categorical(categories))
 
 
 def grid_search(values: Any) -> Grid:
     """A grid axis: every value is tried (Ray's ``{"grid_search": [...]}`` is also accepted)."""
-    return Grid(values)
+    return _checked("grid_search", lambda: Grid(values))
 
 
 def sample_from(func: Callable[..., Any]) -> Function:
     """A value computed by ``func(spec)`` from the config resolved so far."""
-    return Function(func)
+    return _checked("sample_from", lambda: Function(func))
 
 
 _FACTORIES: dict[str, Callable[..., Domain]] = {
