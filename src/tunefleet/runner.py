@@ -41,6 +41,7 @@ from tunefleet.restore import (
 )
 from tunefleet.restore_verify import RestoreVerifier
 from tunefleet.run_spec import RunSpec, build_spec, experiment_spec
+from tunefleet.signals import Terminated, sigterm_interrupts
 from tunefleet.storage.lock import DriverLock
 from tunefleet.storage.state_log import StateWriter
 from tunefleet.trainable import trainable_name
@@ -241,14 +242,14 @@ class Runner:
             for cb in s.callbacks:
                 if hasattr(cb, "setup"):
                     cb.setup(stop=None, num_samples=s.num_samples)
-            with progress:
+            with progress, sigterm_interrupts():
                 raise_now = self._loop(engine, executor, writer, progress)
             if engine.failed_fast:
                 status, reason = "failed", engine.stop_reason
             elif engine.stopping:
                 status, reason = "stopped", engine.stop_reason
-        except KeyboardInterrupt:
-            status, reason = "interrupted", "KeyboardInterrupt"
+        except KeyboardInterrupt as exc:
+            status, reason = "interrupted", "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
             raise
         except BaseException as exc:
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
