@@ -62,13 +62,21 @@ class Checkpoint:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
-        """Convenience for small states: pickled into a fresh temporary directory."""
+        """Convenience for small states: pickled into a fresh temporary directory, which
+        lives as long as the returned object (``report()`` copies it into the trial's
+        folder), so a long sweep does not fill the temp dir with one folder per report."""
         import cloudpickle
 
         d = tempfile.mkdtemp(prefix="tunefleet-ckpt-")
-        with open(os.path.join(d, "data.pkl"), "wb") as f:
-            cloudpickle.dump(data, f)
-        return cls(d)
+        try:
+            with open(os.path.join(d, "data.pkl"), "wb") as f:
+                cloudpickle.dump(data, f)
+        except BaseException:
+            shutil.rmtree(d, ignore_errors=True)
+            raise
+        ckpt = cls(d)
+        ckpt._finalizer = weakref.finalize(ckpt, shutil.rmtree, d, True)
+        return ckpt
 
     @property
     def is_remote(self) -> bool:

@@ -134,3 +134,35 @@ def _remove(path: str) -> None:
         return
     if os.path.isdir(path):
         shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_unrecorded(trials_dir: str, recorded: set[str]) -> int:
+    """Delete the checkpoint folders under ``trials_dir`` that the log never recorded, and
+    unfinished copies (``.tmp_checkpoint_*``); return how many.
+
+    A worker writes a checkpoint before its report reaches the driver; a report dropped
+    because its trial was already being stopped, or lost with a killed driver or worker,
+    leaves a folder nothing can restore from (resume and Results use recorded checkpoints
+    only). Called once the executor is closed, so no worker is writing. Local paths only.
+    """
+    if not os.path.isdir(trials_dir):
+        return 0
+    # (trial folder, checkpoint folder) of each recorded path: the same under another
+    # working directory or a moved storage path, where whole paths would differ
+    keep = {tuple(os.path.normpath(p).split(os.sep)[-2:]) for p in recorded}
+    removed = 0
+    with os.scandir(trials_dir) as trials:
+        for trial in trials:
+            if not trial.is_dir(follow_symlinks=False):
+                continue
+            with os.scandir(trial.path) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if not entry.is_dir(follow_symlinks=False) or not (
+                        name.startswith("checkpoint_") or name.startswith(".tmp_checkpoint_")
+                    ):
+                        continue
+                    if (trial.name, name) not in keep:
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                        removed += 1
+    return removed

@@ -366,6 +366,19 @@ class Runner:
                 f"`tunefleet resume {self.name} --storage-path {self.spec.storage_path}`"
             ) from exc
 
+    def _tidy_checkpoints(self) -> None:
+        """Delete checkpoint folders no record refers to (see remove_unrecorded)."""
+        from tunefleet.checkpoint_manager import remove_unrecorded
+        from tunefleet.protocol import CHECKPOINT
+
+        if self.spec.checkpoint_storage is not None:
+            return  # at a URL: left to the storage's own lifecycle rules
+        recorded = {
+            str(r.data.get("path", "")) for r in self.store.read(self.name, kinds=(CHECKPOINT,))
+        }
+        trials_dir = os.path.join(self.store.experiment_dir(self.name), "trials")
+        remove_unrecorded(trials_dir, recorded)
+
     def _finish(
         self, engine: Engine, executor: Executor, writer: Any, status: str, reason: str | None
     ) -> None:
@@ -393,6 +406,7 @@ class Runner:
                         )
                     )
                     writer.flush()
+                    self._tidy_checkpoints()
             except StorageFullError:
                 pass  # already reported by the error that ended the run
             finally:
