@@ -48,6 +48,11 @@ from tunefleet.trainable import trainable_name
 from tunefleet.trial import Trial, TrialStatus
 
 FLUSH_INTERVAL_S = 0.1  # DESIGN.md §6: at most the last 100 ms of results lost on kill -9
+# A commit carries the components' state, whose cost grows with the sweep (an ASHA + BOHB
+# state of 10,000 trials takes ~0.1 s to serialise and diff). Commits are spaced at least
+# this many times that cost apart, so state writes take at most ~1/11 of the driver's time
+# instead of all of it; the window a kill -9 can lose grows to match (0.1 s → ~1 s there).
+STATE_COST_FACTOR = 10.0
 
 
 class StorageFullError(TuneError):
@@ -74,6 +79,7 @@ class Runner:
         self._disk_full = False
         self._verifier: RestoreVerifier | None = None
         self._state_writer = StateWriter()
+        self._flush_interval = FLUSH_INTERVAL_S
 
     # -- experiment creation / resume ----------------------------------------------------
     def _choose_name(self) -> tuple[str, bool]:
@@ -325,7 +331,7 @@ class Runner:
                     warnings.warn(w, stacklevel=3)
                 engine.warnings = []
             mono = time.monotonic()
-            if mono - last_flush >= FLUSH_INTERVAL_S:
+            if mono - last_flush >= self._flush_interval:
                 last_flush = mono
                 self._flush(engine, writer, executor.now())
                 if progress.verbose:
@@ -350,9 +356,12 @@ class Runner:
 
     def _flush(self, engine: Engine, writer: Any, now: float) -> None:
         if engine.state_dirty:
+            t0 = time.perf_counter()
             state = engine.state_dict()
             state["engine"]["elapsed"] = engine.elapsed(now)
             writer.add(self._state_writer.record(state, time.time()))
+            cost = time.perf_counter() - t0
+            self._flush_interval = max(FLUSH_INTERVAL_S, STATE_COST_FACTOR * cost)
         try:
             writer.flush()
         except (sqlite3.OperationalError, OSError) as exc:
