@@ -6,6 +6,7 @@ deleted when the run ends."""
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,16 @@ def test_remove_unrecorded_keeps_recorded_and_other_files(tmp_path: Path) -> Non
         "checkpoint_000003",
     ]
     assert remove_unrecorded(str(tmp_path / "missing"), recorded) == 0
+
+
+def takes_data(config: dict[str, Any]) -> None:
+    tune.report(n=len(config["data"]["rows"]))
+
+
+def test_a_large_constant_in_the_config_is_named_with_the_way_out(tmp_path: Path) -> None:
+    big = {"rows": list(range(300_000)), "lr": tune.uniform(0, 1)}  # ~2 MB as JSON
+    with pytest.warns(UserWarning, match=r"config\['data'\]\['rows'\]: a constant of 2\.\d MB"):
+        tune.run(takes_data, config={"data": big}, storage_path=str(tmp_path), verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a small config says nothing
+        tune.run(takes_data, config={"data": {"rows": [1]}}, storage_path=str(tmp_path), verbose=0)

@@ -15,6 +15,7 @@ import inspect
 import numbers
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,6 +165,35 @@ def _check_objective(component: Any, param: str, metric: str | None, mode: str |
             )
 
 
+LARGE_CONSTANT_BYTES = 1 << 20
+
+
+def _warn_large_constants(config: dict[str, Any]) -> None:
+    """Every trial's config is recorded in the log: a large constant in it (a dataset, a
+    long list) is stored once per trial. Say so once, naming the key and the way out."""
+    import json
+
+    from tunefleet.space import Domain, encode_value, format_path, is_grid_marker
+
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(node, Domain) or is_grid_marker(node):
+            return
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, (*path, k))
+            return
+        size = len(json.dumps(encode_value(node)))
+        if size >= LARGE_CONSTANT_BYTES:
+            warnings.warn(
+                f"{format_path(path, 'config')}: a constant of {size / 1e6:.1f} MB is recorded "
+                "with every trial's config; pass it with tunefleet.with_parameters(fn, "
+                f"{path[-1] if path and isinstance(path[-1], str) else 'data'}=...) instead",
+                stacklevel=4,
+            )
+
+    walk(config, ())
+
+
 def build_spec(
     trainable: Any,
     *,
@@ -216,6 +246,7 @@ def build_spec(
     if not isinstance(config, dict):
         raise TuneTypeError(f"config: expected a dict, got {type(config).__name__}")
     validate_space(config)
+    _warn_large_constants(config)
     num_samples = _check_int(num_samples, "num_samples", 1, allow=(-1,))
     if mode is not None and mode not in ("min", "max"):
         raise TuneValueError(f"mode: must be 'min' or 'max', got {mode!r}")
