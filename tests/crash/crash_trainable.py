@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -35,7 +36,10 @@ def train(config: dict[str, Any]) -> None:
         Path(d, "state.json").write_text(json.dumps({"step": step}))
         Path(d, "complete").write_text("yes")
         score = config["q"] * (1 - math.exp(-step / 3))
-        tune.report({"score": score}, checkpoint=tune.Checkpoint.from_directory(d))
+        try:
+            tune.report({"score": score}, checkpoint=tune.Checkpoint.from_directory(d))
+        finally:  # report() copied it into the trial's folder
+            shutil.rmtree(d, ignore_errors=True)
     log("done", tid)
 
 
