@@ -197,3 +197,31 @@ def test_show_displays_pbt_lineage(tmp_path: Path) -> None:
 def test_show_without_continuations_has_no_lineage(root: Path) -> None:
     code, out = invoke("show", "sweep", "--storage-path", str(root))
     assert code == 0 and "Lineage" not in out
+
+
+def test_damaged_store_is_one_line_in_every_command_and_doctor_repairs_it(root: Path) -> None:
+    db = root / "sweep" / "experiment.db"
+    db.write_bytes(b"not an experiment" * 300)
+    for args in (("show", "sweep"), ("resume", "sweep"), ("export", "sweep", "-o", "-")):
+        code, out = invoke(*args, "--storage-path", str(root))
+        assert code == 1 and "Traceback" not in out, (args, out)
+        (line,) = [x for x in out.splitlines() if x.strip()]
+        assert line.startswith("Error: experiment 'sweep' is damaged") and str(db) in line
+        assert "tunefleet doctor sweep" in line
+    code, out = invoke("ls", "--storage-path", str(root))
+    assert code == 0 and "damaged" in out and "tunefleet doctor sweep" in out
+    code, out = invoke("doctor", "sweep", "--storage-path", str(root))
+    assert code == 0 and "nothing in" in out and "free for a new run" in out, out
+    assert [p.name for p in (root / "sweep").iterdir() if p.name.startswith("experiment.db")]
+    code, out = invoke("repair", "bare", "--storage-path", str(root))
+    assert code == 0 and "is intact (1 records)" in out, out
+
+
+def test_ls_shows_a_dead_drivers_run_as_crashed(root: Path) -> None:
+    store = SQLiteStore(root)
+    store.append("bare", [Record("experiment_started", None, {"run": 0}, 1.0)])
+    store.close()
+    code, out = invoke("ls", "--storage-path", str(root))
+    assert code == 0
+    (row,) = [x for x in out.splitlines() if " bare " in x]
+    assert "crashed" in row

@@ -11,6 +11,7 @@ command body is short and calls into the package (the benchmark commands live in
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from rich.table import Table
 from tunefleet.errors import TuneError, TuneValueError
 from tunefleet.storage import (
     DEFAULT_STORAGE_PATH,
+    DamagedStoreError,
     SchemaVersionError,
     Store,
     UnknownExperimentError,
@@ -82,6 +84,20 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=1)
 
 
+def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """A damaged or future-version store is one line on stderr and exit 1, not a traceback
+    (it may surface anywhere a command reads)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except (DamagedStoreError, SchemaVersionError) as e:
+            _fail(str(e))
+
+    return wrapper
+
+
 def _open(storage_path: str) -> Store:
     try:
         return open_store(storage_path)
@@ -106,7 +122,7 @@ def _load(name: str, storage_path: str, metric: str | None, mode: str | None) ->
             f"no experiment named {name!r} in {_root(store, storage_path)}.\n"
             f"Existing experiments: {listing}"
         )
-    except (SchemaVersionError, TuneValueError) as e:
+    except (SchemaVersionError, DamagedStoreError, TuneValueError) as e:
         _fail(str(e))
 
 
@@ -133,8 +149,13 @@ def _status(status: str) -> str:
 
 
 @app.command("ls")
+@_one_line_errors
 def ls_cmd(storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH) -> None:
-    """List the experiments in the storage path, oldest first."""
+    """List the experiments in the storage path, oldest first.
+
+    Status: running (a driver holds it now), crashed (its driver died mid-run: `tunefleet
+    resume` continues it), interrupted, completed, failed, damaged (see below the table).
+    """
     store = _open(storage_path)
     root = _root(store, storage_path)
     summaries = store.list_experiments()
@@ -164,6 +185,9 @@ def ls_cmd(storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH) -> None:
             best,
         )
     console.print(table)
+    for s in summaries:
+        if s.problem is not None:
+            console.print(f"{s.name}: {s.problem}", soft_wrap=True)
 
 
 # -- show --------------------------------------------------------------------------------------
@@ -236,6 +260,7 @@ def build_trials_table(columns: list[Column], trials: list[TrialResult]) -> Tabl
 
 
 @app.command()
+@_one_line_errors
 def show(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
     storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH,
@@ -442,6 +467,7 @@ def _json_default(o: Any) -> Any:
 
 
 @app.command()
+@_one_line_errors
 def export(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
@@ -488,6 +514,7 @@ def export(
 
 
 @app.command()
+@_one_line_errors
 def resume(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
     storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH,
@@ -513,6 +540,10 @@ def resume(
     store = _open(storage_path)
     if not store.experiment_exists(name):
         _load(name, storage_path, None, None)  # prints the existing names and exits 1
+    try:
+        store.check_trusted(name)  # before importing anything the store names
+    except TuneValueError as e:
+        _fail(str(e))
     sys.path.insert(0, "")  # the trainable's module is usually the user's working dir
     try:
         fn = import_ref(trainable or str(store.get_spec(name).get("trainable", "")))
@@ -526,6 +557,32 @@ def resume(
         f"[bold]{name}[/bold] resumed: {len(results)} trials, status {results.status}. "
         f"Results stored in: {results.experiment_path}"
     )
+
+
+@app.command(name="doctor")
+@_one_line_errors
+def doctor(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH,
+) -> None:
+    """Check an experiment's file; if damaged, salvage every readable record into a new
+    file (the damaged one is renamed aside, never deleted) and say how many were lost."""
+    from tunefleet.storage.salvage import salvage
+    from tunefleet.storage.sqlite import SQLiteStore
+
+    store = _open(storage_path)
+    if not isinstance(store, SQLiteStore):
+        _fail(f"--storage-path: doctor repairs SQLite stores, not {type(store).__name__}")
+    try:
+        report = salvage(store, name)
+    except UnknownExperimentError as e:
+        _fail(str(e))
+    except (TuneValueError, OSError) as e:
+        _fail(f"cannot repair {name!r}: {e}")
+    _console().print(report.message(), soft_wrap=True)
+
+
+app.command(name="repair", help="Same as doctor.")(doctor)
 
 
 def _mount_subcommands() -> None:

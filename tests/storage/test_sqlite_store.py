@@ -204,5 +204,6 @@ def test_corrupt_experiment_file_is_listed_not_fatal(tmp_path: Path) -> None:
     (tmp_path / "broken" / "experiment.db").write_bytes(b"this is not sqlite" * 100)
     by_name = {s.name: s for s in store.list_experiments()}
     assert by_name["good"].status == "created"
-    assert by_name["broken"].status.startswith("unreadable")
+    assert by_name["broken"].status == "damaged"
+    assert "tunefleet doctor broken" in (by_name["broken"].problem or "")
     store.close()

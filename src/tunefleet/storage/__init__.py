@@ -11,6 +11,7 @@ import os
 from tunefleet.errors import TuneValueError
 from tunefleet.storage.base import (
     LIFECYCLE_KINDS,
+    DamagedStoreError,
     ExperimentSummary,
     SchemaVersionError,
     Store,
@@ -29,6 +30,7 @@ __all__ = [
     "LIFECYCLE_KINDS",
     "SCHEMA_VERSION",
     "BatchedWriter",
+    "DamagedStoreError",
     "ExperimentSummary",
     "MemoryStore",
     "Record",

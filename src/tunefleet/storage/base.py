@@ -53,13 +53,24 @@ class UnknownExperimentError(TuneValueError):
     """No experiment of that name in the store (the message lists the ones that exist)."""
 
 
+class DamagedStoreError(TuneError):
+    """An experiment's file is empty, truncated, overwritten or holds a damaged record.
+
+    Its message is one line naming the file and the command that salvages it (``tunefleet
+    doctor``); nothing ever writes over a damaged file.
+    """
+
+
 @dataclass(slots=True)
 class ExperimentSummary:
     """One line of ``tunefleet ls``: enough to choose an experiment without opening it."""
 
     name: str
     created: float
-    status: str  # "created" | "running" | "completed" | "stopped" | "failed" | "interrupted"
+    # "created" | "running" | "crashed" | "completed" | "stopped" | "failed" | "interrupted"
+    # | "damaged" | "unreadable"; "crashed": a run started, never finished, and no driver
+    # holds the experiment's lock any more (resume continues it)
+    status: str
     num_trials: int
     counts: dict[str, int] = field(default_factory=dict)  # TrialStatus value -> trials
     metric: str | None = None
@@ -68,6 +79,7 @@ class ExperimentSummary:
     best_trial_id: str | None = None
     path: str = ""
     num_runs: int = 0
+    problem: str | None = None  # why a damaged or unreadable experiment could not be read
 
 
 def validate_name(name: object) -> str:
@@ -130,6 +142,17 @@ class Store(ABC):
         """Raise TuneValueError naming ``storage_path`` if experiments cannot be written."""
         return None
 
+    def driver_alive(self, name: str) -> bool | None:
+        """Whether a driver holds the experiment's lock now (None: this store cannot tell)."""
+        return None
+
+    def check_trusted(self, name: str, trusted: bool = False) -> None:
+        """Before a resume runs what the store recorded: raise if others could have written it.
+
+        A no-op for stores that live in this process; see :mod:`tunefleet.storage.trust`.
+        """
+        return None
+
     # -- derived, overridable for speed -------------------------------------------------
 
     def trial_dir(self, name: str, trial_id: str) -> str:
@@ -159,6 +182,9 @@ class Store(ABC):
         records.extend(self.last_results(name).values())
         records.sort(key=lambda r: r.seq)
         exp = replay(records)
+        status = exp.status
+        if status == "running" and self.driver_alive(name) is False:
+            status = "crashed"
         metric = spec.get("metric") if isinstance(spec.get("metric"), str) else None
         mode = spec.get("mode") if spec.get("mode") in ("min", "max") else None
         best: float | None = None
@@ -173,7 +199,7 @@ class Store(ABC):
         return ExperimentSummary(
             name=name,
             created=self.created_at(name),
-            status=exp.status,
+            status=status,
             num_trials=len(exp.trials),
             counts=exp.counts(),
             metric=metric,
@@ -195,9 +221,10 @@ class Store(ABC):
                     ExperimentSummary(
                         name=name,
                         created=0.0,
-                        status=f"unreadable: {e}",
+                        status="damaged" if isinstance(e, DamagedStoreError) else "unreadable",
                         num_trials=0,
                         path=self.experiment_dir(name),
+                        problem=str(e),
                     )
                 )
         out.sort(key=lambda s: (s.created, s.name))

@@ -24,17 +24,23 @@ import time
 from typing import Any
 
 from tunefleet.errors import TuneValueError
+from tunefleet.storage.trust import file_mode, makedirs_private, storage_umask
+
+LOCK_FILE = "driver.lock"
 
 
 class DriverLock:
-    def __init__(self, experiment_dir: str, name: str) -> None:
-        self.path = os.path.join(experiment_dir, "driver.lock")
+    def __init__(self, experiment_dir: str, name: str, umask: int | None = None) -> None:
+        self.path = os.path.join(experiment_dir, LOCK_FILE)
         self.name = name
+        self.umask = storage_umask(umask)
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        makedirs_private(os.path.dirname(self.path), self.umask)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, file_mode(self.umask))
+        with contextlib.suppress(OSError):  # the store's setting, not the process umask
+            os.fchmod(fd, file_mode(self.umask))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -63,6 +69,27 @@ class DriverLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def lock_held(experiment_dir: str) -> bool:
+    """Whether a driver holds the experiment's lock now (for ``tunefleet ls``).
+
+    Probed with a non-blocking shared flock, released at once: it never waits, and a
+    driver racing to acquire in that same microsecond is the only one that could notice.
+    """
+    try:
+        fd = os.open(os.path.join(experiment_dir, LOCK_FILE), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False  # no lock file: no driver ever ran, or it was removed with the run
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing releases the probe's shared lock
+    return False
 
 
 def _read_holder(fd: int) -> str:

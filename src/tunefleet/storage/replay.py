@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunefleet.storage.base import DamagedStoreError
 from tunefleet.storage.records import (
     CHECKPOINT,
     EXPERIMENT_FINISHED,
@@ -116,7 +117,14 @@ class ReplayedExperiment:
         """Fold one record in; unknown kinds are skipped (logs from newer minor versions)."""
         handler = self._handlers.get(rec.kind)
         if handler is not None:
-            handler(rec)
+            try:
+                handler(rec)
+            except (AttributeError, KeyError, TypeError, ValueError) as e:
+                # a record that decoded but does not hold what its kind promises
+                raise DamagedStoreError(
+                    f"record {rec.seq} ({rec.kind}) of the experiment log is damaged: "
+                    f"{type(e).__name__}: {e}. Run `tunefleet doctor NAME` to set it aside"
+                ) from None
         if rec.seq > self.last_seq:
             self.last_seq = rec.seq
 

@@ -10,12 +10,20 @@ Results in another process) read through ``mode=ro`` connections: readers never 
 writer and, since every ``append`` is one transaction, never see half a batch.
 ``synchronous=NORMAL`` makes a commit survive ``kill -9`` of the driver (an OS crash may lose
 the last transactions, never corrupt the file) without an fsync per batch.
+
+``experiment.db`` appears complete or not at all: it is built under a temporary name and
+hard-linked into place. So an empty, truncated or overwritten file is always damage, never
+a creation in progress: it raises :class:`DamagedStoreError` (one line, naming the file and
+``tunefleet doctor``) and nothing writes over it. Files are private by default
+(:mod:`tunefleet.storage.trust`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import shlex
 import sqlite3
 import tempfile
 import threading
@@ -26,8 +34,10 @@ from typing import Any
 
 from tunefleet.errors import TuneValueError
 from tunefleet.protocol import dumps, loads
-from tunefleet.storage.base import SchemaVersionError, Store, validate_name
+from tunefleet.storage.base import DamagedStoreError, SchemaVersionError, Store, validate_name
+from tunefleet.storage.lock import lock_held
 from tunefleet.storage.records import RESULT, TRIAL_CREATED, Record
+from tunefleet.storage.trust import check_trusted, file_mode, makedirs_private, storage_umask
 
 SCHEMA_VERSION = 1
 DB_FILE = "experiment.db"
@@ -52,8 +62,11 @@ class SQLiteStore(Store):
     driver; every read opens its own read-only connection.
     """
 
-    def __init__(self, root: str | os.PathLike[str] = DEFAULT_STORAGE_PATH) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str] = DEFAULT_STORAGE_PATH, umask: int | None = None
+    ) -> None:
         self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
+        self.umask = storage_umask(umask)  # of what the store creates (trust.py)
         self._writers: dict[str, sqlite3.Connection] = {}
         self._lock = threading.RLock()
 
@@ -72,7 +85,7 @@ class SQLiteStore(Store):
     def check_writable(self) -> None:
         """Create the storage directory and write a probe file, before any compute is spent."""
         try:
-            os.makedirs(self.root, exist_ok=True)
+            makedirs_private(self.root, self.umask)
             fd, probe = tempfile.mkstemp(prefix=".tunefleet-probe-", dir=self.root)
             os.close(fd)
             os.unlink(probe)
@@ -84,15 +97,50 @@ class SQLiteStore(Store):
 
     # -- connections ----------------------------------------------------------------------
 
-    def _check_version(self, conn: sqlite3.Connection, name: str) -> bool:
-        """True if the file holds an initialised experiment; raise if it is from the future."""
+    def damaged(self, name: str, reason: str) -> DamagedStoreError:
+        """The one-line error for a damaged experiment file: what, where, what to do."""
+        reason = " ".join(reason.split())
+        return DamagedStoreError(
+            f"experiment {name!r} is damaged: {self.db_path(name)}: {reason}. Run `tunefleet "
+            f"doctor {shlex.quote(name)} --storage-path {shlex.quote(self.root)}` to salvage "
+            "its readable records into a new file (the damaged one is kept aside)"
+        )
+
+    @contextlib.contextmanager
+    def _guard(self, name: str) -> Iterator[None]:
+        """SQLite's corruption errors become DamagedStoreError; locks, full disks stay."""
         try:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.OperationalError:  # no meta table: creation never committed
-            return False
+            yield
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and "no such" not in str(e):
+                raise
+            raise self.damaged(name, str(e)) from None
+
+    def _decode(self, name: str, seq: int, data: Any) -> dict[str, Any]:
+        try:
+            value = loads(data)
+        except (ValueError, TypeError) as e:
+            raise self.damaged(name, f"record {seq} is not valid JSON ({e})") from None
+        if not isinstance(value, dict):
+            raise self.damaged(name, f"record {seq} holds a {type(value).__name__}, not an object")
+        return value
+
+    def _check_version(self, conn: sqlite3.Connection, name: str) -> bool:
+        """True if the file holds an experiment; raise if it is damaged or from the future."""
+        try:
+            with self._guard(name):
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except DamagedStoreError:
+            size = _size(self.db_path(name))
+            if size == 0:
+                raise self.damaged(name, "the file is empty (0 bytes)") from None
+            raise
         if row is None:
-            return False
-        version = int(row[0])
+            raise self.damaged(name, "it holds no schema version (its meta table was emptied)")
+        try:
+            version = int(row[0])
+        except (TypeError, ValueError):
+            raise self.damaged(name, f"its schema version {row[0]!r} is not a number") from None
         if version > SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"experiment {name!r} at {self.db_path(name)} uses storage schema version "
@@ -108,21 +156,24 @@ class SQLiteStore(Store):
         path = self.db_path(name)
         if not os.path.exists(path):
             raise self.unknown(name, self.root)
-        conn = self._connect_writer(path)
+        conn = self._connect_writer(path, name)
         try:
-            if not self._check_version(conn, name):
-                raise self.unknown(name, self.root)
+            self._check_version(conn, name)
         except BaseException:
             conn.close()
             raise
         self._writers[name] = conn
         return conn
 
-    @staticmethod
-    def _connect_writer(path: str) -> sqlite3.Connection:
+    def _connect_writer(self, path: str, name: str) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._guard(name):
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _reader(self, name: str) -> sqlite3.Connection:
@@ -133,8 +184,7 @@ class SQLiteStore(Store):
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 10000")
         try:
-            if not self._check_version(conn, name):
-                raise self.unknown(name, self.root)
+            self._check_version(conn, name)
         except BaseException:
             conn.close()
             raise
@@ -153,67 +203,86 @@ class SQLiteStore(Store):
         self.check_writable()
         spec_json = dumps(spec)
         with self._lock:
-            path = self.db_path(name)
             try:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                conn = self._writers.get(name) or self._connect_writer(path)
+                makedirs_private(os.path.join(self.experiment_dir(name), "trials"), self.umask)
+                created = not os.path.exists(self.db_path(name)) and self._create_file(
+                    name, spec_json
+                )
             except (OSError, sqlite3.OperationalError) as e:
                 raise TuneValueError(
                     f"storage_path: cannot create experiment {name!r} under {self.root!r}: {e}"
                 ) from e
-            try:
-                conn.execute("BEGIN IMMEDIATE")  # also serialises racing creators
-                try:
-                    exists = self._check_version(conn, name)
-                    if not exists:
-                        for stmt in _SCHEMA:
-                            conn.execute(stmt)
-                        meta = {
-                            "schema_version": str(SCHEMA_VERSION),
-                            "name": name,
-                            "created": repr(time.time()),
-                            "spec": spec_json,
-                        }
-                        conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except BaseException:
-                conn.close()
-                self._writers.pop(name, None)
-                raise
-            self._writers[name] = conn
-        if exists and not exist_ok:
+        # Another file was there first (or won the race): never written over. A damaged one
+        # raises here, so resume="AUTO" cannot replace it with a new experiment.
+        if not created and self.experiment_exists(name) and not exist_ok:
             raise TuneValueError(
                 f"name: experiment {name!r} already exists in {self.root}; choose another name "
                 "or resume it"
             )
+        with self._lock:
+            self._writer(name)  # the one writer connection, open from now on (as before)
+
+    def _create_file(self, name: str, spec_json: str) -> bool:
+        """Build the file under a temporary name, then link it into place if none is there:
+        readers and racing creators see a complete experiment or none. True if created."""
+        path = self.db_path(name)
+        fd, tmp = tempfile.mkstemp(prefix=".experiment-", suffix=".db", dir=os.path.dirname(path))
+        os.close(fd)
+        try:
+            meta = {
+                "schema_version": str(SCHEMA_VERSION),
+                "name": name,
+                "created": repr(time.time()),
+                "spec": spec_json,
+            }
+            write_file(tmp, meta, (), file_mode(self.umask))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            except OSError:  # a filesystem without hard links
+                if os.path.exists(path):
+                    return False
+                os.rename(tmp, path)
+            return True
+        finally:
+            for leftover in (tmp, tmp + "-wal", tmp + "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
 
     def experiment_exists(self, name: str) -> bool:
+        """False when there is no file; raises DamagedStoreError when it is damaged."""
         validate_name(name)
         if not os.path.exists(self.db_path(name)):
             return False
-        conn = sqlite3.connect(
-            f"file:{urllib.parse.quote(self.db_path(name))}?mode=ro", uri=True, timeout=10
-        )
-        try:
-            return self._check_version(conn, name)
-        finally:
-            conn.close()
+        self._reader(name).close()
+        return True
+
+    def driver_alive(self, name: str) -> bool | None:
+        return lock_held(self.experiment_dir(name))
+
+    def check_trusted(self, name: str, trusted: bool = False) -> None:
+        exp_dir = self.experiment_dir(name)
+        paths = [self.root, exp_dir, self.db_path(name), os.path.join(exp_dir, "trials")]
+        check_trusted(paths, trusted)
 
     def _meta(self, name: str, key: str) -> str | None:
         conn = self._reader(name)
         try:
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            with self._guard(name):
+                row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         finally:
             conn.close()
         return None if row is None else str(row[0])
 
     def get_spec(self, name: str) -> dict[str, Any]:
         raw = self._meta(name, "spec")
-        spec = loads(raw) if raw is not None else {}
+        if raw is None:
+            return {}
+        try:
+            spec = loads(raw)
+        except (ValueError, TypeError) as e:
+            raise self.damaged(name, f"its spec is not valid JSON ({e})") from None
         return spec if isinstance(spec, dict) else {}
 
     def created_at(self, name: str) -> float:
@@ -241,7 +310,7 @@ class SQLiteStore(Store):
             return
         # outside the write lock; results encoded by workers are stored as they came
         encoded = [r.raw if r.raw is not None else dumps(r.data) for r in records]
-        with self._lock:
+        with self._lock, self._guard(name):
             conn = self._writer(name)
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -284,20 +353,21 @@ class SQLiteStore(Store):
             f"ORDER BY seq LIMIT {_READ_CHUNK}"
         )
         conn = self._reader(name)  # eager: an unknown name fails here, not on first next()
-        return self._iter(conn, sql, params, since)
+        return self._iter(name, conn, sql, params, since)
 
-    @staticmethod
     def _iter(
-        conn: sqlite3.Connection, sql: str, params: list[Any], since: int
+        self, name: str, conn: sqlite3.Connection, sql: str, params: list[Any], since: int
     ) -> Iterator[Record]:
         # Keyset pagination: each chunk is its own short read transaction, so a slow consumer
         # never pins the WAL, and each chunk ends on a commit boundary of what it saw.
+        decode = self._decode
         try:
             last = since
             while True:
-                rows = conn.execute(sql, [last, *params]).fetchall()
+                with self._guard(name):
+                    rows = conn.execute(sql, [last, *params]).fetchall()
                 for seq, kind, tid, ts, data in rows:
-                    yield Record(kind, tid, loads(data), ts, seq)
+                    yield Record(kind, tid, decode(name, seq, data), ts, seq)
                 if len(rows) < _READ_CHUNK:
                     return
                 last = rows[-1][0]
@@ -308,17 +378,18 @@ class SQLiteStore(Store):
         """One probe of the (kind, seq) index instead of decoding every record of a kind."""
         conn = self._reader(name)
         try:
-            row = conn.execute(
-                "SELECT seq, kind, trial_id, ts, data FROM events WHERE kind = ? "
-                "ORDER BY seq DESC LIMIT 1",
-                (kind,),
-            ).fetchone()
+            with self._guard(name):
+                row = conn.execute(
+                    "SELECT seq, kind, trial_id, ts, data FROM events WHERE kind = ? "
+                    "ORDER BY seq DESC LIMIT 1",
+                    (kind,),
+                ).fetchone()
         finally:
             conn.close()
         if row is None:
             return None
         seq, k, tid, ts, data = row
-        return Record(k, tid, loads(data), ts, seq)
+        return Record(k, tid, self._decode(name, seq, data), ts, seq)
 
     def last_results(self, name: str) -> dict[str, Record]:
         """One index probe per trial instead of decoding every result.
@@ -335,7 +406,36 @@ class SQLiteStore(Store):
         )
         conn = self._reader(name)
         try:
-            rows = conn.execute(sql, (RESULT, TRIAL_CREATED)).fetchall()
+            with self._guard(name):
+                rows = conn.execute(sql, (RESULT, TRIAL_CREATED)).fetchall()
         finally:
             conn.close()
-        return {tid: Record(kind, tid, loads(data), ts, seq) for seq, kind, tid, ts, data in rows}
+        decode = self._decode
+        return {
+            tid: Record(kind, tid, decode(name, seq, data), ts, seq)
+            for seq, kind, tid, ts, data in rows
+        }
+
+
+def write_file(path: str, meta: dict[str, str], rows: Iterable[Sequence[Any]], mode: int) -> None:
+    """Fill the empty file ``path`` with the schema, ``meta`` and event ``rows``, in one
+    transaction, and give it ``mode`` (its -wal and -shm files get the same)."""
+    os.chmod(path, mode)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        for stmt in _SCHEMA:
+            conn.execute(stmt)
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        conn.executemany(_INSERT, rows)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()  # the last connection: the WAL is checkpointed and removed
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
