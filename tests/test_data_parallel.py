@@ -330,7 +330,7 @@ def test_generator_trainable_runs_in_ranks(tmp_path: Path) -> None:
 def test_one_worker_runs_in_process_without_launcher(tmp_path: Path) -> None:
     storage = str(tmp_path / "runs")
     spec = build_spec(whoami, resources_per_trial={"cpu": 1, "workers": 1}, storage_path=storage)
-    assert spec.trainable is whoami and spec.resources == Resources(cpu=1)
+    assert spec.trainable.__wrapped__ is whoami and spec.resources == Resources(cpu=1)
     spec2 = build_spec(whoami, resources_per_trial={"cpu": 1, "workers": 2}, storage_path=storage)
     assert isinstance(spec2.trainable, DataParallelTrainable)
     results = _run(whoami, tmp_path, resources_per_trial={"cpu": 1, "workers": 1})

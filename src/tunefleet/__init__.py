@@ -29,7 +29,7 @@ _LAZY: dict[str, str] = {
     "RunConfig": "tunefleet.tuner",
     "FailureConfig": "tunefleet.tuner",
     "CheckpointConfig": "tunefleet.tuner",
-    "report": "tunefleet.worker.session",
+    "report": "tunefleet.compat.legacy",  # Ray 1.x done= and tune.checkpoint_dir too
     "get_checkpoint": "tunefleet.worker.session",
     "get_context": "tunefleet.worker.session",
     "get_trial_dir": "tunefleet.worker.session",
@@ -70,7 +70,7 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         module = importlib.import_module(_LAZY[name])
-        value = getattr(module, "Results" if name == "ExperimentAnalysis" else name)
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'tunefleet' has no attribute {name!r}")

@@ -6,6 +6,7 @@ exactly what the store sees. Every hook is a no-op by default; override what you
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tunefleet.protocol import RESULT, TRIAL_COMPLETED, TRIAL_STARTED, Record
@@ -40,24 +41,40 @@ class Callback:
         pass
 
 
-def dispatch(callbacks: list[Any], recs: list[Record], iteration: int) -> None:
-    """Call the users' hooks for the records the engine just emitted (runner side)."""
-    # Callbacks see trial objects through the engine; resolved lazily per record.
+def dispatch(
+    callbacks: list[Any],
+    recs: list[Record],
+    iteration: int,
+    trials: dict[str, Trial] | None = None,
+    trials_dir: str = "",
+    trainable_name: str = "",
+) -> None:
+    """Call the users' hooks for the records the engine just emitted (runner side).
+
+    Hooks get Ray's arguments: ``trials`` (every trial so far) and ``trial``, views with
+    ``trial_id``, ``config``, ``last_result``, ``status``, ``trainable_name`` and
+    ``logdir`` / ``local_path`` (the trial's directory).
+    """
+    if trials is None:
+        trials = {}
+    views = [CallbackTrial(t, trials_dir, trainable_name) for t in trials.values()]
+    by_id = {v.trial_id: v for v in views}
     for r in recs:
         hook = _CALLBACK_HOOKS.get(r.kind)
         if hook is None:
             continue
         if r.kind == TRIAL_COMPLETED and r.data.get("status") == "ERROR":
             hook = "on_trial_error"
-        trial = _CallbackTrial(r.trial_id or "")
+        tid = r.trial_id or ""
+        trial = by_id.get(tid) or CallbackTrial(Trial(tid, {}), trials_dir, trainable_name)
         for cb in callbacks:
             fn = getattr(cb, hook, None)
             if fn is None:
                 continue
             if hook == "on_trial_result":
-                fn(iteration=iteration, trials=[], trial=trial, result=r.data)
+                fn(iteration=iteration, trials=views, trial=trial, result=r.data)
             else:
-                fn(iteration=iteration, trials=[], trial=trial)
+                fn(iteration=iteration, trials=views, trial=trial)
 
 
 _CALLBACK_HOOKS = {
@@ -67,11 +84,37 @@ _CALLBACK_HOOKS = {
 }
 
 
-class _CallbackTrial:
-    """What a callback gets as ``trial``: its id (Ray's Trial has far more; enough here)."""
+class CallbackTrial:
+    """What a callback gets as ``trial``: a read-only view of the engine's trial under the
+    names Ray's ``Trial`` uses (the engine's record itself must not be changed by users)."""
 
-    def __init__(self, trial_id: str) -> None:
-        self.trial_id = trial_id
+    def __init__(self, trial: Trial, trials_dir: str, trainable_name: str) -> None:
+        self._trial = trial
+        self.trial_id = trial.trial_id
+        self.trainable_name = trainable_name
+        self.logdir = os.path.join(trials_dir, trial.trial_id) if trials_dir else ""
+        self.local_path = self.path = self.local_dir = self.logdir
+        self.experiment_tag = trial.trial_id
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self._trial.config
+
+    @property
+    def last_result(self) -> dict[str, Any]:
+        return self._trial.last_result or {}
+
+    @property
+    def status(self) -> str:
+        return str(self._trial.status.value)
+
+    @property
+    def checkpoint(self) -> str | None:
+        return self._trial.checkpoint
+
+    @property
+    def error(self) -> str | None:
+        return self._trial.error
 
     def __str__(self) -> str:
         return self.trial_id

@@ -27,6 +27,7 @@ from tunefleet.callbacks import dispatch
 from tunefleet.engine import Engine, EngineConfig, HaltTrial, LaunchTrial, Reply
 from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
 from tunefleet.executors.base import Executor
+from tunefleet.legacy_args import adapt
 from tunefleet.progress import Progress
 from tunefleet.protocol import (
     EXPERIMENT_FINISHED,
@@ -298,6 +299,10 @@ class Runner:
     ) -> BaseException | None:
         s = self.spec
         callbacks = s.callbacks
+        cb_context = (
+            os.path.join(self.store.experiment_dir(self.name), "trials"),
+            trainable_name(s.raw_trainable),
+        )
         keeper = s.keeper if s.keeper is not None and s.keeper.active else None
         step = engine.step
         poll = executor.poll
@@ -325,7 +330,7 @@ class Runner:
                     writer.add(r)
                 progress.observe(recs)
                 if callbacks:
-                    dispatch(callbacks, recs, loops)
+                    dispatch(callbacks, recs, loops, engine.trials, *cb_context)
             if engine.warnings:
                 for w in engine.warnings:
                     warnings.warn(w, stacklevel=3)
@@ -522,6 +527,9 @@ def run(
     ``secret``; credentials also come from the environment). The event log stays in
     ``storage_path``: SQLite needs a local filesystem, and the log is small.
     """
+    run_or_experiment, stop, verbose, callbacks = adapt(
+        run_or_experiment, stop, verbose, callbacks, ray_args
+    )
     unknown = [k for k in ray_args if k not in _IGNORED_RAY_ARGS]
     if unknown:
         raise TuneTypeError(f"run() got unexpected keyword argument(s): {', '.join(unknown)}")

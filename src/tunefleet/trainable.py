@@ -17,6 +17,7 @@ from typing import Any
 from tunefleet.checkpoint import Checkpoint
 from tunefleet.errors import StopTrial, TuneTypeError
 from tunefleet.worker import session as _session
+from tunefleet.worker.generator import is_generator_function
 
 
 class Trainable:
@@ -268,7 +269,12 @@ def as_function(trainable: Any, param: str = "trainable") -> Callable[[dict[str,
             "takes exactly one positional argument, the config dict (bind other arguments "
             "with tunefleet.with_parameters)"
         ) from None
-    return trainable
+    if isinstance(trainable, _WithParameters) or is_generator_function(trainable):
+        return trainable
+    from tunefleet.compat.legacy import FunctionRunner
+
+    # Ray's conventions around the call: fn(config, checkpoint_dir=None), returned dicts
+    return FunctionRunner(trainable)
 
 
 def trainable_name(trainable: Any) -> str:

@@ -1,0 +1,83 @@
+"""Ray Tune 1.x-2.x ``tune.run`` arguments, turned into what tunefleet's ``run`` takes.
+
+Kept out of the runner: this is translation, not running. Each Ray argument is acted on
+(``loggers`` become logger callbacks, bool ``stop`` thresholds and bool ``verbose`` become
+numbers, a registered trainable's name becomes the trainable) or, where it has no meaning
+here, accepted with one warning per argument per interpreter, naming it and why.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+# Ray argument -> why tunefleet does without it
+MEANINGLESS: dict[str, str] = {
+    "progress_reporter": "tunefleet prints its own progress (verbose=)",
+    "sync_config": "trial directories go straight to checkpoint_storage; nothing to sync",
+    "log_to_file": "a trial's output goes to the driver's console",
+    "trial_name_creator": "trials are named by their ids",
+    "trial_dirname_creator": "trial directories are named by trial ids",
+    "chdir_to_trial_dir": "trials run in the driver's working directory",
+    "export_formats": "checkpoints are stored as written",
+    "restore": "use resume=True or Tuner.restore",
+    "server_port": "there is no Tune server; the dashboard reads the store",
+    "max_pending_trials": "the engine queues no more trials than it can start",
+    "_remote": "the driver runs where the script runs",
+    "trial_executor": "engines replace trial executors (engine=)",
+    "queue_trials": "trials wait for capacity by themselves",
+    "ray_auto_init": "no Ray to start (engine='ray' starts it)",
+    "with_server": "there is no Tune server",
+    "upload_dir": "use checkpoint_storage='s3://...'",
+    "sync_to_cloud": "use checkpoint_storage='s3://...'",
+    "sync_to_driver": "trial directories are on shared storage",
+    "sync_on_checkpoint": "checkpoints are persisted when reported",
+    "global_checkpoint_period": "the experiment log is committed continuously",
+    "run_errored_only": "use resume=True",
+    "resume_unfinished": "resume=True runs unfinished trials",
+    "resume_errored": "resume=True with max_failures retries errored trials",
+    "restart_errored": "resume=True with max_failures retries errored trials",
+    "storage_filesystem": "use checkpoint_storage with checkpoint_storage_options",
+    "checkpoint_keep_all_ranks": "rank 0 reports the checkpoint",
+    "_entrypoint": "internal to Ray",
+    "_experiment_checkpoint_dir": "internal to Ray",
+}
+_warned: set[str] = set()
+
+
+def warn_once(name: str, why: str, stacklevel: int = 4) -> None:
+    """Warn that a Ray argument is accepted and ignored, once per argument."""
+    if name in _warned:
+        return
+    _warned.add(name)
+    warnings.warn(f"{name}: accepted and ignored ({why})", stacklevel=stacklevel)
+
+
+def adapt(
+    run_or_experiment: Any,
+    stop: Any,
+    verbose: Any,
+    callbacks: list[Any] | None,
+    ray_args: dict[str, Any],
+) -> tuple[Any, Any, Any, list[Any] | None]:
+    """``(run_or_experiment, stop, verbose, callbacks)`` in tunefleet's terms; ``ray_args``
+    loses every argument handled here."""
+    if isinstance(run_or_experiment, str):
+        from tunefleet.compat.registry import get_trainable
+
+        run_or_experiment = get_trainable(run_or_experiment)
+    if isinstance(stop, dict):
+        # Ray stops at result[key] >= threshold; True means ">= 1" there too
+        stop = {k: int(v) if isinstance(v, bool) else v for k, v in stop.items()}
+    if isinstance(verbose, bool):
+        verbose = int(verbose)
+    loggers = ray_args.pop("loggers", None)
+    if loggers:
+        from tunefleet.integrations.loggers import as_callbacks
+
+        callbacks = [*(callbacks or []), *as_callbacks(loggers)]
+    for name in [k for k in ray_args if k in MEANINGLESS]:
+        value = ray_args.pop(name)
+        if value is not None and value is not False:
+            warn_once(name, MEANINGLESS[name])
+    return run_or_experiment, stop, verbose, callbacks

@@ -1,0 +1,148 @@
+"""Ray Tune 1.x-2.x's classic API on tunefleet: the checkpoint_dir signature,
+``tune.checkpoint_dir``, ``report(done=)``, returned dicts, bool stop/verbose, loggers=,
+accepted-but-meaningless arguments, PlacementGroupFactory, registered trainables,
+``ExperimentAnalysis(path)`` and the arguments callbacks receive."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tunefleet.tune.logger import CSVLogger, JsonLogger
+
+from tunefleet import tune
+
+
+def _ckpt_fn(config: dict[str, Any], checkpoint_dir: str | None = None) -> None:
+    start = 0
+    if checkpoint_dir:
+        with open(os.path.join(checkpoint_dir, "state.json")) as f:
+            start = json.load(f)["step"]
+    for step in range(start, 4):
+        with tune.checkpoint_dir(step=step) as d, open(os.path.join(d, "state.json"), "w") as f:
+            json.dump({"step": step + 1}, f)
+        if step == 1 and not checkpoint_dir and config["crash"]:
+            raise RuntimeError("first attempt dies after two checkpoints")
+        tune.report(loss=float(step), resumed_from=start, done=step == 2)
+
+
+def test_checkpoint_dir_signature_restores_and_done_ends_the_trial(tmp_path: Path) -> None:
+    analysis = tune.run(
+        _ckpt_fn,
+        config={"crash": True},
+        metric="loss",
+        mode="min",
+        max_failures=1,
+        stop={"done": True},
+        verbose=False,
+        raise_on_failed_trial=True,
+        local_dir=str(tmp_path),
+    )
+    last = analysis.trials[0].last_result
+    # the retry restored the last checkpoint a report carried (written at step 0; the one
+    # written at step 1 died with its attempt), and done=True at step 2 ended the trial
+    assert last["resumed_from"] == 1
+    assert last["loss"] == 2.0
+    assert analysis.best_checkpoint is not None
+
+
+def _returns(config: dict[str, Any]) -> dict[str, float]:
+    return {"score": config["x"] * 2}
+
+
+def test_a_returned_dict_is_the_final_result(tmp_path: Path) -> None:
+    analysis = tune.run(
+        _returns,
+        config={"x": tune.grid_search([1, 3, 2])},
+        metric="score",
+        mode="max",
+        storage_path=str(tmp_path),
+        verbose=0,
+    )
+    assert analysis.best_config == {"x": 3}
+    assert analysis.get_best_trial().last_result["score"] == 6
+
+
+def _steps(config: dict[str, Any]) -> None:
+    for i in range(3):
+        tune.report(acc=i * config["lr"], nested={"a": i})
+
+
+def test_loggers_write_csv_and_json_and_meaningless_arguments_warn_once(tmp_path: Path) -> None:
+    kwargs: dict[str, Any] = dict(
+        config={"lr": tune.grid_search([0.5, 1.0])},
+        loggers=[CSVLogger, JsonLogger],
+        sync_config=tune.SyncConfig(),
+        progress_reporter=tune.CLIReporter(metric_columns=["acc"]),
+        resources_per_trial=tune.PlacementGroupFactory([{"CPU": 1}]),
+        keep_checkpoints_num=1,
+        checkpoint_score_attr="acc",
+        local_dir=str(tmp_path),
+        verbose=0,
+    )
+    from tunefleet import legacy_args
+
+    legacy_args._warned.discard("sync_config")
+    legacy_args._warned.discard("progress_reporter")
+    with pytest.warns(UserWarning) as record:
+        analysis = tune.run(_steps, **kwargs)
+    text = " ".join(str(w.message) for w in record)
+    assert "sync_config" in text and "progress_reporter" in text
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        tune.run(_steps, **kwargs)
+    assert not [w for w in again if "sync_config" in str(w.message)]
+    trial_dirs = sorted(Path(analysis.experiment_path).glob("trials/*"))
+    assert len(trial_dirs) == 2
+    for d in trial_dirs:
+        rows = (d / "progress.csv").read_text().splitlines()
+        assert rows[0].split(",")[:2] == ["acc", "nested/a"] and len(rows) == 4
+        lines = (d / "result.json").read_text().splitlines()
+        assert [json.loads(x)["nested"]["a"] for x in lines] == [0, 1, 2]
+        assert json.loads((d / "params.json").read_text())["lr"] in (0.5, 1.0)
+
+
+def test_registered_trainable_by_name_and_experiment_analysis_of_a_path(tmp_path: Path) -> None:
+    tune.register_trainable("doubler", _returns)
+    tune.run("doubler", config={"x": 4}, name="named", storage_path=str(tmp_path), verbose=0)
+    analysis = tune.ExperimentAnalysis(str(tmp_path / "named"))
+    assert analysis.get_best_config(metric="score", mode="max") == {"x": 4}
+    with pytest.raises(ValueError, match="run_or_experiment.*nope"):
+        tune.run("nope", storage_path=str(tmp_path))
+
+
+class _Recorder(tune.Callback):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, Any, Any, str, str, int]] = []
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):  # type: ignore[no-untyped-def]
+        self.seen.append(
+            (
+                trial.trial_id,
+                trial.trainable_name,
+                trial.config["lr"],
+                trial.last_result.get("acc"),
+                trial.logdir,
+                trial.local_path,
+                len(trials),
+            )
+        )
+
+
+def test_callbacks_get_rays_trial_view(tmp_path: Path) -> None:
+    rec = _Recorder()
+    tune.run(
+        _steps,
+        config={"lr": tune.grid_search([1.0, 2.0])},
+        callbacks=[rec],
+        storage_path=str(tmp_path),
+        verbose=0,
+    )
+    assert len(rec.seen) == 6
+    tid, name, lr, _acc, logdir, local_path, n = rec.seen[-1]
+    assert name == "_steps" and lr in (1.0, 2.0) and n == 2
+    assert logdir == local_path and logdir.endswith(os.path.join("trials", tid))
