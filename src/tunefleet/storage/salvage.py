@@ -33,7 +33,9 @@ from tunefleet.storage.replay import replay
 from tunefleet.storage.sqlite import SCHEMA_VERSION, SQLiteStore, write_file
 from tunefleet.storage.trust import file_mode
 
-# With the newest page lost, the last seq is unknown: give up after this many misses.
+# With the newest page lost, the last seq is unknown: probe past the last readable record
+# as far as the missing bytes could hold records (24 bytes at least each), within bounds.
+MIN_BLIND_GAP = 4_096
 MAX_BLIND_GAP = 100_000
 _ROW = "SELECT seq, kind, trial_id, ts, data FROM events"
 
@@ -91,8 +93,8 @@ def salvage(store: SQLiteStore, name: str) -> SalvageReport:
             return SalvageReport(name, path, intact=True, salvaged=count)
         with tempfile.TemporaryDirectory(prefix=".salvage-", dir=store.experiment_dir(name)) as d:
             copy = os.path.join(d, "copy.db")
-            _copy_padded(path, copy)
-            meta, records, lost, tail_unknown = _read_what_survives(copy)
+            blind_gap = _copy_padded(path, copy)
+            meta, records, lost, tail_unknown = _read_what_survives(copy, blind_gap)
             report = SalvageReport(name, path, lost=lost, tail_unknown=tail_unknown)
             report.spec_lost = "spec" not in meta
             report.salvaged = len(records)
@@ -124,23 +126,32 @@ def _intact_records(store: SQLiteStore, name: str) -> int | None:
     return len(records)
 
 
-def _copy_padded(src: str, dst: str) -> None:
-    """Copy the file (and its WAL) and pad a truncated copy to its header's page count."""
+def _copy_padded(src: str, dst: str) -> int:
+    """Copy the file (and its WAL), pad a truncated copy to its header's page count, and
+    return how many records the padding could have held (the bound of a blind search)."""
     shutil.copyfile(src, dst)
     if os.path.exists(src + "-wal"):
         shutil.copyfile(src + "-wal", dst + "-wal")
     with open(dst, "rb") as f:
         header = f.read(100)
     if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
-        return
+        return 0
     page_size = struct.unpack(">H", header[16:18])[0]
     page_size = 65536 if page_size == 1 else page_size
-    pages = struct.unpack(">I", header[28:32])[0]
-    if os.path.getsize(dst) < pages * page_size:
-        os.truncate(dst, pages * page_size)
+    expected = struct.unpack(">I", header[28:32])[0] * page_size
+    size = os.path.getsize(dst)
+    missing = expected - size
+    if missing > 0:
+        # A page cut in the middle keeps its header but loses the cells at its end: zero
+        # it whole, so SQLite reports it unreadable instead of decoding zeros as rows.
+        os.truncate(dst, size - size % page_size)
+        os.truncate(dst, expected)
+    return min(MAX_BLIND_GAP, max(MIN_BLIND_GAP, missing // 24))
 
 
-def _read_what_survives(path: str) -> tuple[dict[str, str], list[tuple[Any, ...]], int, bool]:
+def _read_what_survives(
+    path: str, blind_gap: int
+) -> tuple[dict[str, str], list[tuple[Any, ...]], int, bool]:
     """(meta, rows that decode, records lost, whether the newest ones are unknown)."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -149,7 +160,7 @@ def _read_what_survives(path: str) -> tuple[dict[str, str], list[tuple[Any, ...]
             (high,) = conn.execute("SELECT max(seq) FROM events").fetchone()
         except sqlite3.DatabaseError:
             high = None
-        rows = _scan(conn, high)
+        rows = _scan(conn, high, blind_gap)
     finally:
         conn.close()
     kept: list[tuple[Any, ...]] = []
@@ -191,7 +202,7 @@ def _read_meta(conn: sqlite3.Connection) -> dict[str, str]:
     return meta
 
 
-def _scan(conn: sqlite3.Connection, high: int | None) -> list[tuple[Any, ...]]:
+def _scan(conn: sqlite3.Connection, high: int | None, blind_gap: int) -> list[tuple[Any, ...]]:
     """Every row that reads and decodes, in seq order, skipping unreadable pages."""
     rows: list[tuple[Any, ...]] = []
     last = 0
@@ -203,10 +214,11 @@ def _scan(conn: sqlite3.Connection, high: int | None) -> list[tuple[Any, ...]]:
                     rows.append(row)
             return rows
         except sqlite3.DatabaseError as e:
-            if "no such table" in str(e):  # the schema itself is gone: nothing to look up
+            if "no such table" in str(e) or "not a database" in str(e):
+                return rows  # the schema or the header is gone: nothing to look up
                 return rows
         # An unreadable page: look the next numbers up one by one until one reads.
-        limit = high if high is not None else last + MAX_BLIND_GAP
+        limit = high if high is not None else last + blind_gap
         found = None
         for seq in range(last + 1, limit + 1):
             with contextlib.suppress(sqlite3.DatabaseError):

@@ -125,6 +125,13 @@ class SQLiteStore(Store):
             raise self.damaged(name, f"record {seq} holds a {type(value).__name__}, not an object")
         return value
 
+    def _check_size(self, name: str) -> None:
+        """A file shorter than its header says was truncated; SQLite itself would read the
+        lost end of the last page as zeros and answer some queries wrongly without a word."""
+        reason = _truncation(self.db_path(name))
+        if reason is not None:
+            raise self.damaged(name, reason)
+
     def _check_version(self, conn: sqlite3.Connection, name: str) -> bool:
         """True if the file holds an experiment; raise if it is damaged or from the future."""
         try:
@@ -156,6 +163,7 @@ class SQLiteStore(Store):
         path = self.db_path(name)
         if not os.path.exists(path):
             raise self.unknown(name, self.root)
+        self._check_size(name)
         conn = self._connect_writer(path, name)
         try:
             self._check_version(conn, name)
@@ -180,6 +188,7 @@ class SQLiteStore(Store):
         path = self.db_path(name)
         if not os.path.exists(path):
             raise self.unknown(name, self.root)
+        self._check_size(name)
         uri = f"file:{urllib.parse.quote(path)}?mode=ro"
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 10000")
@@ -432,6 +441,35 @@ def write_file(path: str, meta: dict[str, str], rows: Iterable[Sequence[Any]], m
         conn.execute("COMMIT")
     finally:
         conn.close()  # the last connection: the WAL is checkpointed and removed
+
+
+def _truncation(path: str) -> str | None:
+    """Why the file is shorter than its header says, or None.
+
+    Only when the WAL is empty: while it holds frames (a live or crashed driver), the file
+    may lag its header in the middle of a checkpoint, and the WAL holds the rest.
+    """
+    try:
+        if os.path.getsize(path + "-wal") > 0:
+            return None
+    except OSError:
+        pass
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+        size = os.path.getsize(path)
+    except OSError:
+        return None
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        return None  # empty or not SQLite at all: the version check says which
+    if header[24:28] != header[92:96]:
+        return None  # a page count SQLite itself would not trust
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    expected = int.from_bytes(header[28:32], "big") * page_size
+    if size < expected:
+        return f"it is truncated ({size} bytes where its header records {expected})"
+    return None
 
 
 def _size(path: str) -> int | None:

@@ -61,9 +61,13 @@ def diff(old: Any, new: Any) -> Any:
 
 
 def patch(value: Any, p: dict[str, Any]) -> Any:
-    """Apply a patch made by :func:`diff`; ``value`` is updated in place where it can be."""
+    """Apply a patch made by :func:`diff`; ``value`` is updated in place where it can be.
+
+    What the patch inserts is copied: a later patch that appends in place must never
+    change the record it came from (a replayed log, or a MemoryStore's own records).
+    """
     if "v" in p:
-        return p["v"]
+        return copy.deepcopy(p["v"])
     if "d" in p:
         for key, sub in p["d"].items():
             value[key] = patch(value.get(key), sub)
@@ -71,7 +75,7 @@ def patch(value: Any, p: dict[str, Any]) -> Any:
             value.pop(key, None)
         return value
     if "a" in p:
-        value.extend(p["a"])
+        value.extend(copy.deepcopy(p["a"]))
         return value
     for index, sub in p["i"].items():
         i = int(index)
