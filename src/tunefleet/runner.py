@@ -131,6 +131,7 @@ class Runner:
         if resuming:
             # The recorded experiment, not a default one: components and settings the
             # caller did not pass again are rebuilt from the spec before anything starts.
+            self.store.check_trusted(self.name)  # before importing what it names (trust.py)
             old = self.store.get_spec(self.name)
             drop = apply_recorded(s, self.name, old)
             if check_compatible(s, self.name, old):

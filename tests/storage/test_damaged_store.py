@@ -224,6 +224,8 @@ def test_resume_refuses_a_storage_path_others_can_write(
     assert str(root) in str(info.value) and "TUNEFLEET_TRUST_STORAGE" in str(info.value)
     with pytest.raises(UntrustedStorageError, match="storage_path"):
         tf.resume("exp", lambda config: None, storage_path=str(root), verbose=0)
+    with pytest.raises(UntrustedStorageError, match="storage_path"):
+        tf.run(lambda config: None, name="exp", storage_path=str(root), resume=True, verbose=0)
     os.chmod(root, 0o1777)  # sticky, like /tmp: others cannot replace what is ours
     store.check_trusted("exp")
     os.chmod(root, 0o700)
