@@ -38,6 +38,9 @@ _LAZY: dict[str, str] = {
     "ResultGrid": "tunefleet.results",
     "Result": "tunefleet.results",
     "ExperimentAnalysis": "tunefleet.results",
+    "init": "tunefleet.compat.ray_init",  # ray.init / shutdown / is_initialized
+    "shutdown": "tunefleet.compat.ray_init",
+    "is_initialized": "tunefleet.compat.ray_init",
 }
 for _name in [
     "choice",
@@ -57,7 +60,8 @@ for _name in [
     _LAZY[_name] = "tunefleet.space"
 
 
-_SUBMODULES = ("distributed",)  # tunefleet.distributed: helpers for data-parallel trials
+# distributed: helpers for data-parallel trials; tune, train, air: Ray's namespaces
+_SUBMODULES = ("distributed", "tune", "train", "air")
 
 
 def __getattr__(name: str) -> Any:
@@ -100,6 +104,8 @@ __all__ = [
     "get_trial_dir",
     "get_trial_id",
     "grid_search",
+    "init",
+    "is_initialized",
     "lograndint",
     "loguniform",
     "qlograndint",
@@ -113,6 +119,7 @@ __all__ = [
     "resume",
     "run",
     "sample_from",
+    "shutdown",
     "uniform",
     "with_parameters",
     "with_resources",

@@ -164,7 +164,10 @@ class TBXLoggerCallback(LoggerCallback):
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
         if hparams:
-            writer.add_hparams(hparams, metrics, name=".")
+            # into the trial's own event file (add_hparams would open another one)
+            summary = require("tensorboardX.summary", "tensorboard")
+            for part in summary.hparams(hparams, metrics):
+                writer.file_writer.add_summary(part)
         writer.close()
 
 

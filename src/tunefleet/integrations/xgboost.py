@@ -19,7 +19,7 @@ import xgboost as xgb
 from tunefleet.integrations._report import ReportOptions, local_dir, pick, report_with
 
 
-class TuneReportCheckpointCallback(xgb.callback.TrainingCallback, ReportOptions):
+class TuneReportCheckpointCallback(ReportOptions, xgb.callback.TrainingCallback):
     """Report after each round; checkpoint every ``frequency`` rounds (0: only at the end
     when ``checkpoint_at_end``) into ``<checkpoint>/<filename>``."""
 
