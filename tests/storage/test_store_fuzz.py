@@ -167,11 +167,11 @@ for batch in json.load(open(sys.argv[2])):
 
 
 @settings(max_examples=5, deadline=None)
-@given(history=histories(), delay=st.floats(0.0, 1.0))
+@given(history=histories(), delay=st.floats(0.1, 0.9))
 def test_a_writer_killed_at_any_point_leaves_whole_batches(
     history: tuple[list[list[Record]], list[dict[str, Any]]], delay: float
 ) -> None:
-    batches = history[0] * 40  # enough batches to still be writing when the kill comes
+    batches = history[0] * 150  # enough batches to still be writing when the kill comes
     plain = [[(r.kind, r.trial_id, r.data) for r in batch] for batch in batches]
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp, "batches.json")
@@ -184,6 +184,7 @@ def test_a_writer_killed_at_any_point_leaves_whole_batches(
         store = SQLiteStore(root)
         if not store.experiment_exists("exp"):  # killed before the file was complete
             assert not Path(store.db_path("exp")).exists()
+            event("killed before the experiment existed")
             return
         got = load(store)
         assert got is not None, "a kill between writes must never damage the store"
@@ -194,4 +195,5 @@ def test_a_writer_killed_at_any_point_leaves_whole_batches(
             expected.extend(tuple(x) for x in plain[done])
             done += 1
         assert records == expected  # every batch whole or absent, in order
+        event("killed after the last batch" if done == len(plain) else "killed between writes")
         store.close()
