@@ -66,9 +66,7 @@ def adapt(
         from tunefleet.compat.registry import get_trainable
 
         run_or_experiment = get_trainable(run_or_experiment)
-    if isinstance(stop, dict):
-        # Ray stops at result[key] >= threshold; True means ">= 1" there too
-        stop = {k: int(v) if isinstance(v, bool) else v for k, v in stop.items()}
+    stop = _numeric_stop(stop)
     if isinstance(verbose, bool):
         verbose = int(verbose)
     loggers = ray_args.pop("loggers", None)
@@ -81,3 +79,21 @@ def adapt(
         if value is not None and value is not False:
             warn_once(name, MEANINGLESS[name])
     return run_or_experiment, stop, verbose, callbacks
+
+
+def adapt_tuner(tune_config: Any, run_config: Any) -> Any:
+    """The Tuner's side: warn once for each set field that changes nothing here and
+    return ``run_config.stop`` with bool thresholds as numbers."""
+    for cfg in (tune_config, run_config):
+        for name, why in MEANINGLESS.items():
+            value = getattr(cfg, name, None)
+            if value is not None and value is not False:
+                warn_once(name, why, stacklevel=5)
+    return _numeric_stop(run_config.stop)
+
+
+def _numeric_stop(stop: Any) -> Any:
+    """Ray stops at ``result[key] >= threshold``; a True threshold means ``>= 1`` there."""
+    if isinstance(stop, dict):
+        return {k: int(v) if isinstance(v, bool) else v for k, v in stop.items()}
+    return stop

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunefleet.errors import TuneValueError
+from tunefleet.legacy_args import adapt_tuner
 
 
 @dataclass
@@ -110,6 +111,7 @@ class Tuner:
         from tunefleet.runner import Runner
 
         tc, rc = self.tune_config, self.run_config
+        stop = adapt_tuner(tc, rc)  # Ray fields with no meaning here warn once; bool stops
         fc = rc.failure_config or FailureConfig()
         cc = rc.checkpoint_config or CheckpointConfig()
         flags = self._restore_flags
@@ -122,7 +124,7 @@ class Tuner:
             mode=tc.mode,
             search_alg=tc.search_alg,
             scheduler=tc.scheduler,
-            stop=rc.stop,
+            stop=stop,
             time_budget_s=tc.time_budget_s,
             max_concurrent_trials=tc.max_concurrent_trials,
             name=rc.name,

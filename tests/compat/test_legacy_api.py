@@ -146,3 +146,21 @@ def test_callbacks_get_rays_trial_view(tmp_path: Path) -> None:
     tid, name, lr, _acc, logdir, local_path, n = rec.seen[-1]
     assert name == "_steps" and lr in (1.0, 2.0) and n == 2
     assert logdir == local_path and logdir.endswith(os.path.join("trials", tid))
+
+
+def _finishes(config: dict[str, Any]) -> None:
+    for i in range(10):
+        tune.report(i=i, done=i == 2)
+
+
+def test_tuner_warns_for_ignored_fields_and_takes_bool_stops(tmp_path: Path) -> None:
+    from tunefleet import legacy_args
+
+    legacy_args._warned.discard("trial_name_creator")
+    with pytest.warns(UserWarning, match="trial_name_creator"):
+        grid = tune.Tuner(
+            _finishes,
+            tune_config=tune.TuneConfig(trial_name_creator=lambda t: f"t{t.trial_id}"),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), stop={"done": True}),
+        ).fit()
+    assert grid[0].metrics["i"] == 2 and grid[0].metrics["training_iteration"] == 3
