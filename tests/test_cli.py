@@ -225,3 +225,13 @@ def test_ls_shows_a_dead_drivers_run_as_crashed(root: Path) -> None:
     assert code == 0
     (row,) = [x for x in out.splitlines() if " bare " in x]
     assert "crashed" in row
+
+
+def test_resume_refuses_a_storage_path_others_can_write(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TUNEFLEET_TRUST_STORAGE", raising=False)
+    os.chmod(root / "sweep", 0o777)
+    code, out = invoke("resume", "sweep", "--storage-path", str(root))
+    assert code == 1 and "Traceback" not in out
+    assert f"refusing to resume from {root / 'sweep'}" in out and "chmod go-w" in out

@@ -176,7 +176,7 @@ def ls_cmd(storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH) -> None:
             best = f"{s.metric}={s.best:.6g} ({s.mode})"
         table.add_row(
             s.name,
-            _fmt_time(s.created),
+            _fmt_time(s.created) if s.problem is None else "-",
             s.status,
             str(s.num_trials),
             str(s.counts.get("TERMINATED", 0)),
