@@ -66,6 +66,7 @@ class TrialResult:
     # {metric: {"min", "max", "avg", "last", "last-5-avg", "last-10-avg"}}; filled by
     # Results.fetch_trial_dataframes / trial_dataframes, which read the full history anyway.
     metric_analysis: dict[str, dict[str, float]] | None = None
+    trainable_name: str = ""  # Ray's Trial.trainable_name: the function's or class's name
 
     @property
     def logdir(self) -> str:
@@ -228,6 +229,9 @@ class Results:
             num_results=s.num_results,
             num_failures=s.num_failures,
             parent_trial_id=s.parent_trial_id,
+            trainable_name=str(self.spec.get("trainable", ""))
+            .rpartition(":")[2]
+            .rpartition(".")[2],
         )
 
     # -- metric / mode ----------------------------------------------------------------------

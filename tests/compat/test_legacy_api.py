@@ -64,7 +64,8 @@ def test_a_returned_dict_is_the_final_result(tmp_path: Path) -> None:
         verbose=0,
     )
     assert analysis.best_config == {"x": 3}
-    assert analysis.get_best_trial().last_result["score"] == 6
+    best = analysis.get_best_trial()
+    assert best.last_result["score"] == 6 and best.trainable_name == "_returns"
 
 
 def _steps(config: dict[str, Any]) -> None:
