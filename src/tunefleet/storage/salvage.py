@@ -156,11 +156,8 @@ def _read_what_survives(
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         meta = _read_meta(conn)
-        try:
-            (high,) = conn.execute("SELECT max(seq) FROM events").fetchone()
-        except sqlite3.DatabaseError:
-            high = None
-        rows = _scan(conn, high, blind_gap)
+        high, exact = _last_seq(conn)
+        rows = _scan(conn, high if exact else None, blind_gap)
     finally:
         conn.close()
     kept: list[tuple[Any, ...]] = []
@@ -179,9 +176,33 @@ def _read_what_survives(
             continue
         kept.append(row)
     last = rows[-1][0] if rows else 0
-    top = high if isinstance(high, int) else last
+    top = high if exact and high is not None else max(high or 0, last)
     lost += top - len(rows)
-    return meta, kept, lost, high is None
+    return meta, kept, lost, not exact
+
+
+def _last_seq(conn: sqlite3.Connection) -> tuple[int | None, bool]:
+    """The newest record's seq, and whether it is certain.
+
+    The table's rightmost page answers; when it is lost, the (kind, seq) and (trial_id,
+    seq) indexes still name the seqs they hold, on pages of their own: an index read to
+    its end names them all, one cut short gives a lower bound.
+    """
+    try:
+        (high,) = conn.execute("SELECT max(seq) FROM events").fetchone()
+        return (high if isinstance(high, int) else 0), True
+    except sqlite3.DatabaseError:
+        pass
+    best: int | None = None
+    for index in ("events_kind", "events_trial"):
+        try:
+            for (seq,) in conn.execute(f"SELECT seq FROM events INDEXED BY {index}"):
+                if isinstance(seq, int) and (best is None or seq > best):
+                    best = seq
+        except sqlite3.DatabaseError:
+            continue
+        return best, True
+    return best, False
 
 
 def _read_meta(conn: sqlite3.Connection) -> dict[str, str]:
