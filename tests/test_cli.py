@@ -225,6 +225,8 @@ def test_ls_shows_a_dead_drivers_run_as_crashed(root: Path) -> None:
     assert code == 0
     (row,) = [x for x in out.splitlines() if " bare " in x]
     assert "crashed" in row
+    code, out = invoke("show", "bare", "--storage-path", str(root))
+    assert code == 0 and "status: crashed" in out
 
 
 def test_resume_refuses_a_storage_path_others_can_write(
