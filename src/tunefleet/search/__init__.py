@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tunefleet.search.concurrency import ConcurrencyLimiter
     from tunefleet.search.grid import MAX_AXIS_VALUES, GridSearch
     from tunefleet.search.registry import create_searcher, register_searcher, searcher_names
+    from tunefleet.search.repeater import Repeater
     from tunefleet.search.sobol import SobolSearch
     from tunefleet.search.variant import BasicVariantGenerator, RandomSearch, VariantSearcher
 
@@ -26,6 +27,7 @@ _LAZY = {
     "ConcurrencyLimiter": "tunefleet.search.concurrency",
     "MAX_AXIS_VALUES": "tunefleet.search.grid",
     "GridSearch": "tunefleet.search.grid",
+    "Repeater": "tunefleet.search.repeater",
     "create_searcher": "tunefleet.search.registry",
     "register_searcher": "tunefleet.search.registry",
     "searcher_names": "tunefleet.search.registry",
@@ -57,6 +59,7 @@ __all__ = [
     "ConcurrencyLimiter",
     "MAX_AXIS_VALUES",
     "GridSearch",
+    "Repeater",
     "create_searcher",
     "register_searcher",
     "searcher_names",

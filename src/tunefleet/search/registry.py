@@ -25,6 +25,9 @@ _BUILTIN: dict[str, str] = {
     "sobol": "tunefleet.search.sobol:SobolSearch",
     "quasirandom": "tunefleet.search.sobol:SobolSearch",
     "bohb": "tunefleet.search.bohb:TuneBOHB",
+    # adapters to outside libraries (optional extras, imported on first use)
+    "optuna": "tunefleet.search.optuna:OptunaSearch",
+    "hyperopt": "tunefleet.search.hyperopt:HyperOptSearch",
 }
 
 _registry: dict[str, str | Factory] = dict(_BUILTIN)

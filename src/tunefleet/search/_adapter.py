@@ -1,0 +1,505 @@
+"""What every adapter to an outside search library shares (Optuna, HyperOpt, Nevergrad, ...).
+
+Why one base: each library asks for the space in its own form and learns through its own
+ask/tell calls, but the engine's contract (resolved configs, JSON state, resume that
+continues the stream, ``points_to_evaluate``/``evaluated_rewards``, Ray's ``save``/
+``restore``/``set_search_properties``) is the same, so it is written once here.
+
+- **Parameters.** Each searchable domain of the space becomes a :class:`Param` named by its
+  path joined with ``/`` (Ray's flattening): ``float``/``int`` where the library has a
+  native numeric form (plain uniform, loguniform, randint), ``cat`` (the option's index)
+  for ``choice``, and ``unit`` (a float in [0, 1] decoded with ``Domain.from_unit``) for
+  everything else (``randn``, quantised domains). Values the library returns are put back
+  in their domain with ``from_unit(to_unit(v))``, so a suggestion always lies in the space.
+  ``sample_from`` is evaluated on the config after the library's values are placed. A
+  ``choice`` whose options hold domains is *conditional*: its options' domains become the
+  Param's ``children``; a library without a conditional form refuses it, naming the key.
+  ``grid_search`` axes are refused (Ray's adapters refuse them too).
+- **State is an event log** (``ask``, ``tell``, ``add``) plus the seed: resume builds the
+  library afresh from the seed and replays the log, which leaves a seeded library exactly
+  where it was, so the resumed searcher proposes what the uninterrupted one would have.
+  Cost: one library ask per earlier suggestion, once, at resume.
+- **Scores.** The library always minimises ``loss`` (``-metric`` when ``mode="max"``); a
+  NaN, infinite or missing metric, or a failed trial, is told as a failure where the
+  library has that notion and is not told otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from tunefleet.errors import TuneTypeError, TuneValueError
+from tunefleet.search.base import Searcher
+from tunefleet.space import (
+    Categorical,
+    Domain,
+    Float,
+    Grid,
+    Integer,
+    Path,
+    find_domains,
+    format_path,
+    is_grid_marker,
+    resolve,
+    space_fingerprint,
+    validate_space,
+)
+
+_STATE_VERSION = 1
+
+
+@dataclass
+class Param:
+    """One searchable domain as the libraries see it (see the module docstring)."""
+
+    name: str
+    path: Path
+    domain: Domain
+    kind: str  # "float" | "int" | "cat" | "unit"
+    low: float = 0.0
+    high: float = 1.0
+    log: bool = False
+    children: list[list[Param]] | None = None  # per option, for a conditional choice
+
+    @property
+    def n(self) -> int:
+        assert isinstance(self.domain, Categorical)
+        return len(self.domain.categories)
+
+    def decode(self, raw: Any) -> Any:
+        """The domain's value for the library's ``raw`` value (children not filled in)."""
+        if self.kind == "cat":
+            assert isinstance(self.domain, Categorical)
+            return self.domain.categories[int(raw)]
+        if self.kind == "unit":
+            return self.domain.from_unit(float(raw))
+        return self.domain.from_unit(self.domain.to_unit(raw))
+
+    def encode(self, value: Any) -> Any:
+        """The library's raw value for a domain value (a point to evaluate)."""
+        if self.kind == "cat":
+            assert isinstance(self.domain, Categorical)
+            return self.domain.index(value)
+        if self.kind == "unit":
+            return float(self.domain.to_unit(value))
+        return int(value) if self.kind == "int" else float(value)
+
+
+def _param(name: str, path: Path, node: Domain, who: str, conditional: bool) -> Param:
+    if isinstance(node, Categorical):
+        options = list(node.categories)
+        nested = [find_domains(o) for o in options]
+        if not any(nested):
+            return Param(name, path, node, "cat")
+        if not conditional:
+            raise TuneValueError(
+                f"{format_path(path)}: a choice whose options hold search domains is a "
+                f"conditional space, which {who} has no form for; flatten it or use "
+                "OptunaSearch or HyperOptSearch"
+            )
+        children = [
+            [_sub(f"{name}/{i}/", path, sub, node2, who) for sub, node2 in found]
+            for i, found in enumerate(nested)
+        ]
+        return Param(name, path, node, "cat", children=children)
+    if isinstance(node, Float) and node.q is None:
+        return Param(name, path, node, "float", node.lower, node.upper, node.log)
+    if isinstance(node, Integer) and node.q in (None, 1) and not node.log:
+        lo, hi = node.from_unit(0.0), node.from_unit(1.0)
+        if lo < hi:
+            return Param(name, path, node, "int", lo, hi)
+    return Param(name, path, node, "unit")
+
+
+def _sub(prefix: str, path: Path, sub: Path, node: Any, who: str) -> Param:
+    full = (*path, *sub)
+    if is_grid_marker(node) or isinstance(node, Grid):
+        raise TuneValueError(f"{format_path(full)}: {who} does not search grid_search axes")
+    if isinstance(node, Domain) and node.is_function:
+        raise TuneValueError(
+            f"{format_path(full)}: {who} cannot evaluate sample_from inside a choice's option"
+        )
+    name = prefix + "/".join(str(k) for k in sub)
+    return _param(name, sub, node, who, True)
+
+
+def space_params(space: Any, who: str, conditional: bool) -> list[Param]:
+    """The Params of a tunefleet space, in the space's order (see the module docstring)."""
+    out = []
+    for path, node in find_domains(space):
+        if is_grid_marker(node) or isinstance(node, Grid):
+            raise TuneValueError(
+                f"{format_path(path)}: {who} does not search grid_search axes; use a "
+                "choice, or search_alg='grid'"
+            )
+        if isinstance(node, Domain) and node.is_function:
+            continue  # evaluated by resolve() on the config
+        out.append(_param("/".join(str(k) for k in path), path, node, who, conditional))
+    return out
+
+
+def _fill(option: Any, children: list[Param], raw: Mapping[str, Any]) -> Any:
+    """A conditional option with its domains replaced by the library's values."""
+    values: dict[Path, Any] = {}
+    for p in children:
+        if p.name in raw:
+            values[("v", *p.path)] = _decode_one(p, raw)
+    return resolve({"v": option}, values)["v"]
+
+
+def _decode_one(p: Param, raw: Mapping[str, Any]) -> Any:
+    value = p.decode(raw[p.name])
+    if p.children is not None:
+        i = int(raw[p.name])
+        value = _fill(value, p.children[i], raw)
+    return value
+
+
+def decode(params: list[Param], raw: Mapping[str, Any]) -> dict[Path, Any]:
+    """``{path: value}`` for ``resolve`` from the library's flat ``{name: raw}``."""
+    return {p.path: _decode_one(p, raw) for p in params if p.name in raw}
+
+
+def encode(params: list[Param], config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The library's flat values for a config, or None where one cannot be encoded (a value
+    outside its domain, a conditional choice)."""
+    out: dict[str, Any] = {}
+    for p in params:
+        node: Any = config
+        try:
+            for k in p.path:
+                node = node[k]
+            if p.children is not None and find_domains(p.decode(p.encode(node))):
+                return None
+            if not p.domain.contains(node):
+                return None
+            out[p.name] = p.encode(node)
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None
+    return out
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"a/b": 1}`` -> ``{"a": {"b": 1}}`` (Ray's flattened names back to a config)."""
+    out: dict[str, Any] = {}
+    for name, value in flat.items():
+        node = out
+        *head, last = name.split("/")
+        for k in head:
+            node = node.setdefault(k, {})
+        node[last] = value
+    return out
+
+
+def merge_config(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        old = out.get(k)
+        if isinstance(old, dict) and isinstance(v, Mapping) and not is_grid_marker(old):
+            out[k] = merge_config(old, v)
+        else:
+            out[k] = v
+    return out
+
+
+def loss_of(result: Mapping[str, Any] | None, metric: str | None, mode: str | None) -> float | None:
+    """The number the library minimises, or None when the result has no usable score."""
+    if result is None or metric is None:
+        return None
+    value = result.get(metric)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(v):
+        return None
+    return -v if mode == "max" else v
+
+
+class LibrarySearcher(Searcher):
+    """Base of the adapters. Subclasses set ``library``/``conditional`` and implement
+    ``_build``, ``_ask``, ``_tell`` and ``_add`` (their docstrings say what each does)."""
+
+    #: The package to import (named in errors).
+    library: ClassVar[str] = ""
+    #: Does the library model conditional choices (options holding domains)?
+    conditional: ClassVar[bool] = False
+
+    _param_attrs: ClassVar[Mapping[str, str]] = {
+        **Searcher._param_attrs,
+        "space": "space_arg",
+    }
+
+    def __init__(
+        self,
+        space: Any = None,
+        metric: str | None = None,
+        mode: str | None = None,
+        points_to_evaluate: list[dict[str, Any]] | None = None,
+        evaluated_rewards: list[Any] | None = None,
+    ) -> None:
+        super().__init__(metric=metric, mode=mode)
+        if mode is not None and mode not in ("min", "max"):
+            raise TuneValueError(f"{type(self).__name__}(mode={mode!r}): must be 'min' or 'max'")
+        self.space_arg = space
+        self.points_to_evaluate = points_to_evaluate
+        self.evaluated_rewards = evaluated_rewards
+        self._points = _points(points_to_evaluate, type(self).__name__)
+        if evaluated_rewards is not None:
+            if not isinstance(evaluated_rewards, list | tuple):
+                raise TuneTypeError(
+                    f"{type(self).__name__}(evaluated_rewards=...): must be a list of numbers"
+                )
+            if len(evaluated_rewards) != len(self._points):
+                raise TuneValueError(
+                    f"{type(self).__name__}(evaluated_rewards=...): {len(evaluated_rewards)} "
+                    f"rewards for {len(self._points)} points_to_evaluate; give one per point"
+                )
+        self._params: list[Param] = []
+        self._built = False
+        self._fingerprint = ""
+        self._events: list[list[Any]] = []
+        self._next_point = 0
+        self._point_trials: dict[str, dict[str, Any] | None] = {}  # trial -> encoded point
+        self._handles: dict[str, Any] = {}
+        self._rng: Any = None
+        self._restored: dict[str, Any] | None = None
+        self._explicit_seed: int | None = None
+
+    # ------------------------------------------------------------- for subclasses
+    def _build(self, seed: int) -> None:
+        """Create the library's optimizer for ``self._params`` (or the native space)."""
+        raise NotImplementedError
+
+    def _ask(self) -> tuple[dict[str, Any], Any] | None:
+        """``(values, handle)``: the library's proposal as flat ``{name: raw}`` (or, from
+        a native space, the config itself) and what ``_tell`` needs; None: budget spent."""
+        raise NotImplementedError
+
+    def _tell(self, handle: Any, loss: float | None) -> None:
+        """The outcome of an asked trial (None: failed or no usable score)."""
+        raise NotImplementedError
+
+    def _add(self, raw: dict[str, Any], loss: float) -> None:
+        """An observation the library did not propose (points_to_evaluate, rewards)."""
+        raise NotImplementedError
+
+    def _native_space(self) -> bool:
+        """Is ``space`` given in the library's own form (then the run's config only adds
+        constants and the library's values are the config)?"""
+        return False
+
+    def _space_from_native(self) -> Any:
+        return self.space_arg
+
+    # --------------------------------------------------------------------- setup
+    def setup(
+        self,
+        space: dict[str, Any],
+        metric: str | None,
+        mode: str | None,
+        seed: int | None,
+        num_samples: int = 1,
+    ) -> None:
+        who = type(self).__name__
+        if self.space_arg is not None:
+            if find_domains(space):
+                raise TuneValueError(
+                    f"space: {who} was given a search space and the run's config has "
+                    "domains too; give the space in one place"
+                )
+            if not self._native_space():
+                if not isinstance(self.space_arg, dict):
+                    raise TuneTypeError(
+                        f"{who}(space=...): expected a dict, got {type(self.space_arg).__name__}"
+                    )
+                space = merge_config(space, self.space_arg)
+        validate_space(space)
+        super().setup(space, metric, mode, seed, num_samples)
+        if self.metric is None or self.mode not in ("min", "max"):
+            raise TuneValueError(f"metric: {who} needs metric and mode ('min' or 'max')")
+        if self._explicit_seed is not None:
+            self.seed = self._explicit_seed
+        if self.seed is None:
+            self.seed = secrets.randbits(62)  # kept in the state, so resume is exact
+        self._params = [] if self._native_space() else space_params(space, who, self.conditional)
+        self._fingerprint = space_fingerprint(space)
+        self._start(int(self.seed))
+        if self._restored is not None:
+            state, self._restored = self._restored, None
+            self.load_state_dict(state)
+
+    def _start(self, seed: int) -> None:
+        import numpy as np
+
+        self._rng = np.random.default_rng(seed)
+        self._events, self._handles, self._point_trials = [], {}, {}
+        self._next_point = 0
+        self._build(seed)
+        self._built = True
+        if self.evaluated_rewards is not None:
+            for point, reward in zip(self._points, self.evaluated_rewards, strict=True):
+                loss = loss_of({"r": reward}, "r", self.mode)
+                raw = self._encode_point(point)
+                if loss is not None and raw is not None:
+                    self._add(raw, loss)
+            self._next_point = len(self._points)
+
+    def _point_config(self, i: int) -> dict[str, Any]:
+        point = self._points[i]
+        if self._native_space():
+            return merge_config(self.space, point)
+        from tunefleet.search.variant import merge_point
+
+        return resolve(merge_point(self.space, point, i), None, self._rng)
+
+    def _encode_point(self, point: dict[str, Any]) -> dict[str, Any] | None:
+        if self._native_space():
+            return _flatten(point)
+        return encode(self._params, merge_config({}, point))
+
+    # ------------------------------------------------------------------- suggest
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if not self._built:
+            raise RuntimeError(f"{type(self).__name__}.setup() must be called before suggest()")
+        if self._next_point < len(self._points):
+            i = self._next_point
+            self._next_point += 1
+            config = self._point_config(i)
+            self._point_trials[trial_id] = self._encode_point(config)
+            self._events.append(["point", trial_id, i])
+            return config
+        asked = self._ask()
+        if asked is None:
+            from tunefleet.search.base import FINISHED
+
+            return FINISHED
+        raw, handle = asked
+        self._handles[trial_id] = handle
+        self._events.append(["ask", trial_id])
+        if self._native_space():
+            return merge_config(self.space, raw)
+        return resolve(self.space, decode(self._params, raw), self._rng)
+
+    # ------------------------------------------------------------------- results
+    def on_complete(
+        self, trial_id: str, result: dict[str, Any] | None, error: bool = False
+    ) -> None:
+        loss = None if error else loss_of(result, self.metric, self.mode)
+        self._complete(trial_id, loss)
+        if trial_id in self._handles or trial_id in self._point_trials:
+            self._events.append(["tell", trial_id, loss])
+            self._handles.pop(trial_id, None)
+            self._point_trials.pop(trial_id, None)
+
+    def _complete(self, trial_id: str, loss: float | None) -> None:
+        if trial_id in self._handles:
+            self._tell(self._handles[trial_id], loss)
+        elif trial_id in self._point_trials:
+            raw = self._point_trials[trial_id]
+            if raw is not None and loss is not None:
+                self._add(raw, loss)
+
+    # --------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        if not self._built:
+            return {}
+        return {
+            "version": _STATE_VERSION,
+            "space": self._fingerprint,
+            "seed": self.seed,
+            "rng": dict(self._rng.bit_generator.state),
+            "events": self._events,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        if not self._built:
+            self._restored = state  # applied by setup (Ray's restore before the run)
+            return
+        if state.get("version") != _STATE_VERSION:
+            raise TuneValueError(f"state: unsupported version {state.get('version')!r}")
+        if state.get("space") != self._fingerprint:
+            raise TuneValueError(
+                "state: it was saved for a different search space (space fingerprint differs)"
+            )
+        from tunefleet.search.variant import _new_rng
+
+        self.seed = int(state["seed"])
+        self._start(self.seed)
+        for event in state["events"]:
+            kind, tid = event[0], str(event[1])
+            if kind == "point":
+                i = int(event[2])
+                config = self._point_config(i)
+                self._point_trials[tid] = self._encode_point(config)
+                self._next_point = i + 1
+            elif kind == "ask":
+                asked = self._ask()
+                if asked is not None:
+                    self._handles[tid] = asked[1]
+            elif kind == "tell":
+                loss = event[2]
+                self._complete(tid, None if loss is None else float(loss))
+                self._handles.pop(tid, None)
+                self._point_trials.pop(tid, None)
+            self._events.append(list(event))
+        self._rng = _new_rng(state["rng"])
+
+    # -------------------------------------------------------------- Ray's methods
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        """Ray's hook: give the searcher the run's metric, mode and space. False when it
+        already has a space (it was given one, or was set up)."""
+        if self._built or self.space_arg is not None:
+            return False
+        self.setup(config or {}, metric, mode, self._explicit_seed, int(spec.get("num_samples", 1)))
+        return True
+
+    def save(self, checkpoint_path: str) -> None:
+        """Ray's ``Searcher.save``: the state as JSON in one file."""
+        with open(checkpoint_path, "w", encoding="utf-8") as f:
+            json.dump(self.state_dict(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Ray's ``Searcher.restore``: continue from a file :meth:`save` wrote (before or
+        after setup)."""
+        with open(checkpoint_path, encoding="utf-8") as f:
+            self.load_state_dict(json.load(f))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(metric={self.metric!r}, mode={self.mode!r})"
+
+
+def _points(points: Any, who: str) -> list[dict[str, Any]]:
+    from tunefleet.search.variant import _check_points
+
+    try:
+        return _check_points(points)
+    except TuneTypeError as e:
+        raise TuneTypeError(f"{who}(points_to_evaluate=...): {e}") from e
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_seed(who: str, name: str, seed: Any) -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TuneTypeError(f"{who}({name}={seed!r}): must be an int or None")
+    return seed
