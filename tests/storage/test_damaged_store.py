@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 
@@ -235,3 +239,21 @@ def test_resume_refuses_a_storage_path_others_can_write(
     store.check_trusted("exp", trusted=True)
     monkeypatch.setenv("TUNEFLEET_TRUST_STORAGE", "1")
     store.check_trusted("exp")
+
+
+def test_files_of_creators_killed_mid_way_are_removed(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], stdout=PIPE)
+    host = socket.gethostname()
+    folder = tmp_path / "runs" / "exp"
+    folder.mkdir(parents=True)
+    stem = f".experiment-{host}-{int(dead.stdout)}-ab_1.db"
+    leftovers = [stem, stem + "-wal"]
+    alive = folder / f".experiment-{host}-{os.getpid()}-cd_2.db"  # a creator at work
+    for name in leftovers:
+        (folder / name).write_bytes(b"")
+    alive.write_bytes(b"")
+    store = SQLiteStore(tmp_path / "runs")
+    store.create_experiment("exp", SPEC)
+    store.close()
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == [alive.name]
+    assert store.experiment_exists("exp")

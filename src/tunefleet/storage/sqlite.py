@@ -24,6 +24,7 @@ import contextlib
 import math
 import os
 import shlex
+import socket
 import sqlite3
 import tempfile
 import threading
@@ -52,6 +53,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS events_trial ON events (trial_id, seq)",
     "CREATE INDEX IF NOT EXISTS events_kind ON events (kind, seq)",
 )
+_TMP_PREFIX = ".experiment-"  # + host-pid-random.db: a file being created
 _INSERT = "INSERT INTO events (seq, kind, trial_id, ts, data) VALUES (?, ?, ?, ?, ?)"
 
 
@@ -235,7 +237,9 @@ class SQLiteStore(Store):
         """Build the file under a temporary name, then link it into place if none is there:
         readers and racing creators see a complete experiment or none. True if created."""
         path = self.db_path(name)
-        fd, tmp = tempfile.mkstemp(prefix=".experiment-", suffix=".db", dir=os.path.dirname(path))
+        _remove_dead_creators_files(os.path.dirname(path))
+        prefix = f"{_TMP_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".db", dir=os.path.dirname(path))
         os.close(fd)
         try:
             meta = {
@@ -441,6 +445,31 @@ def write_file(path: str, meta: dict[str, str], rows: Iterable[Sequence[Any]], m
         conn.execute("COMMIT")
     finally:
         conn.close()  # the last connection: the WAL is checkpointed and removed
+
+
+def _remove_dead_creators_files(folder: str) -> None:
+    """Delete the half-built files of creators on this host that were killed mid-way."""
+    host = socket.gethostname()
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.startswith(_TMP_PREFIX):
+            continue
+        stem = entry[len(_TMP_PREFIX) :].split(".db", 1)[0]
+        parts = stem.rsplit("-", 2)  # host may hold dashes; pid and mkstemp's part do not
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+            continue  # alive: its file is in use
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue  # alive, another user's
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, entry))
 
 
 def _truncation(path: str) -> str | None:
