@@ -157,6 +157,20 @@ def test_doctor_drops_state_deltas_whose_base_was_lost(tmp_path: Path) -> None:
     assert read_state(store, "exp") == {"n": 1, "seen": [0]}  # older, never wrong
 
 
+def test_doctor_drops_a_record_that_does_not_replay(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    store = filled(root, n_trials=3, n_results=2)
+    conn = sqlite3.connect(db(root))
+    conn.execute("""UPDATE events SET data = '{"config": {}, "index": "one"}' WHERE seq = 7""")
+    conn.commit()
+    conn.close()
+    with pytest.raises(DamagedStoreError, match="record 7"):
+        replay(store.read("exp"))
+    report = salvage(store, "exp")
+    assert report.lost == 1 and report.salvaged == 3 * 5  # 1 + 3 x (2 + 2 results + 1) - 1
+    assert sorted(replay(store.read("exp")).trials) == ["t000", "t001", "t002"]
+
+
 def test_doctor_refuses_while_a_driver_holds_the_lock(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     store = filled(root, n_trials=1)

@@ -119,7 +119,7 @@ class ReplayedExperiment:
         if handler is not None:
             try:
                 handler(rec)
-            except (AttributeError, KeyError, TypeError, ValueError) as e:
+            except (AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
                 # a record that decoded but does not hold what its kind promises
                 raise DamagedStoreError(
                     f"record {rec.seq} ({rec.kind}) of the experiment log is damaged: "

@@ -28,8 +28,8 @@ from typing import Any
 from tunefleet.protocol import dumps, loads
 from tunefleet.storage.base import DamagedStoreError
 from tunefleet.storage.lock import DriverLock
-from tunefleet.storage.records import STATE, STATE_DELTA
-from tunefleet.storage.replay import replay
+from tunefleet.storage.records import STATE, STATE_DELTA, Record
+from tunefleet.storage.replay import ReplayedExperiment, replay
 from tunefleet.storage.sqlite import SCHEMA_VERSION, SQLiteStore, write_file
 from tunefleet.storage.trust import file_mode
 
@@ -164,16 +164,23 @@ def _read_what_survives(
     expected = 1
     after_gap = False
     lost = 0
+    probe = ReplayedExperiment()  # a record that does not replay is damaged too
     for row in rows:
         seq, kind = row[0], row[1]
         if seq != expected:
             after_gap = True
         expected = seq + 1
-        if kind == STATE:
-            after_gap = False
-        elif kind == STATE_DELTA and after_gap:
+        if kind == STATE_DELTA and after_gap:
             lost += 1  # its base state is gone: replaying it would build a wrong state
             continue
+        try:
+            probe.apply(Record(kind, row[2], loads(row[4]), row[3], seq))
+        except DamagedStoreError:
+            lost += 1
+            after_gap = after_gap or kind in (STATE, STATE_DELTA)
+            continue
+        if kind == STATE:
+            after_gap = False
         kept.append(row)
     last = rows[-1][0] if rows else 0
     top = high if exact and high is not None else max(high or 0, last)
