@@ -18,7 +18,14 @@ from tunefleet.compat.migrate import changed_lines, migrate
 
 SCRIPTS = sorted((Path(__file__).parent / "scripts").glob("r*.py"))
 # scripts that need a package only some installs have
-NEEDS = {"xgboost": "xgboost", "lightgbm": "lightgbm", "mlflow": "mlflow", "wandb": "wandb"}
+NEEDS = {
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "mlflow": "mlflow",
+    "wandb": "wandb",
+    "lightning": "lightning",
+    "keras": "keras",
+}
 
 
 def _missing(source: str) -> str | None:
@@ -51,6 +58,7 @@ def test_script_runs_after_changing_its_imports(script: Path, tmp_path: Path) ->
     env = {
         **os.environ,
         "WANDB_MODE": "offline",
+        "KERAS_BACKEND": "torch",
         "WANDB_SILENT": "true",
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "PYTHONWARNINGS": "ignore",

@@ -156,8 +156,10 @@ def target_of(fullname: str) -> str | None:
 
 
 def _has_children(fullname: str) -> bool:
-    prefix = fullname[len(_T) :] + "."
-    return any(k.startswith(prefix) for k in ALIASES)
+    name = fullname[len(_T) :]
+    if name.rpartition(".")[2] in _ADAPTERS:  # tune.search.optuna.optuna_search
+        return True
+    return any(k.startswith(name + ".") for k in ALIASES)
 
 
 class _AliasLoader(importlib.abc.Loader):

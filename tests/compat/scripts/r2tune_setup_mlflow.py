@@ -21,9 +21,9 @@ def f(config):
     ml.end_run()
 
 
-tune.Tuner(f, param_space={"a": tune.grid_search([3.0, 5.0])}).fit()
+tune.Tuner(f, param_space={"a": 3.0}).fit()
 client = mlflow.tracking.MlflowClient(tracking_uri=uri)
 runs = client.search_runs([client.get_experiment_by_name("inside").experiment_id])
-assert sorted(r.data.params["a"] for r in runs) == ["3.0", "5.0"]
-assert all(r.data.metrics["loss"] in (2.0, 4.0) for r in runs)
+assert [r.data.params["a"] for r in runs] == ["3.0"]
+assert runs[0].data.metrics["loss"] == 2.0
 print("ok")
