@@ -208,3 +208,30 @@ def test_importing_the_namespaces_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.split() == []
+
+
+def test_no_alias_child_shadows_a_name_of_its_parents_module() -> None:
+    # importing tunefleet.tune.logger.json binds "json" on the module tune.logger stands
+    # for: a global of that name there (the json library) would be replaced
+    code = (
+        "import importlib, types\n"
+        "from tunefleet.compat.aliases import ALIASES, target_of\n"
+        "bad = []\n"
+        "for alias in ALIASES:\n"
+        "    parent, _, child = alias.rpartition('.')\n"
+        "    if parent not in ALIASES:\n"
+        "        continue\n"
+        "    try:\n"
+        "        module = importlib.import_module(target_of('tunefleet.' + parent))\n"
+        "    except ImportError:\n"
+        "        continue\n"
+        "    value = module.__dict__.get(child)\n"
+        "    if value is not None and not (isinstance(value, types.ModuleType)\n"
+        "            and value.__name__ == target_of('tunefleet.' + alias)):\n"
+        "        bad.append(alias)\n"
+        "print(' '.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == []

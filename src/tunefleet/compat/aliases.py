@@ -12,7 +12,6 @@ is imported until a script asks for the path, so ``import tunefleet.tune`` stays
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
@@ -162,8 +161,12 @@ def _has_children(fullname: str) -> bool:
     return any(k.startswith(name + ".") for k in ALIASES)
 
 
-class _AliasLoader(importlib.abc.Loader):
-    """Returns the already-imported target; restores the target's own ``__spec__``."""
+class _AliasLoader:
+    """Returns the already-imported target; restores the target's own ``__spec__``.
+
+    Plain classes (the import system duck-types finders and loaders): importlib.abc
+    would pull in importlib.resources, tempfile and pathlib (~15 ms) at import time.
+    """
 
     def __init__(self, target: str) -> None:
         self.target = target
@@ -183,13 +186,14 @@ class _AliasLoader(importlib.abc.Loader):
         module.__spec__ = self._spec
 
 
-class AliasFinder(importlib.abc.MetaPathFinder):
+class AliasFinder:
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         dest = target_of(fullname)
         if dest is None:
             return None
         if dest in sys.modules or importlib.util.find_spec(dest) is not None:
-            return importlib.machinery.ModuleSpec(fullname, _AliasLoader(dest))
+            loader: Any = _AliasLoader(dest)  # a Loader by duck typing
+            return importlib.machinery.ModuleSpec(fullname, loader)
         return None
 
 

@@ -5,12 +5,15 @@ event files, plus ``params.json`` with the trial's config.
 ``LoggerCallback`` is Ray's base class: override ``log_trial_start``,
 ``log_trial_result`` and ``log_trial_end``. Ray 1.x's ``loggers=[CSVLogger, ...]`` classes
 map onto these callbacks (:func:`as_callbacks`).
+
+``csv`` and ``json`` are imported under private names: ``tunefleet.tune.logger.csv`` and
+``.json`` alias this module, and importing a child binds its name on the parent.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import csv as _csv
+import json as _json
 import math
 import os
 from typing import IO, Any
@@ -79,7 +82,7 @@ class JsonLoggerCallback(LoggerCallback):
     def log_trial_start(self, trial: Any) -> None:
         path = _trial_dir(trial)
         with open(os.path.join(path, EXPR_PARAM_FILE), "w") as f:
-            json.dump(_json_safe(trial.config), f, indent=2, sort_keys=True)
+            _json.dump(_json_safe(trial.config), f, indent=2, sort_keys=True)
         self._files[trial.trial_id] = open(os.path.join(path, EXPR_RESULT_FILE), "a")  # noqa: SIM115
 
     def log_trial_result(self, iteration: int, trial: Any, result: dict[str, Any]) -> None:
@@ -87,7 +90,7 @@ class JsonLoggerCallback(LoggerCallback):
         if f is None:
             self.log_trial_start(trial)
             f = self._files[trial.trial_id]
-        f.write(json.dumps(_json_safe({**result, "config": trial.config})) + "\n")
+        f.write(_json.dumps(_json_safe({**result, "config": trial.config})) + "\n")
         f.flush()
 
     def log_trial_end(self, trial: Any, failed: bool = False) -> None:
@@ -101,7 +104,7 @@ class CSVLoggerCallback(LoggerCallback):
     first result's keys (later new keys are dropped, as in Ray)."""
 
     def __init__(self) -> None:
-        self._files: dict[str, tuple[Any, csv.DictWriter[str]]] = {}
+        self._files: dict[str, tuple[Any, _csv.DictWriter[str]]] = {}
 
     def log_trial_result(self, iteration: int, trial: Any, result: dict[str, Any]) -> None:
         row = flatten({k: v for k, v in result.items() if k != "config"})
@@ -110,7 +113,7 @@ class CSVLoggerCallback(LoggerCallback):
             path = os.path.join(_trial_dir(trial), EXPR_PROGRESS_FILE)
             fresh = not os.path.exists(path) or os.path.getsize(path) == 0
             f = open(path, "a", newline="")  # noqa: SIM115
-            writer = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
+            writer = _csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
             if fresh:
                 writer.writeheader()
             entry = self._files[trial.trial_id] = (f, writer)
