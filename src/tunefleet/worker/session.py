@@ -175,6 +175,17 @@ class Session:
     def get_node_rank(self) -> int:
         return 0
 
+    # Ray Tune's TuneContext names (train.get_context().get_trial_id() in Ray 2.7+ scripts);
+    # a trial's name is its id here.
+    def get_trial_id(self) -> str:
+        return self.trial_id
+
+    def get_trial_name(self) -> str:
+        return self.trial_id
+
+    def get_trial_dir(self) -> str:
+        return self.trial_dir
+
 
 def _plain(value: Any) -> Any:
     """Make a metric JSON- and pickle-friendly (numpy scalars → Python numbers)."""

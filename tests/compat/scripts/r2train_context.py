@@ -4,6 +4,7 @@ from ray import train, tune
 
 def f(config):
     ctx = train.get_context()
+    assert ctx.get_trial_name() == ctx.get_trial_id() and ctx.get_trial_dir()
     train.report({"rank": ctx.get_world_rank(), "size": ctx.get_world_size(), "x": config["x"]})
 
 
