@@ -52,6 +52,9 @@ from tunefleet.space import (
 
 _STATE_VERSION = 1
 
+#: What ``_ask`` returns when the library has nothing to propose until a trial completes.
+WAIT: Any = object()
+
 
 @dataclass
 class Param:
@@ -377,6 +380,9 @@ class LibrarySearcher(Searcher):
             self._events.append(["point", trial_id, i])
             return config
         asked = self._ask()
+        if asked is WAIT:
+            self._events.append(["wait", trial_id])
+            return None
         if asked is None:
             from tunefleet.search.base import FINISHED
 
@@ -442,9 +448,11 @@ class LibrarySearcher(Searcher):
                 config = self._point_config(i)
                 self._point_trials[tid] = self._encode_point(config)
                 self._next_point = i + 1
+            elif kind == "wait":
+                self._ask()
             elif kind == "ask":
                 asked = self._ask()
-                if asked is not None:
+                if asked is not None and asked is not WAIT:
                     self._handles[tid] = asked[1]
             elif kind == "tell":
                 loss = event[2]

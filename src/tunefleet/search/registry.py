@@ -28,6 +28,9 @@ _BUILTIN: dict[str, str] = {
     # adapters to outside libraries (optional extras, imported on first use)
     "optuna": "tunefleet.search.optuna:OptunaSearch",
     "hyperopt": "tunefleet.search.hyperopt:HyperOptSearch",
+    "nevergrad": "tunefleet.search.nevergrad:NevergradSearch",
+    "bayesopt": "tunefleet.search.bayesopt:BayesOptSearch",
+    "zoopt": "tunefleet.search.zoopt:ZOOptSearch",
 }
 
 _registry: dict[str, str | Factory] = dict(_BUILTIN)
