@@ -275,6 +275,7 @@ class LibrarySearcher(Searcher):
         self._rng: Any = None
         self._restored: dict[str, Any] | None = None
         self._explicit_seed: int | None = None
+        self._extra: dict[str, float] | None = None
 
     # ------------------------------------------------------------- for subclasses
     def _build(self, seed: int) -> None:
@@ -293,6 +294,11 @@ class LibrarySearcher(Searcher):
     def _add(self, raw: dict[str, Any], loss: float) -> None:
         """An observation the library did not propose (points_to_evaluate, rewards)."""
         raise NotImplementedError
+
+    def _extra_metrics(self, result: Mapping[str, Any] | None) -> dict[str, float] | None:
+        """Other numbers of a trial's last result the library learns from (Ax's outcome
+        constraints); ``_tell``/``_add`` find them in ``self._extra``."""
+        return None
 
     def _native_space(self) -> bool:
         """Is ``space`` given in the library's own form (then the run's config only adds
@@ -399,9 +405,13 @@ class LibrarySearcher(Searcher):
         self, trial_id: str, result: dict[str, Any] | None, error: bool = False
     ) -> None:
         loss = None if error else loss_of(result, self.metric, self.mode)
+        self._extra = None if error else self._extra_metrics(result)
         self._complete(trial_id, loss)
         if trial_id in self._handles or trial_id in self._point_trials:
-            self._events.append(["tell", trial_id, loss])
+            event: list[Any] = ["tell", trial_id, loss]
+            if self._extra:
+                event.append(self._extra)
+            self._events.append(event)
             self._handles.pop(trial_id, None)
             self._point_trials.pop(trial_id, None)
 
@@ -456,6 +466,7 @@ class LibrarySearcher(Searcher):
                     self._handles[tid] = asked[1]
             elif kind == "tell":
                 loss = event[2]
+                self._extra = event[3] if len(event) > 3 else None
                 self._complete(tid, None if loss is None else float(loss))
                 self._handles.pop(tid, None)
                 self._point_trials.pop(tid, None)

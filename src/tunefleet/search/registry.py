@@ -31,6 +31,7 @@ _BUILTIN: dict[str, str] = {
     "nevergrad": "tunefleet.search.nevergrad:NevergradSearch",
     "bayesopt": "tunefleet.search.bayesopt:BayesOptSearch",
     "zoopt": "tunefleet.search.zoopt:ZOOptSearch",
+    "ax": "tunefleet.search.ax:AxSearch",
 }
 
 _registry: dict[str, str | Factory] = dict(_BUILTIN)
