@@ -82,3 +82,26 @@ def test_logger_callback_logs_runs_to_a_real_server(server: str, tmp_path: Path)
     assert runs["0.5"].info.status == "FINISHED" and runs["2.0"].info.status == "FAILED"
     history = client.get_metric_history(runs["0.5"].info.run_id, "loss")
     assert [(m.step, m.value) for m in history] == [(1, 0.5), (2, 0.25), (3, 0.5 / 3)]
+
+
+def _inside(config: dict[str, float]) -> None:
+    from tunefleet.air.integrations.mlflow import setup_mlflow
+
+    ml = setup_mlflow(
+        config,
+        tracking_uri=config["uri"],
+        experiment_name="inside",
+        create_experiment_if_not_exists=True,
+    )
+    for i in range(2):
+        ml.log_metric("loss", config["a"] - i, step=i)
+        tune.report({"loss": config["a"] - i})
+    ml.end_run()
+
+
+def test_setup_mlflow_in_a_trial_logs_to_the_server(server: str, tmp_path: Path) -> None:
+    tune.run(_inside, config={"a": 3.0, "uri": server}, storage_path=str(tmp_path), verbose=0)
+    client = mlflow.tracking.MlflowClient(tracking_uri=server)
+    runs = client.search_runs([client.get_experiment_by_name("inside").experiment_id])
+    assert len(runs) == 1 and runs[0].data.params["a"] == "3.0"
+    assert runs[0].data.metrics["loss"] == 2.0 and runs[0].info.run_name.endswith("_00000")
