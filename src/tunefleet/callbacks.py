@@ -7,6 +7,7 @@ exactly what the store sees. Every hook is a no-op by default; override what you
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from tunefleet.protocol import RESULT, TRIAL_COMPLETED, TRIAL_STARTED, Record
@@ -57,7 +58,8 @@ def dispatch(
     """
     if trials is None:
         trials = {}
-    views = [CallbackTrial(t, trials_dir, trainable_name) for t in trials.values()]
+    namer = next((cb.creator for cb in callbacks if isinstance(cb, TrialNamer)), None)
+    views = [CallbackTrial(t, trials_dir, trainable_name, namer) for t in trials.values()]
     by_id = {v.trial_id: v for v in views}
     for r in recs:
         hook = _CALLBACK_HOOKS.get(r.kind)
@@ -88,13 +90,20 @@ class CallbackTrial:
     """What a callback gets as ``trial``: a read-only view of the engine's trial under the
     names Ray's ``Trial`` uses (the engine's record itself must not be changed by users)."""
 
-    def __init__(self, trial: Trial, trials_dir: str, trainable_name: str) -> None:
+    def __init__(
+        self,
+        trial: Trial,
+        trials_dir: str,
+        trainable_name: str,
+        namer: Callable[[Any], str] | None = None,
+    ) -> None:
         self._trial = trial
         self.trial_id = trial.trial_id
         self.trainable_name = trainable_name
         self.logdir = os.path.join(trials_dir, trial.trial_id) if trials_dir else ""
         self.local_path = self.path = self.local_dir = self.logdir
         self.experiment_tag = trial.trial_id
+        self._name = str(namer(self)) if namer is not None else trial.trial_id
 
     @property
     def config(self) -> dict[str, Any]:
@@ -117,6 +126,15 @@ class CallbackTrial:
         return self._trial.error
 
     def __str__(self) -> str:
-        return self.trial_id
+        return self._name
 
     __repr__ = __str__
+
+
+class TrialNamer:
+    """Ray's ``trial_name_creator``: ``str(trial)`` in callbacks (hence the MLflow and W&B
+    run names) is ``creator(trial)``. Not a callback: it has no hooks; ``dispatch`` finds
+    it among the callbacks and names the trial views with it."""
+
+    def __init__(self, creator: Callable[[Any], str]) -> None:
+        self.creator = creator

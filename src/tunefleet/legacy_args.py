@@ -16,7 +16,6 @@ MEANINGLESS: dict[str, str] = {
     "progress_reporter": "tunefleet prints its own progress (verbose=)",
     "sync_config": "trial directories go straight to checkpoint_storage; nothing to sync",
     "log_to_file": "a trial's output goes to the driver's console",
-    "trial_name_creator": "trials are named by their ids",
     "trial_dirname_creator": "trial directories are named by trial ids",
     "chdir_to_trial_dir": "trials run in the driver's working directory",
     "export_formats": "checkpoints are stored as written",
@@ -69,6 +68,7 @@ def adapt(
     stop = _numeric_stop(stop)
     if isinstance(verbose, bool):
         verbose = int(verbose)
+    callbacks = with_namer(callbacks, ray_args.pop("trial_name_creator", None))
     loggers = ray_args.pop("loggers", None)
     if loggers:
         from tunefleet.integrations.loggers import as_callbacks
@@ -81,15 +81,28 @@ def adapt(
     return run_or_experiment, stop, verbose, callbacks
 
 
-def adapt_tuner(tune_config: Any, run_config: Any) -> Any:
-    """The Tuner's side: warn once for each set field that changes nothing here and
-    return ``run_config.stop`` with bool thresholds as numbers."""
+def with_namer(callbacks: list[Any] | None, creator: Any) -> list[Any] | None:
+    """``trial_name_creator`` names the trials callbacks see (``str(trial)``)."""
+    if creator is None:
+        return callbacks
+    from tunefleet.callbacks import TrialNamer
+    from tunefleet.errors import TuneTypeError
+
+    if not callable(creator):
+        raise TuneTypeError(f"trial_name_creator: expected a function, got {creator!r:.60}")
+    return [TrialNamer(creator), *(callbacks or [])]
+
+
+def adapt_tuner(tune_config: Any, run_config: Any) -> tuple[Any, list[Any] | None]:
+    """The Tuner's side: ``(stop, callbacks)`` with bool stop thresholds as numbers and the
+    ``trial_name_creator`` applied; each set field that changes nothing here warns once."""
     for cfg in (tune_config, run_config):
         for name, why in MEANINGLESS.items():
             value = getattr(cfg, name, None)
             if value is not None and value is not False:
                 warn_once(name, why, stacklevel=5)
-    return _numeric_stop(run_config.stop)
+    callbacks = with_namer(run_config.callbacks, tune_config.trial_name_creator)
+    return _numeric_stop(run_config.stop), callbacks
 
 
 def _numeric_stop(stop: Any) -> Any:

@@ -111,7 +111,7 @@ class Tuner:
         from tunefleet.runner import Runner
 
         tc, rc = self.tune_config, self.run_config
-        stop = adapt_tuner(tc, rc)  # Ray fields with no meaning here warn once; bool stops
+        stop, callbacks = adapt_tuner(tc, rc)  # bool stops, trial names; others warn once
         fc = rc.failure_config or FailureConfig()
         cc = rc.checkpoint_config or CheckpointConfig()
         flags = self._restore_flags
@@ -138,7 +138,7 @@ class Tuner:
             engine=rc.engine,
             seed=tc.seed,
             reproducible=tc.reproducible,
-            callbacks=rc.callbacks,
+            callbacks=callbacks,
             checkpoint_frequency=cc.checkpoint_frequency,
             checkpoint_at_end=bool(cc.checkpoint_at_end),
             num_to_keep=cc.num_to_keep,

@@ -154,14 +154,32 @@ def _finishes(config: dict[str, Any]) -> None:
         tune.report(i=i, done=i == 2)
 
 
-def test_tuner_warns_for_ignored_fields_and_takes_bool_stops(tmp_path: Path) -> None:
+def test_tuner_names_trials_warns_for_ignored_fields_and_takes_bool_stops(tmp_path: Path) -> None:
     from tunefleet import legacy_args
 
-    legacy_args._warned.discard("trial_name_creator")
-    with pytest.warns(UserWarning, match="trial_name_creator"):
+    legacy_args._warned.discard("trial_dirname_creator")
+    names = _Names()
+    with pytest.warns(UserWarning, match="trial_dirname_creator"):
         grid = tune.Tuner(
             _finishes,
-            tune_config=tune.TuneConfig(trial_name_creator=lambda t: f"t{t.trial_id}"),
-            run_config=tune.RunConfig(storage_path=str(tmp_path), stop={"done": True}),
+            tune_config=tune.TuneConfig(
+                trial_name_creator=lambda t: f"finisher-{t.config['k']}",
+                trial_dirname_creator=lambda t: "ignored",
+            ),
+            param_space={"k": 7},
+            run_config=tune.RunConfig(
+                storage_path=str(tmp_path), stop={"done": True}, callbacks=[names]
+            ),
         ).fit()
     assert grid[0].metrics["i"] == 2 and grid[0].metrics["training_iteration"] == 3
+    assert names.seen == {"finisher-7"}
+    with pytest.raises(TypeError, match="trial_name_creator"):
+        tune.run(_finishes, trial_name_creator="not a function", storage_path=str(tmp_path))
+
+
+class _Names(tune.Callback):
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):  # type: ignore[no-untyped-def]
+        self.seen.add(str(trial))
