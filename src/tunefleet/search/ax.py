@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tunefleet.errors import TuneTypeError, TuneValueError
-from tunefleet.search._adapter import LibrarySearcher, Param
+from tunefleet.search._adapter import LibrarySearcher
+from tunefleet.search._params import Param
 
 
 def _ax_param(p: Param) -> dict[str, Any]:

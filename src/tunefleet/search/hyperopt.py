@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from tunefleet.errors import TuneValueError
-from tunefleet.search._adapter import LibrarySearcher, Param, check_seed
+from tunefleet.search._adapter import LibrarySearcher, check_seed
+from tunefleet.search._params import Param
 
 _INDEX = "__index__"
 

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from tunefleet.errors import TuneTypeError, TuneValueError
-from tunefleet.search._adapter import LibrarySearcher, Param
+from tunefleet.search._adapter import LibrarySearcher
+from tunefleet.search._params import Param
 
 
 def _parameter(p: Param) -> Any:

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from tunefleet.errors import TuneTypeError, TuneValueError
-from tunefleet.search._adapter import LibrarySearcher, Param, check_seed, unflatten
+from tunefleet.search._adapter import LibrarySearcher, check_seed
+from tunefleet.search._params import Param, unflatten
 
 #: ``sampler=`` names (so the searcher can be rebuilt from JSON on resume).
 SAMPLERS = {
