@@ -269,7 +269,7 @@ def as_function(trainable: Any, param: str = "trainable") -> Callable[[dict[str,
             "takes exactly one positional argument, the config dict (bind other arguments "
             "with tunefleet.with_parameters)"
         ) from None
-    if isinstance(trainable, _WithParameters) or is_generator_function(trainable):
+    if is_generator_function(target):
         return trainable
     from tunefleet.compat.legacy import FunctionRunner
 

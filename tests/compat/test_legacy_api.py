@@ -68,6 +68,22 @@ def test_a_returned_dict_is_the_final_result(tmp_path: Path) -> None:
     assert best.last_result["score"] == 6 and best.trainable_name == "_returns"
 
 
+def _returns_with(config: dict[str, Any], offset: int = 0) -> dict[str, float]:
+    return {"score": config["x"] + offset}
+
+
+def test_a_with_parameters_trainable_that_returns_a_dict(tmp_path: Path) -> None:
+    analysis = tune.run(
+        tune.with_parameters(_returns_with, offset=10),
+        config={"x": tune.grid_search([1, 2])},
+        metric="score",
+        mode="max",
+        storage_path=str(tmp_path),
+        verbose=0,
+    )
+    assert analysis.best_result["score"] == 12
+
+
 def _steps(config: dict[str, Any]) -> None:
     for i in range(3):
         tune.report(acc=i * config["lr"], nested={"a": i})
