@@ -49,3 +49,21 @@ def test_limiter_holds_back_an_adapter() -> None:
     assert lim.suggest("c") is None
     lim.on_complete("a", {"loss": 0.1})
     assert lim.suggest("c") not in (None, FINISHED)
+
+
+def test_wrappers_forward_set_search_properties_and_every_searcher_saves(tmp_path) -> None:
+    from tunefleet.search import RandomSearch
+
+    lim = ConcurrencyLimiter(Repeater(OptunaSearch(), repeat=2), max_concurrent=1)
+    assert lim.set_search_properties("acc", "max", {"x": uniform(0.0, 1.0)})
+    assert (lim.metric, lim.mode, lim.searcher.searcher.metric) == ("acc", "max", "acc")
+    assert not ConcurrencyLimiter(RandomSearch(), 1).set_search_properties("a", "min", {})
+
+    first = RandomSearch()
+    first.setup({"x": uniform(0.0, 1.0)}, "loss", "min", 3)
+    first.suggest("a")
+    first.save(str(tmp_path / "s.json"))
+    second = RandomSearch()
+    second.setup({"x": uniform(0.0, 1.0)}, "loss", "min", 3)
+    second.restore(str(tmp_path / "s.json"))
+    assert second.suggest("b") == first.suggest("b")

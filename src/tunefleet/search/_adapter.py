@@ -31,7 +31,6 @@ continues the stream, ``points_to_evaluate``/``evaluated_rewards``, Ray's ``save
 
 from __future__ import annotations
 
-import json
 import math
 import secrets
 from collections.abc import Mapping
@@ -328,17 +327,6 @@ class LibrarySearcher(Searcher):
             return False
         self.setup(config or {}, metric, mode, self._explicit_seed, int(spec.get("num_samples", 1)))
         return True
-
-    def save(self, checkpoint_path: str) -> None:
-        """Ray's ``Searcher.save``: the state as JSON in one file."""
-        with open(checkpoint_path, "w", encoding="utf-8") as f:
-            json.dump(self.state_dict(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        """Ray's ``Searcher.restore``: continue from a file :meth:`save` wrote (before or
-        after setup)."""
-        with open(checkpoint_path, encoding="utf-8") as f:
-            self.load_state_dict(json.load(f))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(metric={self.metric!r}, mode={self.mode!r})"

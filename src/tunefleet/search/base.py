@@ -97,5 +97,29 @@ class Searcher:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
+    # ------------------------------------------------------------- Ray's methods
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        """Ray's hook for handing the run's metric, mode and space to a searcher before
+        the run: True when this searcher took them. The engine calls ``setup`` anyway, so
+        the default takes nothing (Ray's default too)."""
+        return False
+
+    def save(self, checkpoint_path: str) -> None:
+        """Ray's ``Searcher.save``: :meth:`state_dict` as JSON in one file."""
+        import json
+
+        with open(checkpoint_path, "w", encoding="utf-8") as f:
+            json.dump(self.state_dict(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Ray's ``Searcher.restore``: :meth:`load_state_dict` from a file :meth:`save`
+        wrote (after ``setup``, unless the searcher says it accepts it before)."""
+        import json
+
+        with open(checkpoint_path, encoding="utf-8") as f:
+            self.load_state_dict(json.load(f))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(metric={self.metric!r}, mode={self.mode!r})"

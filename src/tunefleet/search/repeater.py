@@ -92,6 +92,15 @@ class Repeater(Searcher):
         merged[self.metric] = sum(finite) / len(finite)
         self.searcher.on_complete(lead, merged, False)
 
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        """Forwarded to the wrapped searcher (Ray's behaviour)."""
+        took = self.searcher.set_search_properties(metric, mode, config, **spec)
+        if took:
+            self.metric, self.mode = self.searcher.metric, self.searcher.mode
+        return took
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "searcher": self.searcher.state_dict(),
