@@ -86,3 +86,26 @@ def test_a_sweep_resumes_its_optuna_model(tmp_path: pytest.TempPathFactory) -> N
     xs = [t.config["x"] for t in results.trials]
     assert len(xs) == 8 and len(set(xs)) == 8
     assert results.spec["searcher"] == "OptunaSearch"  # rebuilt from its recorded arguments
+
+
+def test_hebo_says_why_it_is_missing_and_a_run_by_name_works(tmp_path) -> None:
+    from tunefleet.tune.search.hebo import HEBOSearch
+
+    import tunefleet
+
+    with pytest.raises(ValueError, match="numpy < 2"):
+        HEBOSearch(metric="loss", mode="min")
+
+    def objective(config: dict) -> None:
+        tunefleet.report({"loss": abs(config["x"] - 3)})
+
+    results = tunefleet.run(
+        objective,
+        config={"x": tunefleet.randint(0, 10)},
+        search_alg="hyperopt",
+        metric="loss",
+        mode="min",
+        num_samples=5,
+        storage_path=str(tmp_path),
+    )
+    assert results.spec["searcher"] == "HyperOptSearch" and len(results.trials) == 5
