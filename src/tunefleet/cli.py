@@ -276,9 +276,7 @@ def show(
     metric = metric or results.default_metric
     mode_s = mode.value if mode else results.default_mode
     counts = results.counts
-    status = results.status
-    if status == "running" and _open(storage_path).driver_alive(name) is False:
-        status = "crashed"  # as in `tunefleet ls`: no driver holds it any more
+    status = results.status  # "crashed" as in `tunefleet ls`: no driver holds it any more
     console.print(
         f"[bold]{name}[/bold]  status: {status}  trials: {len(results)}  "
         + "  ".join(f"{k.lower()}: {v}" for k, v in counts.items() if v)

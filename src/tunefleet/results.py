@@ -499,8 +499,12 @@ class Results:
 
     @property
     def status(self) -> str:
-        """The experiment's status: created | running | completed | stopped | failed | ..."""
-        return self._exp.status
+        """The experiment's status: created | running | crashed | completed | stopped |
+        failed | interrupted; "crashed": it never finished and no driver holds it now."""
+        status = self._exp.status
+        if status == "running" and self._store.driver_alive(self.name) is False:
+            return "crashed"
+        return status
 
     @property
     def counts(self) -> dict[str, int]:
