@@ -136,3 +136,14 @@ def test_bad_arguments_are_named() -> None:
         OptunaSearch(points_to_evaluate=[{"x": 1}], evaluated_rewards=[1, 2])
     with pytest.raises(ValueError, match=r"config\['g'\]"):
         OptunaSearch().setup({"g": grid_search([1, 2])}, "loss", "min", 0)
+
+
+def test_study_name_and_storage_are_optunas(tmp_path: Any) -> None:
+    from tunefleet import uniform
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    searcher = OptunaSearch(study_name="mine", storage=url)
+    _drive(searcher, 3, lambda c: c["x"], {"x": uniform(0.0, 1.0)})
+    stored = optuna.load_study(study_name="mine", storage=url)
+    assert [t.value for t in stored.trials] == [t.value for t in searcher.study.trials]
+    assert len(stored.trials) == 3

@@ -69,6 +69,8 @@ class OptunaSearch(LibrarySearcher):
         mode: str | None = None,
         points_to_evaluate: list[dict[str, Any]] | None = None,
         sampler: Any = None,
+        study_name: str | None = None,
+        storage: Any = None,
         seed: int | None = None,
         evaluated_rewards: list[Any] | None = None,
     ) -> None:
@@ -91,6 +93,11 @@ class OptunaSearch(LibrarySearcher):
                     f"{type(sampler).__name__}"
                 )
         self.sampler = sampler
+        if study_name is not None and not isinstance(study_name, str):
+            raise TuneTypeError(f"OptunaSearch(study_name={study_name!r}): must be a str")
+        self.study_name = study_name
+        self.storage = storage
+        self._replaying = False
         if space is not None and not (isinstance(space, dict) or callable(space)):
             raise TuneTypeError(
                 "OptunaSearch(space=...): expected a dict (tunefleet domains or optuna "
@@ -135,7 +142,14 @@ class OptunaSearch(LibrarySearcher):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self._study = optuna.create_study(direction="minimize", sampler=self._make_sampler(seed))
+        storage = None if self._replaying else self.storage
+        self._study = optuna.create_study(
+            storage=storage,
+            study_name=self.study_name,
+            direction="minimize",
+            sampler=self._make_sampler(seed),
+            load_if_exists=storage is not None,
+        )
         self._dists = {}
         stack = list(self._params)
         while stack:
@@ -201,6 +215,21 @@ class OptunaSearch(LibrarySearcher):
                 params=params, distributions={k: dists[k] for k in params}, value=loss
             )
         )
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # Replaying the log into ``storage`` would record every earlier trial twice: the
+        # resumed study lives in memory (the storage keeps the trials up to the stop).
+        if state and self._built and self.storage is not None:
+            warnings.warn(
+                "OptunaSearch(storage=...): the resumed run's study is kept in memory; the "
+                "storage holds the trials up to the interruption",
+                stacklevel=2,
+            )
+            self._replaying = True
+        try:
+            super().load_state_dict(state)
+        finally:
+            self._replaying = False
 
     @property
     def study(self) -> Any:
