@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import inspect
 import json
 import os
 import pickle
@@ -94,9 +93,9 @@ from tunefleet.executors.base import (
 )
 from tunefleet.protocol import dumps as _dumps
 from tunefleet.protocol import loads as _loads
-from tunefleet.worker.generator import report_yielded
 from tunefleet.worker.import_paths import add_import_paths, driver_import_paths
-from tunefleet.worker.session import Session, set_session
+from tunefleet.worker.session import Session
+from tunefleet.worker.trial import describe, run_attempt
 
 __all__ = ["DaskExecutor"]
 
@@ -161,24 +160,6 @@ def _require_distributed() -> Any:
             f"the Dask engine needs dask.distributed, which is not installed: {_INSTALL_HINT}"
         ) from exc
     return distributed
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        return repr(exc)
-    except Exception:
-        return f"<{type(exc).__name__} (repr failed)>"
-
-
-def _user_traceback(exc: BaseException) -> str:
-    """The traceback without our own frame, so that it starts in the user's code."""
-    tb = exc.__traceback__
-    if tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    try:
-        return "".join(traceback.format_exception(type(exc), exc, tb))
-    except Exception:
-        return traceback.format_exc()
 
 
 # ------------------------------------------------------------------------- resources
@@ -378,37 +359,14 @@ class _TaskLink:
         try:
             fn = plugin.trainable()
         except BaseException as exc:
-            error = f"the trainable could not be loaded in the Dask worker: {_describe(exc)}"
+            error = f"the trainable could not be loaded in the Dask worker: {describe(exc)}"
             self._send(_FAIL + json.dumps([error, traceback.format_exc()]).encode())
             return "failed"
-        session = Session(
-            launch.trial_id,
-            launch.attempt,
-            launch.trial_dir,
-            self,
-            config=launch.config,
-            restore_from=launch.checkpoint,
-            start_iteration=launch.start_iteration,
-            start_time_total=launch.start_time_total,
-            sync=launch.sync_reports,
-        )
-        session.checkpoint_frequency = launch.checkpoint_frequency
-        session.checkpoint_at_end = launch.checkpoint_at_end
-        session.stop_criteria = launch.stop_criteria
-        session.storage_options = launch.storage_options
-        set_session(session)
-        try:
-            ret = fn(launch.config)
-            if inspect.isgenerator(ret):
-                report_yielded(ret, session)
-        except StopTrial:
-            outcome = _DONE + b"1"
-        except BaseException as exc:  # the user's error, SystemExit included: report it
-            outcome = _FAIL + json.dumps([_describe(exc), _user_traceback(exc)]).encode()
+        stopped, failure = run_attempt(fn, launch, self, lambda: self.stop)
+        if failure is None:
+            outcome = _DONE + (b"1" if stopped else b"0")
         else:
-            outcome = _DONE + (b"1" if self.stop else b"0")
-        finally:
-            set_session(None)
+            outcome = _FAIL + json.dumps(list(failure)).encode()
         self._send(outcome)
         return "done"
 
@@ -1036,12 +994,12 @@ class DaskExecutor(Executor):
             except Exception as err:
                 exc = err
             if type(exc).__name__ == "KilledWorker" or run.sock is not None:
-                self._lost(run, f"died ({_describe(exc)})", events)
+                self._lost(run, f"died ({describe(exc)})", events)
                 return
             tb = ""
             with contextlib.suppress(Exception):
                 tb = "".join(traceback.format_tb(future.traceback(timeout=5)))
-            text = _describe(exc) if exc is not None else "the Dask task failed"
+            text = describe(exc) if exc is not None else "the Dask task failed"
             events.append(
                 Failed(run.trial_id, run.attempt, text, f"{tb}{text}", time.time(), False)
             )

@@ -62,9 +62,7 @@ import contextlib
 import math
 import os
 import select
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -79,49 +77,25 @@ from tunefleet.executors.base import (
     Event,
     Executor,
     Failed,
-    Finished,
     Launch,
     Reported,
     Resources,
-    Started,
 )
 from tunefleet.executors.local_spawn import WorkerProcess, spawn_worker
+from tunefleet.executors.slots import Slot, SlotPool
 from tunefleet.worker import wire
+from tunefleet.worker.gpus import detect_gpus
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _EPS = 1e-9
 _POLLIN = select.POLLIN | select.POLLHUP | select.POLLERR
 
 
-def detect_gpus() -> list[str]:
-    """GPU ids this process may use: ``CUDA_VISIBLE_DEVICES`` if set, else ``nvidia-smi -L``."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        ids: list[str] = []
-        for item in visible.split(","):
-            item = item.strip()
-            if not item or item.startswith("-"):  # CUDA stops at the first invalid id
-                break
-            ids.append(item)
-        return ids
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return []
-    try:
-        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=15, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    if out.returncode != 0:
-        return []
-    count = sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
-    return [str(i) for i in range(count)]
-
-
 #: Accepted for compatibility; every worker is a fresh interpreter whatever the value.
 START_METHODS = ("fork", "forkserver", "spawn")
 
 
-class _Worker:
+class _Worker(Slot):
     """Driver-side handle of one worker process."""
 
     __slots__ = (
@@ -133,16 +107,12 @@ class _Worker:
         "sentinel",
         "reader",
         "eof",
-        "seq",
-        "trial_id",
-        "attempt",
-        "stopping",
-        "renewed",
         "heard",
         "stale_until",
     )
 
     def __init__(self, slot: int, env: dict[str, str], proc: WorkerProcess) -> None:
+        super().__init__()
         self.slot = slot
         self.name = f"local-{slot}"
         self.env = env
@@ -151,13 +121,15 @@ class _Worker:
         self.sentinel = proc.sentinel
         self.reader = wire.FrameReader(self.fd)
         self.eof = False
-        self.seq = 0
-        self.trial_id = ""  # empty while idle
-        self.attempt = 0
-        self.stopping = False
-        self.renewed = 0.0  # monotonic time of the last lease renewal seen by the driver
         self.heard = False  # the process has sent something (it got as far as its main())
         self.stale_until = 0.0  # > 0: lease expired; killed if still alive at this time
+
+    def place(self) -> str:
+        return self.name
+
+    def write(self, frame: bytes) -> None:
+        with contextlib.suppress(OSError):  # a dead worker shows up through its sentinel
+            wire.write_frame(self.fd, frame)
 
 
 #: Trainables up to this size travel in the BOOT frame (well under a socket's buffer, so
@@ -318,12 +290,12 @@ class LocalExecutor(Executor):
         self._loaded_once = False  # a worker answered READY
         self._load_error: tuple[str, str] | None = None  # ... and the trainable did not load
         self._workers: list[_Worker] = []
-        self._idle: list[_Worker] = []
-        self._running: dict[str, _Worker] = {}
+        self._pool: SlotPool[_Worker] = SlotPool("a worker process")
+        self._idle = self._pool.idle  # the same list and dict as the pool's
+        self._running = self._pool.running
         self._fdmap: dict[int, tuple[_Worker, bool]] = {}
         self._poller = select.poll()
         self._pending: list[Event] = []
-        self._seq = 0
         self._idle_deaths = 0
         self._started = False
         self._closed = False
@@ -431,7 +403,7 @@ class LocalExecutor(Executor):
         self._finalizer.atexit = False  # _atexit() handles interpreter exit
         for slot, env in enumerate(self._slot_envs(resources, max_concurrent)):
             self._workers.append(self._spawn(slot, env))
-        self._idle = list(reversed(self._workers))
+        self._idle[:] = reversed(self._workers)
         self._await_loaded()
 
     def _await_loaded(self) -> None:
@@ -472,42 +444,17 @@ class LocalExecutor(Executor):
     def submit(self, launch: Launch) -> None:
         if not self._started or self._closed:
             raise RuntimeError("LocalExecutor.submit() needs start() first and no close()")
-        tid = launch.trial_id
-        if tid in self._running:
-            raise RuntimeError(f"trial {tid} is already running")
-        if not self._idle:
-            raise RuntimeError("no free worker: check capacity() before submit()")
-        self._seq += 1
-        frame = wire.encode_run(self._seq, launch, "a worker process")
-        w = self._idle.pop()
-        w.seq = self._seq
-        w.trial_id = tid
-        w.attempt = launch.attempt
-        w.stopping = False
-        w.renewed = time.monotonic()  # the lease starts with the launch
-        self._running[tid] = w
-        with contextlib.suppress(OSError):  # a dead worker shows up through its sentinel
-            wire.write_frame(w.fd, frame)
-        self._pending.append(Started(tid, launch.attempt, w.name, time.time()))
+        self._pending.append(self._pool.launch(launch))
 
     def _control(self, w: _Worker, msg: tuple[Any, ...]) -> None:
         with contextlib.suppress(OSError):
             wire.send(w.fd, msg)
 
     def reply(self, trial_id: str, proceed: bool) -> None:
-        w = self._running.get(trial_id)
-        if w is None or w.stopping:
-            return
-        if not proceed:
-            w.stopping = True
-        self._control(w, (wire.REPLY, w.seq, bool(proceed), False))
+        self._pool.reply(trial_id, proceed)
 
     def stop(self, trial_id: str, pause: bool = False) -> None:
-        w = self._running.get(trial_id)
-        if w is None or w.stopping:
-            return
-        w.stopping = True  # from now on its reports are dropped: the engine has decided
-        self._control(w, (wire.STOP, w.seq, bool(pause)))
+        self._pool.stop(trial_id, pause)
 
     # ------------------------------------------------------------------ events
     def poll(self, timeout: float) -> list[Event]:
@@ -574,39 +521,14 @@ class LocalExecutor(Executor):
             return
         if not self._fill(w):
             return
-        for msg in w.reader.messages():
-            op = msg[0]
-            if op == wire.REPORT:
-                if not w.stopping:
-                    ck = msg[2]  # None, a path, or (path, content hash)
-                    h = None
-                    if ck.__class__ is tuple:
-                        ck, h = ck
-                    events.append(Reported(w.trial_id, w.attempt, _loads(msg[1]), ck, msg[1], h))
-            elif op == wire.REPORTS:
-                if not w.stopping:
-                    items = msg[1]
-                    tid, attempt = w.trial_id, w.attempt
-                    for i in range(0, len(items), 2):
-                        text = items[i]
-                        ck = items[i + 1]
-                        if ck.__class__ is tuple:
-                            r = Reported(tid, attempt, _loads(text), ck[0], text, ck[1])
-                        else:
-                            r = Reported(tid, attempt, _loads(text), ck, text)
-                        events.append(r)
-            elif op == wire.DONE:
-                events.append(
-                    Finished(w.trial_id, w.attempt, time.time(), bool(msg[1]) or w.stopping)
-                )
-                self._release(w)
-            elif op == wire.FAIL:
-                events.append(Failed(w.trial_id, w.attempt, msg[1], msg[2], time.time(), False))
-                self._release(w)
-            elif op == wire.READY and not self._loaded_once:
+        running = bool(w.trial_id)
+        for msg in self._pool.take(w, w.reader.messages(), events, True):
+            if msg[0] == wire.READY and not self._loaded_once:
                 # the first worker's answer decides whether start() fails
                 self._loaded_once = True
                 self._load_error = msg[1]
+        if running and not w.trial_id:  # its attempt ended: the worker serves trials
+            self._idle_deaths = 0
             # HEARTBEAT: the renewal was noted by poll()
 
     # ------------------------------------------------------------------ leases
@@ -615,7 +537,7 @@ class LocalExecutor(Executor):
         workers. Runs every ``_scan_every`` seconds, not per message."""
         assert self.lease_ttl is not None
         cutoff = now - self.lease_ttl
-        overdue = [w for w in self._running.values() if w.renewed < cutoff]
+        overdue = self._pool.overdue(cutoff)
         for w in overdue:
             if self._readable(w.fd):  # it did renew; the driver had not read it yet
                 w.renewed = now
@@ -677,13 +599,6 @@ class LocalExecutor(Executor):
             elif op == wire.DONE or op == wire.FAIL:
                 self._control(w, (wire.EXIT,))
                 w.stale_until = min(w.stale_until, time.monotonic() + self.stale_exit_s)
-
-    def _release(self, w: _Worker) -> None:
-        self._running.pop(w.trial_id, None)
-        w.trial_id = ""
-        w.stopping = False
-        self._idle.append(w)
-        self._idle_deaths = 0
 
     def _lost(self, w: _Worker, events: list[Event]) -> None:
         """A worker process ended: report its trial as lost and start a replacement."""

@@ -50,13 +50,11 @@ the trial from its last checkpoint, counted against ``max_failures``.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import os
 import queue
 import shutil
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -79,8 +77,9 @@ from tunefleet.executors.base import (
 )
 from tunefleet.protocol import WaitRule
 from tunefleet.protocol import dumps as _dumps
-from tunefleet.worker.generator import report_yielded
-from tunefleet.worker.session import Session, set_session
+from tunefleet.worker.session import Session
+from tunefleet.worker.trial import describe, run_attempt
+from tunefleet.worker.wire import launch_from_fields
 
 _EPS = 1e-9
 # Items of an actor's outbox: (seq, op, a, b, c).
@@ -117,13 +116,6 @@ def _short_tempdir() -> str:
     return tempfile.mkdtemp(prefix="tfray-", dir=base)
 
 
-def _describe(exc: BaseException) -> str:
-    try:
-        return repr(exc)
-    except Exception:
-        return f"<{type(exc).__name__} (repr failed)>"
-
-
 # ============================================================================ actor side
 class _TrialActor:
     """Runs inside a Ray worker process: one trial at a time, in its own thread.
@@ -147,7 +139,7 @@ class _TrialActor:
             self._fn = ray.get(payload[0])
         except BaseException as exc:
             self._load_error = (
-                f"the trainable could not be loaded in the Ray actor: {_describe(exc)}",
+                f"the trainable could not be loaded in the Ray actor: {describe(exc)}",
                 traceback.format_exc(),
             )
         ctx = ray.get_runtime_context()
@@ -217,16 +209,12 @@ class _TrialActor:
         while True:
             seq, args = self._jobs.get()
             outcome = self._run(seq, args)
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):  # the user may have closed them
-                    stream.flush()
             with self._cond:
                 self._seq = -1
                 self._out.append((seq, *outcome, None))
                 self._cond.notify_all()
 
     def _run(self, seq: int, args: tuple[Any, ...]) -> tuple[Any, Any, Any]:
-        (tid, attempt, config, trial_dir, ckpt, start_iter, start_total, sync) = args[:8]
         with self._cond:
             self._seq = seq
             for old in [s for s in self._stops if s < seq]:
@@ -236,37 +224,10 @@ class _TrialActor:
         if self._fn is None:
             assert self._load_error is not None
             return (_FAIL, *self._load_error)
-        session = Session(
-            tid,
-            attempt,
-            trial_dir,
-            self,
-            config=config,
-            restore_from=ckpt,
-            start_iteration=start_iter,
-            start_time_total=start_total,
-            sync=sync,
+        stopped, failure = run_attempt(
+            self._fn, launch_from_fields(args), self, lambda: seq in self._stops
         )
-        session.checkpoint_frequency = args[8]
-        session.checkpoint_at_end = args[9]
-        session.stop_criteria = args[10]
-        session.storage_options = args[11]
-        set_session(session)
-        try:
-            ret = self._fn(config)
-            if inspect.isgenerator(ret):  # a generator trainable: each item is a report
-                report_yielded(ret, session)
-        except StopTrial:
-            return (_DONE, True, None)
-        except BaseException as exc:  # the user's error, SystemExit included
-            tb = exc.__traceback__
-            if tb is not None and tb.tb_next is not None:
-                tb = tb.tb_next  # start in the user's code, not in this frame
-            text = "".join(traceback.format_exception(type(exc), exc, tb))
-            return (_FAIL, _describe(exc), text)
-        finally:
-            set_session(None)
-        return (_DONE, seq in self._stops, None)
+        return (_DONE, stopped, None) if failure is None else (_FAIL, *failure)
 
 
 # ============================================================================ driver side

@@ -25,7 +25,6 @@ import contextlib
 import heapq
 import inspect
 import threading
-import traceback
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -42,6 +41,7 @@ from tunefleet.executors.base import (
 )
 from tunefleet.worker.generator import is_generator_function, report_yielded, split_item
 from tunefleet.worker.session import Session, set_session
+from tunefleet.worker.trial import describe, session_for, user_traceback
 
 # Heap entry kinds.
 _STARTED = 0
@@ -56,20 +56,6 @@ _STOP = 1
 
 #: At most this many events per poll(), so that zero-cost steps cannot loop for ever.
 MAX_EVENTS_PER_POLL = 4096
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        return repr(exc)
-    except Exception:
-        return f"<{type(exc).__name__} (repr failed)>"
-
-
-def _format(exc: BaseException) -> str:
-    tb = exc.__traceback__
-    if tb is not None and tb.tb_next is not None:  # drop the executor's own frame
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 class _SimTrial:
@@ -102,22 +88,7 @@ class _SimTrial:
         self.trial_id = launch.trial_id
         self.attempt = launch.attempt
         self.config = launch.config
-        self.session = Session(
-            launch.trial_id,
-            launch.attempt,
-            launch.trial_dir,
-            self,
-            config=launch.config,
-            restore_from=launch.checkpoint,
-            start_iteration=launch.start_iteration,
-            start_time_total=launch.start_time_total,
-            sync=launch.sync_reports,
-            virtual_start=now - launch.start_time_total,
-        )
-        self.session.checkpoint_frequency = launch.checkpoint_frequency
-        self.session.checkpoint_at_end = launch.checkpoint_at_end
-        self.session.stop_criteria = launch.stop_criteria
-        self.session.storage_options = launch.storage_options
+        self.session = session_for(launch, self, virtual_start=now - launch.start_time_total)
         self.gen: Generator[Any, Any, Any] | None = None
         self.thread: threading.Thread | None = None
         self.sem: Any = None  # a lock used as a binary semaphore (C-level, fast)
@@ -172,7 +143,7 @@ class _SimTrial:
         except StopTrial:
             self.outcome = (_STOPPED, "", "")
         except BaseException as exc:
-            self.outcome = (_FAIL, _describe(exc), _format(exc))
+            self.outcome = (_FAIL, describe(exc), user_traceback(exc))
         else:
             self.outcome = (_STOPPED if self.stopping else _DONE, "", "")
         finally:
@@ -265,7 +236,7 @@ class SimulatedExecutor(Executor):
                 trial.gen = fn(launch.config)
             except BaseException as exc:
                 trial.code_done = True
-                self._push(now, _FAIL, trial, _describe(exc), _format(exc))
+                self._push(now, _FAIL, trial, describe(exc), user_traceback(exc))
                 return
             finally:
                 set_session(None)
@@ -353,7 +324,7 @@ class SimulatedExecutor(Executor):
         except StopTrial:
             trial.outcome = (_STOPPED, "", "")
         except BaseException as exc:
-            trial.outcome = (_FAIL, _describe(exc), _format(exc))
+            trial.outcome = (_FAIL, describe(exc), user_traceback(exc))
         finally:
             set_session(None)
 

@@ -71,7 +71,6 @@ import time
 import traceback
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from json import loads as _loads
 from typing import Any
 
 from tunefleet.errors import TuneError, TuneValueError
@@ -80,15 +79,14 @@ from tunefleet.executors.base import (
     Event,
     Executor,
     Failed,
-    Finished,
     Launch,
-    Reported,
     Resources,
-    Started,
 )
+from tunefleet.executors.slots import Slot, SlotPool
 from tunefleet.worker import wire
-from tunefleet.worker.channel import TrialChannel, describe
+from tunefleet.worker.channel import TrialChannel
 from tunefleet.worker.import_paths import add_import_paths, driver_import_paths
+from tunefleet.worker.trial import describe
 
 # Driver → slot after the handshake: (GO, heartbeat interval or None).
 _GO = 32
@@ -274,27 +272,13 @@ def _slot_task(bcast: Any, items: Iterable[bytes]) -> Iterator[Any]:
 
 
 # ============================================================================ driver side
-class _Slot:
+class _Slot(Slot):
     """Driver-side handle of one slot task (one Spark job of one task)."""
 
-    __slots__ = (
-        "id",
-        "token",
-        "group",
-        "thread",
-        "conn",
-        "worker",
-        "ready",
-        "lost",
-        "job_ended",
-        "seq",
-        "trial_id",
-        "attempt",
-        "stopping",
-        "renewed",
-    )
+    __slots__ = ("id", "token", "group", "thread", "conn", "worker", "ready", "lost", "job_ended")
 
     def __init__(self, slot_id: int, token: bytes, group: str) -> None:
+        super().__init__()
         self.id = slot_id
         self.token = token
         self.group = group
@@ -304,11 +288,17 @@ class _Slot:
         self.ready = False  # the trainable is loaded: it may run trials
         self.lost = False  # given up: its connection and its job no longer count
         self.job_ended = False
-        self.seq = 0
-        self.trial_id = ""  # empty while idle
-        self.attempt = 0
-        self.stopping = False
-        self.renewed = 0.0  # monotonic time of the last lease renewal seen
+
+    def place(self) -> str:
+        return f"spark:{self.worker}"
+
+    def write(self, frame: bytes) -> None:
+        """One frame, through the socket object (never a bare descriptor: a dropped
+        connection's number may already belong to another). A failure shows up as the
+        connection's end in ``poll()``."""
+        if self.conn is not None:
+            with contextlib.suppress(OSError):
+                self.conn.sock.sendall(len(frame).to_bytes(4, "little") + frame)
 
 
 class _Conn:
@@ -498,12 +488,12 @@ class SparkExecutor(Executor):
         self._poller = select.poll()
         self._conns: dict[int, _Conn] = {}
         self._slots: dict[int, _Slot] = {}  # until lost and their job ended
-        self._idle: list[_Slot] = []
-        self._running: dict[str, _Slot] = {}
+        self._pool: SlotPool[_Slot] = SlotPool("a Spark task")
+        self._idle = self._pool.idle  # the same list and dict as the pool's
+        self._running = self._pool.running
         self._job_ends: queue.SimpleQueue[tuple[int, BaseException | None]] = queue.SimpleQueue()
         self._pending: list[Event] = []
         self._slot_ids = 0
-        self._seq = 0
         self._failed_starts = 0  # slots lost before they were ready, since the last ready one
         self._last_failure = ""
         self._started = False
@@ -884,50 +874,21 @@ class SparkExecutor(Executor):
     def submit(self, launch: Launch) -> None:
         if not self._started or self._closed:
             raise RuntimeError("SparkExecutor.submit() needs start() first and no close()")
-        tid = launch.trial_id
-        if tid in self._running:
-            raise RuntimeError(f"trial {tid} is already running")
-        if not self._idle:
-            raise RuntimeError("no free slot: check capacity() before submit()")
-        self._seq += 1
-        frame = wire.encode_run(self._seq, launch, "a Spark task")
-        slot = self._idle.pop()
-        slot.seq = self._seq
-        slot.trial_id = tid
-        slot.attempt = launch.attempt
-        slot.stopping = False
-        slot.renewed = time.monotonic()  # the lease starts with the launch
-        self._running[tid] = slot
-        self._pending.append(Started(tid, launch.attempt, f"spark:{slot.worker}", time.time()))
-        assert slot.conn is not None
-        self._write(slot.conn, frame)
+        self._pending.append(self._pool.launch(launch))
 
     # ------------------------------------------------------------------ control
     @staticmethod
-    def _write(conn: _Conn, payload: bytes) -> None:
-        """One frame, through the socket object (never a bare descriptor: a dropped
-        connection's number may already belong to another). A failure shows up as the
-        connection's end in ``poll()``."""
+    def _send(conn: _Conn, msg: tuple[Any, ...]) -> None:
+        """A message on a connection that is not a slot's yet (the handshake's)."""
+        frame = wire.encode(msg)
         with contextlib.suppress(OSError):
-            conn.sock.sendall(len(payload).to_bytes(4, "little") + payload)
-
-    def _send(self, conn: _Conn, msg: tuple[Any, ...]) -> None:
-        self._write(conn, wire.encode(msg))
+            conn.sock.sendall(len(frame).to_bytes(4, "little") + frame)
 
     def reply(self, trial_id: str, proceed: bool) -> None:
-        slot = self._running.get(trial_id)
-        if slot is None or slot.stopping or slot.conn is None:
-            return
-        if not proceed:
-            slot.stopping = True
-        self._send(slot.conn, (wire.REPLY, slot.seq, bool(proceed), False))
+        self._pool.reply(trial_id, proceed)
 
     def stop(self, trial_id: str, pause: bool = False) -> None:
-        slot = self._running.get(trial_id)
-        if slot is None or slot.stopping or slot.conn is None:
-            return
-        slot.stopping = True  # from now on its reports are dropped: the engine has decided
-        self._send(slot.conn, (wire.STOP, slot.seq, bool(pause)))
+        self._pool.stop(trial_id, pause)
 
     # ------------------------------------------------------------------ events
     def poll(self, timeout: float) -> list[Event]:
@@ -1059,60 +1020,22 @@ class SparkExecutor(Executor):
         return True
 
     def _messages(self, slot: _Slot, conn: _Conn, events: list[Event]) -> None:
-        for msg in conn.reader.messages():
-            if slot.lost:
-                return
-            op = msg[0]
-            if op == wire.REPORT:
-                if slot.trial_id and not slot.stopping:
-                    ck = msg[2]  # None, a path, or (path, content hash)
-                    h = None
-                    if ck.__class__ is tuple:
-                        ck, h = ck
-                    events.append(
-                        Reported(slot.trial_id, slot.attempt, _loads(msg[1]), ck, msg[1], h)
-                    )
-            elif op == wire.REPORTS:
-                if slot.trial_id and not slot.stopping:
-                    items = msg[1]
-                    tid, attempt = slot.trial_id, slot.attempt
-                    for i in range(0, len(items), 2):
-                        text = items[i]
-                        ck = items[i + 1]
-                        if ck.__class__ is tuple:
-                            r = Reported(tid, attempt, _loads(text), ck[0], text, ck[1])
-                        else:
-                            r = Reported(tid, attempt, _loads(text), ck, text)
-                        events.append(r)
-            elif op == wire.DONE:
-                if slot.trial_id:
-                    stopped = bool(msg[1]) or slot.stopping
-                    events.append(Finished(slot.trial_id, slot.attempt, time.time(), stopped))
-                    self._release(slot)
-            elif op == wire.FAIL:
-                if slot.trial_id:
-                    events.append(Failed(slot.trial_id, slot.attempt, msg[1], msg[2], time.time()))
-                    self._release(slot)
-            elif op == _READY and not slot.ready:
+        if slot.lost:
+            return
+        for msg in self._pool.take(slot, conn.reader.messages(), events, not self._closed):
+            if msg[0] == _READY and not slot.ready:
                 slot.ready = True
                 self._failed_starts = 0
                 if not self._closed:
                     self._idle.append(slot)
             # HEARTBEAT: the renewal was noted by _read()
 
-    def _release(self, slot: _Slot) -> None:
-        self._running.pop(slot.trial_id, None)
-        slot.trial_id = ""
-        slot.stopping = False
-        if not self._closed:
-            self._idle.append(slot)
-
     # ------------------------------------------------------------------ leases
     def _scan(self, now: float, events: list[Event]) -> None:
         """Expire the leases that were not renewed for ``lease_ttl``."""
         assert self.lease_ttl is not None
         cutoff = now - self.lease_ttl
-        for slot in [s for s in self._running.values() if s.renewed < cutoff]:
+        for slot in self._pool.overdue(cutoff):
             conn = slot.conn
             if conn is not None and self._readable(conn.fd):  # renewed, not read yet
                 self._read(conn, events)

@@ -27,13 +27,9 @@ in a read of its socket: it costs no CPU.
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import select
-import sys
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -41,32 +37,13 @@ from typing import Any
 from tunefleet.errors import StopTrial
 from tunefleet.protocol import dumps as _dumps
 from tunefleet.worker import wire
-from tunefleet.worker.generator import report_yielded
-from tunefleet.worker.session import Session, set_session
+from tunefleet.worker.session import Session
+from tunefleet.worker.trial import run_attempt
 
 #: Reports closer together than this are batched; also the longest a report is held back.
 FLUSH_AFTER_S = 0.001
 #: A batch is sent when it holds this many reports, however close together they came.
 MAX_BATCH = 1024
-
-
-def describe(exc: BaseException) -> str:
-    """``repr(exc)``, or a placeholder when the user's ``__repr__`` fails."""
-    try:
-        return repr(exc)
-    except Exception:
-        return f"<{type(exc).__name__} (repr failed)>"
-
-
-def user_traceback(exc: BaseException) -> str:
-    """The traceback without the channel's own frame, so that it starts in the user's code."""
-    tb = exc.__traceback__
-    if tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    try:
-        return "".join(traceback.format_exception(type(exc), exc, tb))
-    except Exception:
-        return traceback.format_exc()
 
 
 class TrialChannel:
@@ -337,9 +314,7 @@ class TrialChannel:
 
     def run(self, msg: tuple[Any, ...], load_error: tuple[str, str] | None = None) -> None:
         """One trial: ``msg`` is its ``RUN`` message (see :mod:`tunefleet.worker.wire`)."""
-        (_, seq, trial_id, attempt, config, trial_dir, ckpt, start_iter, start_total, sync) = msg[
-            :10
-        ]
+        seq = msg[1]
         self.seq = seq
         self.stop_requested = False
         self.pause = False
@@ -355,37 +330,11 @@ class TrialChannel:
             self.send((wire.FAIL, err[0], err[1]))
             return
         self._active.set()
-        session = Session(
-            trial_id,
-            attempt,
-            trial_dir,
-            self,
-            config=config,
-            restore_from=ckpt,
-            start_iteration=start_iter,
-            start_time_total=start_total,
-            sync=sync,
+        stopped, failure = run_attempt(
+            fn, wire.launch_from_fields(msg[2:]), self, lambda: self.stop_requested
         )
-        session.checkpoint_frequency = msg[10]
-        session.checkpoint_at_end = msg[11]
-        session.stop_criteria = msg[12]
-        session.storage_options = msg[13] if len(msg) > 13 else None
-        set_session(session)
-        outcome: tuple[Any, ...]
-        try:
-            ret = fn(config)
-            if inspect.isgenerator(ret):  # a generator trainable: each item is a report
-                report_yielded(ret, session)
-        except StopTrial:
-            outcome = (wire.DONE, True)
-        except BaseException as exc:  # the user's error, SystemExit included: report it
-            outcome = (wire.FAIL, describe(exc), user_traceback(exc))
-        else:
-            outcome = (wire.DONE, self.stop_requested)
-        finally:
-            set_session(None)
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):  # the user may have closed them
-                stream.flush()
         self._active.clear()
-        self.send(outcome)
+        if failure is None:
+            self.send((wire.DONE, stopped))
+        else:
+            self.send((wire.FAIL, *failure))

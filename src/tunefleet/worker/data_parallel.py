@@ -237,7 +237,7 @@ def rank_environments(workers: int, cpu: float, gpu: float = 0.0) -> list[dict[s
         base.setdefault("GLOO_SOCKET_IFNAME", loopback)
     devices: list[str] | None = None
     if gpu > 0:
-        from tunefleet.executors.local import detect_gpus
+        from tunefleet.worker.gpus import detect_gpus
 
         devices = split_gpus(detect_gpus(), workers, gpu)
     envs = []

@@ -42,7 +42,8 @@ import traceback
 from typing import Any, NoReturn
 
 from tunefleet.worker import wire
-from tunefleet.worker.channel import FLUSH_AFTER_S, TrialChannel, describe
+from tunefleet.worker.channel import FLUSH_AFTER_S, TrialChannel
+from tunefleet.worker.trial import describe
 
 # How often the watchdog checks that the driver is still the parent process.
 PARENT_CHECK_INTERVAL_S = 0.5

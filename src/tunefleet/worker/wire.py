@@ -36,6 +36,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from tunefleet.protocol import Launch
+
 RUN = 0
 REPLY = 1
 STOP = 2
@@ -178,8 +180,26 @@ class FrameReader:
         return len(buf) >= 4 and len(buf) - 4 >= _unpack_header(buf, 0)[0]
 
 
+def launch_from_fields(fields: tuple[Any, ...]) -> Launch:
+    """The :class:`Launch` that ``Launch.run_fields()`` flattened (RUN frames, Ray calls)."""
+    return Launch(
+        trial_id=fields[0],
+        attempt=fields[1],
+        config=fields[2],
+        trial_dir=fields[3],
+        checkpoint=fields[4],
+        start_iteration=fields[5],
+        start_time_total=fields[6],
+        sync_reports=fields[7],
+        checkpoint_frequency=fields[8],
+        checkpoint_at_end=fields[9],
+        stop_criteria=fields[10],
+        storage_options=fields[11] if len(fields) > 11 else None,
+    )
+
+
 def encode_run(seq: int, launch: Any, where: str) -> bytes:
-    """The RUN frame that starts ``launch`` (a :class:`~tunefleet.executors.base.Launch`);
+    """The RUN frame that starts ``launch`` (a :class:`~tunefleet.protocol.Launch`);
     a config that cannot be encoded is the user's error, named for the trial."""
     from tunefleet.errors import TuneValueError
 

@@ -1,0 +1,144 @@
+"""The driver side of the trial link, for executors whose workers serve trials one at a time
+over the frames of :mod:`tunefleet.worker.wire` (local worker processes, Spark slot tasks).
+
+A slot is one such worker. The pool knows which slot runs which trial, which slots are
+idle, the launch sequence number that ties a control message to its attempt, and when each
+running slot's lease was last renewed; it sends launches, replies and stop requests, and
+turns a slot's frames into events. The executors keep only what differs: how a slot's bytes
+travel (a socketpair to a child process, a TCP connection to a Spark task), how slots are
+started and replaced, and what a lost slot means.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any, Generic, TypeVar
+
+from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Started
+from tunefleet.protocol import loads as _loads
+from tunefleet.worker import wire
+
+
+class Slot:
+    """One worker as the pool sees it; engines subclass it with their transport."""
+
+    __slots__ = ("seq", "trial_id", "attempt", "stopping", "renewed")
+
+    def __init__(self) -> None:
+        self.seq = 0  # of the attempt it runs (control messages name it)
+        self.trial_id = ""  # empty while idle
+        self.attempt = 0
+        self.stopping = False  # the engine has decided: its later reports are dropped
+        self.renewed = 0.0  # monotonic time of the last lease renewal seen
+
+    def place(self) -> str:
+        """Where it runs, as its ``Started`` event names it."""
+        raise NotImplementedError
+
+    def write(self, frame: bytes) -> None:
+        """Send one encoded frame; a dead worker shows up elsewhere, never as an error here."""
+        raise NotImplementedError
+
+
+S = TypeVar("S", bound=Slot)
+
+
+class SlotPool(Generic[S]):
+    """Running and idle slots, launches, control messages and the frames' events.
+
+    ``where`` names the kind of worker in errors ("a worker process", "a Spark task")."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.running: dict[str, S] = {}
+        self.idle: list[S] = []
+        self.seq = 0
+
+    def launch(self, launch: Launch) -> Started:
+        """Start ``launch`` on an idle slot (the engine checked ``capacity()``); its lease
+        starts now."""
+        tid = launch.trial_id
+        if tid in self.running:
+            raise RuntimeError(f"trial {tid} is already running")
+        if not self.idle:
+            raise RuntimeError("no free slot: check capacity() before submit()")
+        frame = wire.encode_run(self.seq + 1, launch, self.where)
+        self.seq += 1
+        slot = self.idle.pop()
+        slot.seq = self.seq
+        slot.trial_id = tid
+        slot.attempt = launch.attempt
+        slot.stopping = False
+        slot.renewed = time.monotonic()
+        self.running[tid] = slot
+        slot.write(frame)
+        return Started(tid, launch.attempt, slot.place(), time.time())
+
+    def reply(self, trial_id: str, proceed: bool) -> None:
+        slot = self.running.get(trial_id)
+        if slot is None or slot.stopping:
+            return
+        if not proceed:
+            slot.stopping = True
+        slot.write(wire.encode((wire.REPLY, slot.seq, bool(proceed), False)))
+
+    def stop(self, trial_id: str, pause: bool = False) -> None:
+        slot = self.running.get(trial_id)
+        if slot is None or slot.stopping:
+            return
+        slot.stopping = True  # from now on its reports are dropped: the engine has decided
+        slot.write(wire.encode((wire.STOP, slot.seq, bool(pause))))
+
+    def release(self, slot: S, reuse: bool = True) -> None:
+        """``slot``'s attempt ended; it takes the next launch when ``reuse``."""
+        self.running.pop(slot.trial_id, None)
+        slot.trial_id = ""
+        slot.stopping = False
+        if reuse:
+            self.idle.append(slot)
+
+    def overdue(self, cutoff: float) -> list[S]:
+        """Running slots whose lease was last renewed before ``cutoff`` (monotonic)."""
+        return [s for s in self.running.values() if s.renewed < cutoff]
+
+    def take(
+        self, slot: S, messages: Iterable[tuple[Any, ...]], events: list[Event], reuse: bool
+    ) -> list[tuple[Any, ...]]:
+        """Turn ``slot``'s REPORT(S)/DONE/FAIL frames into events (releasing the slot at
+        an attempt's end); return the other messages (READY, HEARTBEAT...) in order."""
+        rest: list[tuple[Any, ...]] = []
+        for msg in messages:
+            op = msg[0]
+            tid = slot.trial_id
+            if op == wire.REPORT:
+                if tid and not slot.stopping:
+                    ck = msg[2]  # None, a path, or (path, content hash)
+                    h = None
+                    if ck.__class__ is tuple:
+                        ck, h = ck
+                    events.append(Reported(tid, slot.attempt, _loads(msg[1]), ck, msg[1], h))
+            elif op == wire.REPORTS:
+                if tid and not slot.stopping:
+                    items = msg[1]
+                    attempt = slot.attempt
+                    for i in range(0, len(items), 2):
+                        text = items[i]
+                        ck = items[i + 1]
+                        if ck.__class__ is tuple:
+                            r = Reported(tid, attempt, _loads(text), ck[0], text, ck[1])
+                        else:
+                            r = Reported(tid, attempt, _loads(text), ck, text)
+                        events.append(r)
+            elif op == wire.DONE:
+                if tid:
+                    stopped = bool(msg[1]) or slot.stopping
+                    events.append(Finished(tid, slot.attempt, time.time(), stopped))
+                    self.release(slot, reuse)
+            elif op == wire.FAIL:
+                if tid:
+                    events.append(Failed(tid, slot.attempt, msg[1], msg[2], time.time(), False))
+                    self.release(slot, reuse)
+            else:
+                rest.append(msg)
+        return rest
