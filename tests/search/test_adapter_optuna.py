@@ -147,3 +147,25 @@ def test_study_name_and_storage_are_optunas(tmp_path: Any) -> None:
     stored = optuna.load_study(study_name="mine", storage=url)
     assert [t.value for t in stored.trials] == [t.value for t in searcher.study.trials]
     assert len(stored.trials) == 3
+
+
+def test_several_objectives_with_nsga2() -> None:
+    from tunefleet import uniform
+
+    searcher = OptunaSearch(
+        metric=["loss", "acc"],
+        mode=["min", "max"],
+        sampler="nsgaii",
+        points_to_evaluate=[{"x": 0.5}],
+        evaluated_rewards=[[0.25, 0.5]],
+    )
+    searcher.setup({"x": uniform(0.0, 1.0)}, None, None, 0, 6)
+    for i in range(6):
+        x = searcher.suggest(f"t{i}")["x"]
+        searcher.on_complete(f"t{i}", {"loss": x**2, "acc": x} if i != 2 else {"loss": 1.0})
+    trials = searcher.study.trials
+    assert trials[0].values == [0.25, -0.5]  # acc is maximised: told as -acc
+    assert trials[3].state.name == "FAIL"  # a result without "acc"
+    assert trials[1].values == [trials[1].params["x"] ** 2, -trials[1].params["x"]]
+    with pytest.raises(ValueError, match="list of modes"):
+        OptunaSearch(metric=["a", "b"], mode="min").setup({"x": uniform(0, 1)}, None, None, 0)

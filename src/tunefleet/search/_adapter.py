@@ -93,7 +93,7 @@ class LibrarySearcher(Searcher):
         evaluated_rewards: list[Any] | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
-        if mode is not None and mode not in ("min", "max"):
+        if mode is not None and not self._good_mode(mode):
             raise TuneValueError(f"{type(self).__name__}(mode={mode!r}): must be 'min' or 'max'")
         self.space_arg = space
         self.points_to_evaluate = points_to_evaluate
@@ -120,6 +120,24 @@ class LibrarySearcher(Searcher):
         self._restored: dict[str, Any] | None = None
         self._explicit_seed: int | None = None
         self._extra: dict[str, float] | None = None
+
+    #: Does the library take several objectives (``metric`` and ``mode`` lists)?
+    multi_objective: ClassVar[bool] = False
+
+    def _good_mode(self, mode: Any) -> bool:
+        if isinstance(mode, list) and self.multi_objective:
+            return bool(mode) and all(m in ("min", "max") for m in mode)
+        return mode in ("min", "max")
+
+    def _loss(self, result: Mapping[str, Any] | None) -> Any:
+        """``loss_of`` for the one objective, or the list of losses for several (None when
+        any is missing: the trial is then told as failed)."""
+        if not isinstance(self.metric, list):
+            return loss_of(result, self.metric, self.mode)
+        losses = [
+            loss_of(result, m, md) for m, md in zip(self.metric, self.mode or [], strict=True)
+        ]
+        return None if any(v is None for v in losses) else losses
 
     # ------------------------------------------------------------- for subclasses
     def _build(self, seed: int) -> None:
@@ -176,8 +194,15 @@ class LibrarySearcher(Searcher):
                 space = merge_config(space, self.space_arg)
         validate_space(space)
         super().setup(space, metric, mode, seed, num_samples)
-        if self.metric is None or self.mode not in ("min", "max"):
+        if self.metric is None or not self._good_mode(self.mode):
             raise TuneValueError(f"metric: {who} needs metric and mode ('min' or 'max')")
+        if isinstance(self.metric, list) != isinstance(self.mode, list) or (
+            isinstance(self.metric, list) and len(self.metric) != len(self.mode or [])
+        ):
+            raise TuneValueError(
+                f"metric: {who} was given metric={self.metric!r} and mode={self.mode!r}; "
+                "several objectives need a list of modes of the same length"
+            )
         if self._explicit_seed is not None:
             self.seed = self._explicit_seed
         if self.seed is None:
@@ -199,7 +224,9 @@ class LibrarySearcher(Searcher):
         self._built = True
         if self.evaluated_rewards is not None:
             for point, reward in zip(self._points, self.evaluated_rewards, strict=True):
-                loss = loss_of({"r": reward}, "r", self.mode)
+                metrics: list[Any] = self.metric if isinstance(self.metric, list) else [self.metric]
+                rewards = reward if isinstance(reward, list | tuple) else [reward]
+                loss = self._loss(dict(zip(metrics, rewards, strict=False)))
                 raw = self._encode_point(point)
                 if loss is not None and raw is not None:
                     self._add(raw, loss)
@@ -248,7 +275,7 @@ class LibrarySearcher(Searcher):
     def on_complete(
         self, trial_id: str, result: dict[str, Any] | None, error: bool = False
     ) -> None:
-        loss = None if error else loss_of(result, self.metric, self.mode)
+        loss = None if error else self._loss(result)
         self._extra = None if error else self._extra_metrics(result)
         self._complete(trial_id, loss)
         if trial_id in self._handles or trial_id in self._point_trials:
@@ -311,7 +338,9 @@ class LibrarySearcher(Searcher):
             elif kind == "tell":
                 loss = event[2]
                 self._extra = event[3] if len(event) > 3 else None
-                self._complete(tid, None if loss is None else float(loss))
+                if isinstance(loss, list):
+                    loss = [float(v) for v in loss]
+                self._complete(tid, None if loss is None else loss)
                 self._handles.pop(tid, None)
                 self._point_trials.pop(tid, None)
             self._events.append(list(event))

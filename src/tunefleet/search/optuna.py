@@ -53,10 +53,14 @@ def _distribution(p: Param) -> Any:
 
 class OptunaSearch(LibrarySearcher):
     """Ray Tune's ``OptunaSearch``. ``sampler``: an Optuna sampler object, or one of
-    :data:`SAMPLERS`' names (seeded with ``seed``); default TPE. See the module docstring."""
+    :data:`SAMPLERS`' names (seeded with ``seed``); default TPE. ``metric``/``mode`` may
+    be lists for several objectives (Ray's multi-objective form; pair it with
+    ``sampler="nsgaii"`` and leave the run's metric unset). ``study_name``/``storage``:
+    Optuna's. See the module docstring."""
 
     library = "optuna"
     conditional = True
+    multi_objective = True
     _param_attrs: ClassVar[Mapping[str, str]] = {
         **LibrarySearcher._param_attrs,
         "seed": "_explicit_seed",
@@ -65,8 +69,8 @@ class OptunaSearch(LibrarySearcher):
     def __init__(
         self,
         space: Any = None,
-        metric: str | None = None,
-        mode: str | None = None,
+        metric: Any = None,
+        mode: Any = None,
         points_to_evaluate: list[dict[str, Any]] | None = None,
         sampler: Any = None,
         study_name: str | None = None,
@@ -143,10 +147,11 @@ class OptunaSearch(LibrarySearcher):
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage = None if self._replaying else self.storage
+        objectives = len(self.metric) if isinstance(self.metric, list) else 1
         self._study = optuna.create_study(
             storage=storage,
             study_name=self.study_name,
-            direction="minimize",
+            directions=["minimize"] * objectives,  # losses: -metric for mode "max"
             sampler=self._make_sampler(seed),
             load_if_exists=storage is not None,
         )
@@ -190,7 +195,7 @@ class OptunaSearch(LibrarySearcher):
             self._suggest(trial, self._params, raw)
             return raw, trial
 
-    def _tell(self, handle: Any, loss: float | None) -> None:
+    def _tell(self, handle: Any, loss: Any) -> None:
         from optuna.trial import TrialState
 
         if loss is None:
@@ -198,7 +203,7 @@ class OptunaSearch(LibrarySearcher):
         else:
             self._study.tell(handle, loss)
 
-    def _add(self, raw: dict[str, Any], loss: float) -> None:
+    def _add(self, raw: dict[str, Any], loss: Any) -> None:
         import optuna
 
         space = self.space_arg
@@ -210,9 +215,10 @@ class OptunaSearch(LibrarySearcher):
             return
         dists = space if self._native_space() else self._dists
         params = {k: v for k, v in raw.items() if k in dists}
+        value: dict[str, Any] = {"values": loss} if isinstance(loss, list) else {"value": loss}
         self._study.add_trial(
             optuna.trial.create_trial(
-                params=params, distributions={k: dists[k] for k in params}, value=loss
+                params=params, distributions={k: dists[k] for k in params}, **value
             )
         )
 
