@@ -49,7 +49,15 @@ from tunefleet.search import (
     SobolSearch,
     VariantSearcher,
 )
+from tunefleet.search._adapter import LibrarySearcher
+from tunefleet.search.ax import AxSearch
+from tunefleet.search.bayesopt import BayesOptSearch
 from tunefleet.search.bohb import TuneBOHB
+from tunefleet.search.hyperopt import HyperOptSearch
+from tunefleet.search.nevergrad import NevergradSearch
+from tunefleet.search.optuna import OptunaSearch
+from tunefleet.search.repeater import Repeater
+from tunefleet.search.zoopt import ZOOptSearch
 from tunefleet.stoppers import (
     CombinedStopper,
     DictStopper,
@@ -114,6 +122,17 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
     ConcurrencyLimiter: lambda: ConcurrencyLimiter(
         SobolSearch(seed=2, metric="loss", mode="min"), max_concurrent=3, batch=True
     ),
+    # the search-library adapters (building them imports no library)
+    LibrarySearcher: lambda: LibrarySearcher(SPACE, "loss", "min", [{"x": 0.5}], [0.1]),
+    OptunaSearch: lambda: OptunaSearch(
+        metric=["loss", "acc"], mode=["min", "max"], sampler="nsgaii", study_name="s", seed=3
+    ),
+    HyperOptSearch: lambda: HyperOptSearch(SPACE, "loss", "min", None, 5, 7, 0.3),
+    NevergradSearch: lambda: NevergradSearch("TwoPointsDE", {"num_workers": 2}, seed=2),
+    BayesOptSearch: lambda: BayesOptSearch(utility_kwargs={"kind": "ei"}, random_state=1),
+    AxSearch: lambda: AxSearch(outcome_constraints=["c <= 1"], is_test=True),
+    ZOOptSearch: lambda: ZOOptSearch("sracos", 20, parallel_num=2, seed=5),
+    Repeater: lambda: Repeater(SobolSearch(seed=2), repeat=3, set_index=False),
     Scheduler: lambda: Scheduler(metric="acc", mode="max"),
     FIFOScheduler: lambda: FIFOScheduler(metric="acc", mode="max"),
     ASHAScheduler: lambda: ASHAScheduler(

@@ -64,6 +64,7 @@ def test_recorded_arguments_rebuild_each_adapter() -> None:
         desc = json.loads(json.dumps(describe(searcher, "search_alg")))
         again = rebuild(desc, "search_alg")
         assert type(again) is type(searcher) and again.get_params() == searcher.get_params()
+        assert again._explicit_seed == searcher._explicit_seed  # the seed survives
 
 
 def test_a_sweep_resumes_its_optuna_model(tmp_path: pytest.TempPathFactory) -> None:

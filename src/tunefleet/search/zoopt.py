@@ -59,9 +59,9 @@ class ZOOptSearch(LibrarySearcher):
         self.budget = budget
         self.dim_dict = dim_dict
         self.parallel_num = parallel_num
-        self.kwargs = dict(kwargs)
-        self._explicit_seed = check_seed("ZOOptSearch", "seed", self.kwargs.pop("seed", None))
-        self._zkwargs = dict(self.kwargs)
+        self.kwargs = dict(kwargs)  # as given, seed included (resume rebuilds from it)
+        self._zkwargs = {k: v for k, v in kwargs.items() if k != "seed"}
+        self._explicit_seed = check_seed("ZOOptSearch", "seed", kwargs.get("seed"))
         self._opt: Any = None
         self._np_state: Any = None
         self._precisions: list[Any] = []
