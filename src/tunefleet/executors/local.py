@@ -69,7 +69,6 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable
-from json import loads as _loads
 from typing import Any
 
 from tunefleet.errors import TuneError, TuneValueError
@@ -78,11 +77,10 @@ from tunefleet.executors.base import (
     Executor,
     Failed,
     Launch,
-    Reported,
     Resources,
 )
 from tunefleet.executors.local_spawn import WorkerProcess, spawn_worker
-from tunefleet.executors.slots import Slot, SlotPool
+from tunefleet.executors.slots import Slot, SlotPool, add_reports
 from tunefleet.worker import wire
 from tunefleet.worker.gpus import detect_gpus
 
@@ -582,20 +580,13 @@ class LocalExecutor(Executor):
             return
         for msg in w.reader.messages():
             op = msg[0]
-            if op == wire.REPORT:
+            if op == wire.REPORT or op == wire.REPORTS:
                 if not w.stopping:
-                    events.append(Reported(w.trial_id, w.attempt, _loads(msg[1]), msg[2], msg[1]))
-                # It may wait for an answer (a decision point) that nobody else will give;
-                # one it does not wait for is ignored by the worker.
-                self._control(w, (wire.REPLY, w.seq, not w.stopping, False))
-            elif op == wire.REPORTS:
-                if not w.stopping:
-                    items = msg[1]
-                    for i in range(0, len(items), 2):
-                        text = items[i]
-                        events.append(
-                            Reported(w.trial_id, w.attempt, _loads(text), items[i + 1], text)
-                        )
+                    add_reports(w.trial_id, w.attempt, msg, events)
+                if op == wire.REPORT:
+                    # It may wait for an answer (a decision point) that nobody else will
+                    # give; one it does not wait for is ignored by the worker.
+                    self._control(w, (wire.REPLY, w.seq, not w.stopping, False))
             elif op == wire.DONE or op == wire.FAIL:
                 self._control(w, (wire.EXIT,))
                 w.stale_until = min(w.stale_until, time.monotonic() + self.stale_exit_s)

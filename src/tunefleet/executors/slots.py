@@ -111,25 +111,9 @@ class SlotPool(Generic[S]):
         for msg in messages:
             op = msg[0]
             tid = slot.trial_id
-            if op == wire.REPORT:
+            if op == wire.REPORT or op == wire.REPORTS:
                 if tid and not slot.stopping:
-                    ck = msg[2]  # None, a path, or (path, content hash)
-                    h = None
-                    if ck.__class__ is tuple:
-                        ck, h = ck
-                    events.append(Reported(tid, slot.attempt, _loads(msg[1]), ck, msg[1], h))
-            elif op == wire.REPORTS:
-                if tid and not slot.stopping:
-                    items = msg[1]
-                    attempt = slot.attempt
-                    for i in range(0, len(items), 2):
-                        text = items[i]
-                        ck = items[i + 1]
-                        if ck.__class__ is tuple:
-                            r = Reported(tid, attempt, _loads(text), ck[0], text, ck[1])
-                        else:
-                            r = Reported(tid, attempt, _loads(text), ck, text)
-                        events.append(r)
+                    add_reports(tid, slot.attempt, msg, events)
             elif op == wire.DONE:
                 if tid:
                     stopped = bool(msg[1]) or slot.stopping
@@ -142,3 +126,20 @@ class SlotPool(Generic[S]):
             else:
                 rest.append(msg)
         return rest
+
+
+def add_reports(trial_id: str, attempt: int, msg: tuple[Any, ...], events: list[Event]) -> None:
+    """The ``Reported`` events of a REPORT or REPORTS frame; a checkpoint travels as None, a
+    path, or (path, content hash)."""
+    if msg[0] == wire.REPORT:
+        items: Any = (msg[1], msg[2])
+    else:
+        items = msg[1]
+    for i in range(0, len(items), 2):
+        text = items[i]
+        ck = items[i + 1]
+        if ck.__class__ is tuple:
+            r = Reported(trial_id, attempt, _loads(text), ck[0], text, ck[1])
+        else:
+            r = Reported(trial_id, attempt, _loads(text), ck, text)
+        events.append(r)

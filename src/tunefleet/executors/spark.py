@@ -36,17 +36,7 @@ slot replaces it. A running trial holds a lease (``lease_ttl``) that its slot re
 expires (a frozen Python worker) the trial fails as stale and its slot is cancelled and
 replaced.
 
-Resources
----------
-``Resources.cpu`` becomes ``spark.task.cpus`` (rounded up: Spark counts whole cores);
-``gpu`` and custom resources become ``spark.task.resource.<name>.amount`` (fractions allowed
-as Spark allows them). In a session created here they are set in its configuration; in a
-session passed with ``spark=`` whose task defaults differ they are requested through a
-stage-level ``TaskResourceProfile`` on the slot jobs (Spark standalone, YARN and Kubernetes
-with dynamic allocation off; Spark refuses them in ``local`` mode). A slot task sets
-``CUDA_VISIBLE_DEVICES`` to the GPU addresses Spark assigned to it before it loads the
-trainable. Executors must offer the resources (``spark.executor.resource.gpu.amount`` and a
-discovery script).
+Resources: :mod:`tunefleet.executors.spark_context`.
 """
 
 from __future__ import annotations
@@ -57,14 +47,12 @@ import functools
 import hmac
 import json
 import math
-import os
 import pickle
 import queue
 import re
 import secrets
 import select
 import socket
-import sys
 import threading
 import time
 import weakref
@@ -81,9 +69,26 @@ from tunefleet.executors.base import (
     Resources,
 )
 from tunefleet.executors.slots import Slot, SlotPool
+from tunefleet.executors.spark_context import (
+    _LOCAL_CLUSTER,
+    _is_loopback_master,
+    _local_cores,
+    check_task_fits,
+    concurrent_slots,
+    default_master,
+    make_profile,
+    open_context,
+    planned_master,
+    session_settings,
+    task_defaults,
+    task_requests,
+)
 from tunefleet.worker import wire
 from tunefleet.worker.import_paths import driver_import_paths
 from tunefleet.worker.spark_slot import _GO, _READY, _slot_task
+
+# session_settings, task_requests and default_master are part of this module's interface.
+__all__ = ["SparkExecutor", "default_master", "session_settings", "task_requests"]
 
 _TOKEN_BYTES = 32
 _MAX_HELLO = 4096
@@ -93,94 +98,8 @@ _LOST_PATTERN = re.compile(
     r"|Python worker exited unexpectedly",
     re.IGNORECASE,
 )
-_LOCAL_MASTER = re.compile(r"^local(?:\[(\*|\d+)(?:\s*,\s*\d+)?\])?$")
-_LOCAL_CLUSTER = re.compile(r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]$")
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: Reports closer together than this are batched (``report_batch_s``).
 FLUSH_AFTER_S = 0.002
-
-
-def _import_pyspark() -> Any:
-    try:
-        import pyspark
-        from pyspark import SparkContext  # noqa: F401 - fails early if pyspark is broken
-    except ImportError as exc:
-        raise ImportError(
-            "the Spark engine needs pyspark: pip install tunefleet[spark] "
-            f"(importing it failed: {exc})"
-        ) from exc
-    return pyspark
-
-
-def _local_cores(master: str) -> int | None:
-    """Cores of a ``local``/``local[N]``/``local[N,F]``/``local-cluster`` master; else None."""
-    m = _LOCAL_MASTER.match(master)
-    if m:
-        n = m.group(1)
-        if n is None:
-            return 1
-        return os.cpu_count() or 1 if n == "*" else int(n)
-    m = _LOCAL_CLUSTER.match(master)
-    if m:
-        return int(m.group(2))  # per executor: a task must fit on one executor
-    return None
-
-
-def _is_loopback_master(master: str) -> bool:
-    if master.startswith("local"):
-        return True
-    if master.startswith("spark://"):
-        host = master[len("spark://") :].rsplit(":", 1)[0].strip("[]")
-        return host in _LOOPBACK
-    return False
-
-
-def task_requests(resources: Resources) -> tuple[int, dict[str, float]]:
-    """Spark's task request for ``resources``: whole CPUs and other resources by name."""
-    cpus = max(1, math.ceil(resources.cpu - 1e-9))
-    other: dict[str, float] = {}
-    if resources.gpu > 0:
-        other["gpu"] = float(resources.gpu)
-    for name, amount in resources.custom.items():
-        if amount > 0:
-            other[str(name)] = float(amount)
-    return cpus, other
-
-
-def session_settings(
-    master: str, resources: Resources, conf: dict[str, str] | None = None
-) -> dict[str, str]:
-    """The configuration of a SparkSession created by the executor (``conf`` wins)."""
-    cpus, other = task_requests(resources)
-    settings = {
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.python.worker.reuse": "true",
-        # A lost task must surface to tunefleet, which relaunches from the checkpoint.
-        "spark.task.maxFailures": "1",
-        "spark.task.cpus": str(cpus),
-        # The driver JVM only schedules slot tasks: C1-compiled code is enough, and skipping
-        # C2 compilation cuts its start-up by about a third on a small machine.
-        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
-    }
-    for name, amount in other.items():
-        settings[f"spark.task.resource.{name}.amount"] = repr(amount)
-    if _is_loopback_master(master):
-        settings["spark.driver.host"] = "127.0.0.1"
-        settings["spark.driver.bindAddress"] = "127.0.0.1"
-        if os.environ.get("PYSPARK_PYTHON", sys.executable) == sys.executable:
-            # Workers on this machine run this Python, where tunefleet is installed: start
-            # pyspark's daemon from the installed pyspark, not Spark's zip (2 s per start).
-            settings["spark.python.daemon.module"] = "tunefleet.worker.spark_daemon"
-    if master.startswith("local-cluster"):
-        settings["spark.executor.memory"] = "512m"
-    settings.update(conf or {})
-    return settings
-
-
-def default_master(resources: Resources | None = None) -> str:
-    """``local[N,1]``: all cores of this machine, no Spark-level task retry."""
-    return f"local[{os.cpu_count() or 1},1]"
 
 
 # ============================================================================ driver side
@@ -412,73 +331,8 @@ class SparkExecutor(Executor):
         self._closed = False
 
     # ------------------------------------------------------------------ resources
-    def _planned_master(self) -> str:
-        """The master trials will run on, as far as it is known without starting Spark."""
-        if self._sc is not None:
-            return str(self._sc.master)
-        if self.spark is not None:
-            sc = getattr(self.spark, "sparkContext", self.spark)
-            return str(getattr(sc, "master", ""))
-        if self.master is not None:
-            return self.master
-        pyspark = sys.modules.get("pyspark")  # only if already imported: validation is cheap
-        active = getattr(getattr(pyspark, "SparkContext", None), "_active_spark_context", None)
-        return str(active.master) if active is not None else default_master()
-
     def validate_resources(self, resources: Resources) -> None:
-        if not resources.cpu > 0 and not resources.gpu > 0 and not resources.custom:
-            raise TuneValueError("resources_per_trial: a trial must request some resource")
-        cpus, _ = task_requests(resources)
-        master = self._planned_master()
-        cores = _local_cores(master)
-        if cores is not None and cpus > cores:
-            raise TuneValueError(
-                f"resources_per_trial: cpu={resources.cpu} needs {cpus} cores in one Spark "
-                f"executor, but the master {master!r} offers {cores}"
-            )
-
-    def _session_task_defaults(self) -> tuple[int, dict[str, float]]:
-        conf = self._sc.getConf()
-        cpus = int(conf.get("spark.task.cpus", "1"))
-        other: dict[str, float] = {}
-        for key, value in conf.getAll():
-            m = re.match(r"^spark\.task\.resource\.([^.]+)\.amount$", key)
-            if m:
-                other[m.group(1)] = float(value)
-        return cpus, other
-
-    def _make_profile(self, cpus: int, other: dict[str, float]) -> Any:
-        """A TaskResourceProfile for a user's session whose task defaults differ."""
-        from pyspark.resource import ResourceProfileBuilder, TaskResourceRequests
-
-        req = TaskResourceRequests().cpus(cpus)
-        for name, amount in other.items():
-            req = req.resource(name, amount)
-        profile = ResourceProfileBuilder().require(req).build
-        try:
-            self._sc.parallelize([0], 1).withResources(profile)
-        except Exception as exc:
-            first = str(exc).strip().splitlines()
-            reason = next((ln for ln in first if "Exception" in ln), first[0] if first else "")
-            raise TuneValueError(
-                f"resources_per_trial: trials need {cpus} cpu(s) and {other or 'no other'} "
-                "resources per task, which differs from the task defaults of the given "
-                f"SparkSession (master {self._sc.master}), and this Spark refuses stage-level "
-                f"resource profiles ({reason.strip()}). Create the session with "
-                f"spark.task.cpus={cpus} (and spark.task.resource.<name>.amount), or let "
-                "tunefleet create it (SparkExecutor(master=...))"
-            ) from exc
-        return profile
-
-    def _spark_slots(self) -> int:
-        jsc = self._sc._jsc.sc()
-        if self._profile is None:
-            rp = jsc.resourceProfileManager().defaultResourceProfile()
-            return int(jsc.maxNumConcurrentTasks(rp))
-        # A TaskResourceProfile shares the default executors: count their cores.
-        rp = jsc.resourceProfileManager().defaultResourceProfile()
-        default_cpus, _ = self._session_task_defaults()
-        return int(jsc.maxNumConcurrentTasks(rp)) * default_cpus // self._cpus
+        check_task_fits(resources, planned_master(self._sc, self.spark, self.master))
 
     def _slot_count(self) -> int:
         if self.num_slots is not None:
@@ -487,56 +341,10 @@ class SparkExecutor(Executor):
         if now - self._slots_at >= self.slots_refresh_s:
             self._slots_at = now
             with contextlib.suppress(Exception):  # a stopping context: keep the last count
-                self._slots_n = self._spark_slots()
+                self._slots_n = concurrent_slots(self._sc, self._profile, self._cpus)
         return self._slots_n
 
     # ------------------------------------------------------------------ lifecycle
-    def _open_session(self, resources: Resources) -> None:
-        _import_pyspark()
-        from pyspark import SparkConf, SparkContext
-
-        given = self.spark
-        if given is not None:
-            self._sc = given.sparkContext if hasattr(given, "sparkContext") else given
-            self._session = given
-            return
-        active = SparkContext._active_spark_context
-        if active is not None:
-            if self.master is not None and active.master != self.master:
-                raise TuneValueError(
-                    f"master={self.master!r}: a SparkContext with master {active.master!r} is "
-                    "already running in this process (Spark allows one); pass it with "
-                    "spark=... or stop it first"
-                )
-            self._sc = active  # the user's (a notebook's): used, never stopped
-            return
-        master = self.master or default_master(resources)
-        if _is_loopback_master(master):
-            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        # A bare SparkContext: the slots only run RDD jobs, and a SparkSession would also
-        # initialise Spark SQL (about 10 s more of start-up on this 2-core machine).
-        settings = session_settings(master, resources, self.conf)
-        archive = spark_classcache.java_options() if self._uses_class_cache() else ""
-
-        def create(extra_java_options: str) -> Any:
-            options = dict(settings)
-            if extra_java_options:
-                options["spark.driver.extraJavaOptions"] += " " + extra_java_options
-            conf = SparkConf().setMaster(master).setAppName(self.app_name)
-            return SparkContext.getOrCreate(conf.setAll(list(options.items())))
-
-        try:
-            self._sc = create(archive)
-        except Exception:
-            if not archive:
-                raise
-            # A damaged archive stops the JVM from starting: drop it, start without.
-            spark_classcache.discard()
-            self._sc = create("")
-        self._session = self._sc
-        self._owned = True
-
     def _uses_class_cache(self) -> bool:
         """The driver's class-data archive is ours to use unless the user set JVM options."""
         return self.class_cache and "spark.driver.extraJavaOptions" not in self.conf
@@ -556,7 +364,9 @@ class SparkExecutor(Executor):
         import cloudpickle
 
         payload = cloudpickle.dumps(trainable)
-        self._open_session(resources)
+        self._sc, self._session, self._owned = open_context(
+            self.spark, self.master, resources, self.conf, self.app_name, self._uses_class_cache()
+        )
         self._started = True
         _LIVE.add(self)
         try:
@@ -577,8 +387,8 @@ class SparkExecutor(Executor):
         self._limit = math.inf if max_concurrent is None else max_concurrent
         cpus, other = task_requests(resources)
         self._cpus = cpus
-        if not self._owned and (cpus, other) != self._session_task_defaults():
-            self._profile = self._make_profile(cpus, other)
+        if not self._owned and (cpus, other) != task_defaults(self._sc):
+            self._profile = make_profile(self._sc, cpus, other)
         master = str(sc.master)
         host = self.driver_host
         if host is None:
