@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+from tunefleet.errors import TuneValueError
 from tunefleet.protocol import (
     Event,
     Failed,
@@ -46,6 +47,13 @@ class Executor(ABC):
 
     #: Name used in specs and the CLI ("local", "simulated", "ray", ...).
     name: str = "executor"
+
+    def check_start(self, started: bool, max_concurrent: int | None) -> None:
+        """What every ``start()`` refuses first, in the same words on every engine."""
+        if started:
+            raise RuntimeError(f"{type(self).__name__}.start() was already called")
+        if max_concurrent is not None and max_concurrent < 1:
+            raise TuneValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
 
     @abstractmethod
     def start(

@@ -439,12 +439,9 @@ class DaskExecutor(Executor):
         max_concurrent: int | None,
         experiment_dir: str,
     ) -> None:
-        if self._started:
-            raise RuntimeError("DaskExecutor.start() was already called")
+        self.check_start(self._started, max_concurrent)
         if self._closed:
             raise RuntimeError("DaskExecutor was closed")
-        if max_concurrent is not None and max_concurrent < 1:
-            raise TuneValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
         import cloudpickle
 
         payload = cloudpickle.dumps(trainable)

@@ -195,10 +195,7 @@ class SimulatedExecutor(Executor):
         max_concurrent: int | None,
         experiment_dir: str,
     ) -> None:
-        if self._fn is not None:
-            raise RuntimeError("SimulatedExecutor.start() was already called")
-        if max_concurrent is not None and max_concurrent < 1:
-            raise TuneValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
+        self.check_start(self._fn is not None, max_concurrent)
         self.validate_resources(resources)
         self._fn = trainable
         self._gen_fn = is_generator_function(trainable)

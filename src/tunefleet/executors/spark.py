@@ -356,10 +356,7 @@ class SparkExecutor(Executor):
         max_concurrent: int | None,
         experiment_dir: str,
     ) -> None:
-        if self._started:
-            raise RuntimeError("SparkExecutor.start() was already called")
-        if max_concurrent is not None and max_concurrent < 1:
-            raise TuneValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
+        self.check_start(self._started, max_concurrent)
         self.validate_resources(resources)
         import cloudpickle
 
