@@ -25,6 +25,7 @@ _BUILTIN: dict[str, str] = {
     "sobol": "tunefleet.search.sobol:SobolSearch",
     "quasirandom": "tunefleet.search.sobol:SobolSearch",
     "bohb": "tunefleet.search.bohb:TuneBOHB",
+    "tpe": "tunefleet.search.tpe:TPESearch",
     # adapters to outside libraries (optional extras, imported on first use)
     "optuna": "tunefleet.search.optuna:OptunaSearch",
     "hyperopt": "tunefleet.search.hyperopt:HyperOptSearch",
