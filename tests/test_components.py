@@ -57,6 +57,7 @@ from tunefleet.search.hyperopt import HyperOptSearch
 from tunefleet.search.nevergrad import NevergradSearch
 from tunefleet.search.optuna import OptunaSearch
 from tunefleet.search.repeater import Repeater
+from tunefleet.search.tpe import TPESearch
 from tunefleet.search.zoopt import ZOOptSearch
 from tunefleet.stoppers import (
     CombinedStopper,
@@ -118,6 +119,17 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
         seed=4,
         max_concurrent=2,
         time_attr="epoch",
+    ),
+    TPESearch: lambda: TPESearch(
+        space=SPACE,
+        metric="loss",
+        mode="min",
+        points_to_evaluate=[{"x": 0.5}],
+        evaluated_rewards=[1.0],
+        seed=4,
+        n_startup_trials=5,
+        gamma=0.2,
+        constraints=["mem"],
     ),
     ConcurrencyLimiter: lambda: ConcurrencyLimiter(
         SobolSearch(seed=2, metric="loss", mode="min"), max_concurrent=3, batch=True
