@@ -39,6 +39,7 @@ from tunefleet.schedulers import (
     PopulationBasedTraining,
     Scheduler,
 )
+from tunefleet.schedulers.dehb import HyperBandForDEHB
 from tunefleet.schedulers.pb2 import PB2
 from tunefleet.search import (
     BasicVariantGenerator,
@@ -53,6 +54,7 @@ from tunefleet.search._adapter import LibrarySearcher
 from tunefleet.search.ax import AxSearch
 from tunefleet.search.bayesopt import BayesOptSearch
 from tunefleet.search.bohb import TuneBOHB
+from tunefleet.search.dehb import DEHBSearch
 from tunefleet.search.hyperopt import HyperOptSearch
 from tunefleet.search.nevergrad import NevergradSearch
 from tunefleet.search.optuna import OptunaSearch
@@ -120,6 +122,16 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
         max_concurrent=2,
         time_attr="epoch",
     ),
+    DEHBSearch: lambda: DEHBSearch(
+        space=SPACE,
+        metric="loss",
+        mode="min",
+        seed=4,
+        population_size=10,
+        mutation_factor=0.7,
+        crossover_prob=0.3,
+        time_attr="epoch",
+    ),
     TPESearch: lambda: TPESearch(
         space=SPACE,
         metric="loss",
@@ -153,6 +165,7 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
     AsyncHyperBandScheduler: lambda: AsyncHyperBandScheduler(max_t=50, grace_period=2, seed=1),
     HyperBandScheduler: lambda: HyperBandScheduler("epoch", "loss", "min", 27, 3, False),
     HyperBandForBOHB: lambda: HyperBandForBOHB("epoch", "acc", "max", 9, 3, False),
+    HyperBandForDEHB: lambda: HyperBandForDEHB("epoch", "acc", "max", 9, 3, False),
     MedianStoppingRule: lambda: MedianStoppingRule("epoch", "loss", "min", 2.0, 4, 1.5, False),
     PopulationBasedTraining: lambda: PopulationBasedTraining(
         time_attr="training_iteration",

@@ -40,6 +40,7 @@ _REGISTRY: dict[str, str | Callable[[], Scheduler]] = {
     "pb2": "tunefleet.schedulers.pb2:PB2",
     "bohb": "tunefleet.schedulers.bohb:HyperBandForBOHB",
     "hyperband_bohb": "tunefleet.schedulers.bohb:HyperBandForBOHB",
+    "dehb": "tunefleet.schedulers.dehb:HyperBandForDEHB",
 }
 
 _LAZY_CLASSES = {
@@ -50,6 +51,7 @@ _LAZY_CLASSES = {
     "PopulationBasedTraining": "tunefleet.schedulers.pbt",
     "PB2": "tunefleet.schedulers.pb2",
     "HyperBandForBOHB": "tunefleet.schedulers.bohb",
+    "HyperBandForDEHB": "tunefleet.schedulers.dehb",
 }
 
 

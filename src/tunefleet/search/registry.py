@@ -26,6 +26,7 @@ _BUILTIN: dict[str, str] = {
     "quasirandom": "tunefleet.search.sobol:SobolSearch",
     "bohb": "tunefleet.search.bohb:TuneBOHB",
     "tpe": "tunefleet.search.tpe:TPESearch",
+    "dehb": "tunefleet.search.dehb:DEHBSearch",
     # adapters to outside libraries (optional extras, imported on first use)
     "optuna": "tunefleet.search.optuna:OptunaSearch",
     "hyperopt": "tunefleet.search.hyperopt:HyperOptSearch",
