@@ -40,6 +40,7 @@ from tunefleet.schedulers import (
     Scheduler,
 )
 from tunefleet.schedulers.dehb import HyperBandForDEHB
+from tunefleet.schedulers.hypertune import HyperTuneASHA
 from tunefleet.schedulers.pb2 import PB2
 from tunefleet.search import (
     BasicVariantGenerator,
@@ -56,6 +57,7 @@ from tunefleet.search.bayesopt import BayesOptSearch
 from tunefleet.search.bohb import TuneBOHB
 from tunefleet.search.dehb import DEHBSearch
 from tunefleet.search.hyperopt import HyperOptSearch
+from tunefleet.search.hypertune import HyperTuneSearch
 from tunefleet.search.nevergrad import NevergradSearch
 from tunefleet.search.optuna import OptunaSearch
 from tunefleet.search.repeater import Repeater
@@ -132,6 +134,9 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
         crossover_prob=0.3,
         time_attr="epoch",
     ),
+    HyperTuneSearch: lambda: HyperTuneSearch(
+        space=SPACE, metric="loss", mode="min", seed=4, n_startup_trials=4, time_attr="epoch"
+    ),
     TPESearch: lambda: TPESearch(
         space=SPACE,
         metric="loss",
@@ -166,6 +171,7 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
     HyperBandScheduler: lambda: HyperBandScheduler("epoch", "loss", "min", 27, 3, False),
     HyperBandForBOHB: lambda: HyperBandForBOHB("epoch", "acc", "max", 9, 3, False),
     HyperBandForDEHB: lambda: HyperBandForDEHB("epoch", "acc", "max", 9, 3, False),
+    HyperTuneASHA: lambda: HyperTuneASHA("epoch", "acc", "max", 27, 1, 3, 1, False, seed=2),
     MedianStoppingRule: lambda: MedianStoppingRule("epoch", "loss", "min", 2.0, 4, 1.5, False),
     PopulationBasedTraining: lambda: PopulationBasedTraining(
         time_attr="training_iteration",

@@ -41,6 +41,7 @@ _REGISTRY: dict[str, str | Callable[[], Scheduler]] = {
     "bohb": "tunefleet.schedulers.bohb:HyperBandForBOHB",
     "hyperband_bohb": "tunefleet.schedulers.bohb:HyperBandForBOHB",
     "dehb": "tunefleet.schedulers.dehb:HyperBandForDEHB",
+    "hypertune": "tunefleet.schedulers.hypertune:HyperTuneASHA",
 }
 
 _LAZY_CLASSES = {
@@ -52,6 +53,7 @@ _LAZY_CLASSES = {
     "PB2": "tunefleet.schedulers.pb2",
     "HyperBandForBOHB": "tunefleet.schedulers.bohb",
     "HyperBandForDEHB": "tunefleet.schedulers.dehb",
+    "HyperTuneASHA": "tunefleet.schedulers.hypertune",
 }
 
 

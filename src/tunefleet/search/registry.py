@@ -27,6 +27,7 @@ _BUILTIN: dict[str, str] = {
     "bohb": "tunefleet.search.bohb:TuneBOHB",
     "tpe": "tunefleet.search.tpe:TPESearch",
     "dehb": "tunefleet.search.dehb:DEHBSearch",
+    "hypertune": "tunefleet.search.hypertune:HyperTuneSearch",
     # adapters to outside libraries (optional extras, imported on first use)
     "optuna": "tunefleet.search.optuna:OptunaSearch",
     "hyperopt": "tunefleet.search.hyperopt:HyperOptSearch",

@@ -43,6 +43,8 @@ class TPESearch(TuneBOHB):
     _param_attrs: ClassVar[Mapping[str, str]] = {
         **TuneBOHB._param_attrs,
     }
+    #: True: each trial's latest result is one observation, whatever its budget.
+    _one_budget: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -129,10 +131,18 @@ class TPESearch(TuneBOHB):
         )
         if infeasible:
             result = {**result, self.metric or "": -math.inf if self.mode == "max" else math.inf}
-        # one budget: each trial's latest result
-        super()._observe(trial_id, {**result, self.time_attr: 0.0})
+        if self._one_budget:  # each trial's latest result
+            result = {**result, self.time_attr: 0.0}
+        super()._observe(trial_id, result)
 
     def _from_model(self, budget: float, rng: np.random.Generator) -> np.ndarray:
+        good, bad, n_good = self._densities(budget)
+        m = self.n_ei_candidates
+        cands = self._candidates(good, n_good, m, rng)
+        return cands[int(np.argmax(self._log_ratio(good, bad, cands)))]
+
+    def _densities(self, budget: float) -> tuple[_KDE, _KDE, int]:
+        """The good and bad Parzen estimators of one budget's observations."""
         obs = self._obs[budget]
         ranked = sorted(obs, key=lambda tid: (-obs[tid], tid))
         n = len(ranked)
@@ -149,20 +159,28 @@ class TPESearch(TuneBOHB):
         bad_ref = bad_X if len(bad_X) > d else np.vstack([X, bad_X])
         good = _KDE(X[:n_good], sizes, _bandwidths(good_ref, sizes, min_bw))
         bad = _KDE(bad_X, sizes, _bandwidths(bad_ref, sizes, min_bw))
-        m = self.n_ei_candidates
+        return good, bad, n_good
+
+    def _candidates(self, good: _KDE, n_good: int, m: int, rng: np.random.Generator) -> np.ndarray:
+        """m draws from the good mixture: its kernels, and (weight 1/(n_good+1)) a uniform
+        prior component (Optuna's prior_weight 1), so a category the few good points
+        missed can still be drawn."""
+        sizes = good.sizes
         cands = good.sample(rng, m, 1.0)
-        # a uniform prior is one component of each mixture (Optuna's prior_weight 1), so
-        # a category the few good points missed can still be drawn
         from_prior = rng.random(m) < 1.0 / (n_good + 1)
         uniform = np.column_stack(
             [rng.random(m) if c == 0 else rng.integers(max(c, 1), size=m) for c in sizes]
         )
         cands[from_prior] = uniform[from_prior]
-        log_prior = -sum(math.log(c) for c in sizes if c > 1)
-        ratio = _mix(good.log_pdf(cands), len(X[:n_good]), log_prior) - _mix(
-            bad.log_pdf(cands), len(bad_X), log_prior
+        return cands
+
+    @staticmethod
+    def _log_ratio(good: _KDE, bad: _KDE, cands: np.ndarray) -> np.ndarray:
+        """log l(x) − log g(x), each a Parzen mixture with its uniform prior component."""
+        log_prior = -sum(math.log(c) for c in good.sizes if c > 1)
+        return _mix(good.log_pdf(cands), len(good.data), log_prior) - _mix(
+            bad.log_pdf(cands), len(bad.data), log_prior
         )
-        return cands[int(np.argmax(ratio))]
 
     def __repr__(self) -> str:
         return f"TPESearch(seed={self._init_seed!r}, metric={self.metric!r}, mode={self.mode!r})"
