@@ -68,11 +68,15 @@ def _is_disk_full(exc: BaseException) -> bool:
 
 # ------------------------------------------------------------------------------ running
 class Runner:
-    def __init__(self, spec: RunSpec) -> None:
+    def __init__(self, spec: RunSpec, warm_start_from: list[str] | None = None) -> None:
+        from tunefleet.search.warm_start import check_warm_start
         from tunefleet.storage import open_store
 
         self.spec = spec
         self.store = open_store(spec.storage_path)
+        self._warm_start_from = check_warm_start(
+            self.store, warm_start_from, spec.searcher, spec.storage_path
+        )
         self.name = ""
         self.engine: Engine | None = None
         self._writer: Any = None
@@ -146,6 +150,10 @@ class Runner:
         s = self.spec
         seed = s.seed
         s.searcher.setup(s.config, s.metric, s.mode, seed, max(s.num_samples, 1))
+        if not resuming:  # on resume the searcher's state already holds them
+            from tunefleet.search.warm_start import warm_start
+
+            warm_start(self.store, self._warm_start_from, s.searcher)
         s.scheduler.setup(s.metric, s.mode, seed)
         total = s.searcher.total_trials(s.num_samples) if s.num_samples > 0 else None
         if total is None and s.num_samples > 0:
@@ -508,6 +516,7 @@ def run(
     checkpoint_storage: str | os.PathLike[str] | None = None,
     checkpoint_storage_options: dict[str, Any] | None = None,
     reproducible: bool = False,
+    warm_start_from: list[str] | None = None,
     **ray_args: Any,
 ) -> Any:
     """Run a hyperparameter search and return its :class:`~tunefleet.results.Results`.
@@ -527,6 +536,9 @@ def run(
     with ``checkpoint_storage_options`` passed to fsspec (``endpoint_url``, ``key``,
     ``secret``; credentials also come from the environment). The event log stays in
     ``storage_path``: SQLite needs a local filesystem, and the log is small.
+
+    ``warm_start_from`` (tunefleet): names of earlier experiments in ``storage_path`` whose
+    trials' (config, metric) pairs start a model-based searcher's model.
     """
     run_or_experiment, stop, verbose, callbacks = adapt(
         run_or_experiment, stop, verbose, callbacks, ray_args
@@ -590,4 +602,4 @@ def run(
         checkpoint_storage_options=checkpoint_storage_options,
         reproducible=reproducible,
     )
-    return Runner(spec).run()
+    return Runner(spec, warm_start_from=warm_start_from).run()

@@ -32,6 +32,7 @@ import numpy as np
 
 from tunefleet.errors import TuneValueError
 from tunefleet.search.bohb import TuneBOHB
+from tunefleet.search.tpe import tell
 
 
 class DEHBSearch(TuneBOHB):
@@ -84,6 +85,13 @@ class DEHBSearch(TuneBOHB):
         self.mutation_factor = mutation_factor
         self.crossover_prob = crossover_prob
         self.min_points_in_model = min_points_in_model
+
+    def add_evaluated_point(
+        self, config: dict[str, Any], value: float, budget: float | None = None
+    ) -> None:
+        """Tell the population a (config, metric value) measured elsewhere, at ``budget``
+        if known (warm start). Call it after ``setup``."""
+        tell(self, config, value, budget)
 
     def _from_model(self, budget: float, rng: np.random.Generator) -> np.ndarray:
         obs = self._obs[budget]

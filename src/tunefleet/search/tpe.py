@@ -114,14 +114,12 @@ class TPESearch(TuneBOHB):
                 self._observe(tid, {str(self.metric): reward, self.time_attr: 0})
             self.suggestion_log = []
 
-    def add_evaluated_point(self, config: dict[str, Any], value: float) -> None:
-        """Tell the model a (config, metric value) measured elsewhere (warm start)."""
-        x = self._encode(config)
-        if x is None:
-            return
-        tid = f"__warm_{len(self._x)}"
-        self._x[tid] = x
-        self._observe(tid, {str(self.metric): value, self.time_attr: 0})
+    def add_evaluated_point(
+        self, config: dict[str, Any], value: float, budget: float | None = None
+    ) -> None:
+        """Tell the model a (config, metric value) measured elsewhere, at ``budget`` if
+        known (warm start: ``run(warm_start_from=...)``). Call it after ``setup``."""
+        tell(self, config, value, budget)
 
     def _observe(self, trial_id: str, result: dict[str, Any] | None) -> None:
         if result is None or trial_id not in self._x:
@@ -196,3 +194,16 @@ def _violated(value: Any) -> bool:
 def _mix(log_kde: np.ndarray, n: int, log_prior: float) -> np.ndarray:
     """log of (n · kde + prior) / (n + 1): the Parzen mixture with its prior component."""
     return np.logaddexp(math.log(n) + log_kde, log_prior) - math.log(n + 1)
+
+
+def tell(searcher: TuneBOHB, config: dict[str, Any], value: float, budget: float | None) -> None:
+    """Record an outside observation in a TuneBOHB-based searcher's store."""
+    if searcher._rng is None:
+        raise RuntimeError(f"{type(searcher).__name__}.setup() must be called first")
+    x = searcher._encode(config)
+    if x is None:
+        return  # outside this space: not modelled
+    tid = f"__warm_{len(searcher._x)}"
+    searcher._x[tid] = x
+    result = {str(searcher.metric): value, searcher.time_attr: 0 if budget is None else budget}
+    searcher._observe(tid, result)
