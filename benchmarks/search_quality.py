@@ -1,0 +1,310 @@
+"""Search quality at equal cost: tunefleet's searchers against Optuna on multi-fidelity
+synthetic functions, offline.
+
+Functions (fidelity z = budget / max_budget, budgets 1, 3, 9, 27): Branin, Hartmann-3 and
+Hartmann-6 with the fidelity perturbations of Kandasamy et al. 2017 ("Multi-fidelity
+Bayesian Optimisation with Continuous Approximations", ICML, arXiv:1703.06240, App. C):
+lower fidelities are biased versions of the target, not noisy ones.
+
+Cost accounting, the same for every method: evaluating a configuration from budget a to
+budget b costs (b − a)/27 full-fidelity equivalents (FFE; continuing a paused trial pays
+only the new part); one worker, so the simulated clock reads cost × 1 s per FFE. The
+incumbent is the best full-fidelity value seen so far (a trial stopped early never
+counts); we report simple regret (incumbent − optimum) at fixed cost checkpoints, its mean
+and the average rank of each method over functions × seeds at each checkpoint.
+
+Multi-fidelity tunefleet methods run under one asynchronous-successive-halving loop
+(stopping variant, η = 3: a trial continues past a rung while it is in the top third of
+that rung's results so far), so only the searcher differs. Optuna's TPE + Hyperband uses
+Optuna's own HyperbandPruner with the same budgets.
+
+Run: ``.venv/bin/python benchmarks/search_quality.py --seeds 10 --out results.json
+--chart docs/search_quality.png``; prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+BUDGETS = (1, 3, 9, 27)
+MAX_B = BUDGETS[-1]
+CHECKPOINTS = (5, 10, 20, 40)
+
+# ----------------------------------------------------------------------- functions
+A3 = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
+P3 = 1e-4 * np.array(
+    [[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]]
+)
+A6 = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)
+P6 = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
+ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+
+
+def branin(u: np.ndarray, z: float) -> float:
+    x1, x2 = 15 * u[0] - 5, 15 * u[1]
+    s = 1 - z
+    b = 5.1 / (4 * math.pi**2) - 0.01 * s
+    c = 5 / math.pi - 0.1 * s
+    t = 1 / (8 * math.pi) + 0.05 * s
+    return float((x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10)
+
+
+def _hartmann(a: np.ndarray, p: np.ndarray) -> Callable[[np.ndarray, float], float]:
+    def f(u: np.ndarray, z: float) -> float:
+        alpha = ALPHA - 0.1 * (1 - z)
+        return float(-np.sum(alpha * np.exp(-np.sum(a * (u - p) ** 2, axis=1))))
+
+    return f
+
+
+FUNCTIONS: dict[str, tuple[Callable[[np.ndarray, float], float], int, float]] = {
+    "branin": (branin, 2, 0.397887),
+    "hartmann3": (_hartmann(A3, P3), 3, -3.86278),
+    "hartmann6": (_hartmann(A6, P6), 6, -3.32237),
+}
+
+
+class Tracker:
+    """Cost in FFE and the full-fidelity incumbent's trace."""
+
+    def __init__(self, optimum: float) -> None:
+        self.cost = 0.0
+        self.best = math.inf
+        self.optimum = optimum
+        self.trace: list[tuple[float, float]] = []
+
+    def pay(self, a: int, b: int, value: float) -> None:
+        self.cost += (b - a) / MAX_B
+        if b == MAX_B and value < self.best:
+            self.best = value
+        self.trace.append((self.cost, self.best - self.optimum))
+
+    def at(self, c: float) -> float:
+        regret = math.inf
+        for cost, r in self.trace:
+            if cost > c:
+                break
+            regret = r
+        return regret
+
+
+# ------------------------------------------------------------------------- methods
+def _space(d: int) -> dict[str, Any]:
+    from tunefleet import space as sp
+
+    return {f"x{i}": sp.uniform(0.0, 1.0) for i in range(d)}
+
+
+def _vec(cfg: dict[str, Any], d: int) -> np.ndarray:
+    return np.array([cfg[f"x{i}"] for i in range(d)])
+
+
+def tunefleet_full(name: str) -> Callable[..., None]:
+    def run(f: Callable[..., float], d: int, tr: Tracker, seed: int, max_cost: float) -> None:
+        from tunefleet.search import create_searcher
+
+        s = create_searcher(name)
+        s.setup(_space(d), "loss", "min", seed, 10**6)
+        i = 0
+        while tr.cost < max_cost:
+            tid = f"t{i}"
+            i += 1
+            cfg = s.suggest(tid)
+            assert cfg is not None
+            v = f(_vec(cfg, d), 1.0)
+            tr.pay(0, MAX_B, v)
+            s.on_complete(tid, {"loss": v, "training_iteration": MAX_B})
+
+    return run
+
+
+def tunefleet_asha(name: str) -> Callable[..., None]:
+    def run(f: Callable[..., float], d: int, tr: Tracker, seed: int, max_cost: float) -> None:
+        from tunefleet.search import create_searcher
+
+        s = create_searcher(name)
+        s.setup(_space(d), "loss", "min", seed, 10**6)
+        rungs: dict[int, list[float]] = {b: [] for b in BUDGETS}
+        i = 0
+        while tr.cost < max_cost:
+            tid = f"t{i}"
+            i += 1
+            cfg = s.suggest(tid)
+            assert cfg is not None
+            x, prev, last = _vec(cfg, d), 0, {}
+            for b in BUDGETS:
+                v = f(x, b / MAX_B)
+                tr.pay(prev, b, v)
+                prev = b
+                last = {"loss": v, "training_iteration": b}
+                s.on_result(tid, last)
+                rungs[b].append(v)
+                keep = max(1, len(rungs[b]) // 3)
+                if b < MAX_B and sorted(rungs[b]).index(v) >= keep:
+                    break
+            s.on_complete(tid, last)
+
+    return run
+
+
+def optuna_method(kind: str) -> Callable[..., None]:
+    def run(f: Callable[..., float], d: int, tr: Tracker, seed: int, max_cost: float) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        sampler: Any
+        pruner: Any = optuna.pruners.NopPruner()
+        if kind == "cmaes":
+            sampler = optuna.samplers.CmaEsSampler(seed=seed)
+        else:
+            sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        if kind == "tpe_hyperband":
+            pruner = optuna.pruners.HyperbandPruner(
+                min_resource=1, max_resource=MAX_B, reduction_factor=3
+            )
+        study = optuna.create_study(sampler=sampler, pruner=pruner)
+        while tr.cost < max_cost:
+            trial = study.ask()
+            x = np.array([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(d)])
+            if kind != "tpe_hyperband":
+                v = f(x, 1.0)
+                tr.pay(0, MAX_B, v)
+                study.tell(trial, v)
+                continue
+            prev, pruned = 0, False
+            for b in BUDGETS:
+                v = f(x, b / MAX_B)
+                tr.pay(prev, b, v)
+                prev = b
+                trial.report(v, b)
+                if b < MAX_B and trial.should_prune():
+                    pruned = True
+                    break
+            study.tell(trial, None if pruned else v, state=_pruned() if pruned else None)
+
+    return run
+
+
+def _pruned() -> Any:
+    import optuna
+
+    return optuna.trial.TrialState.PRUNED
+
+
+METHODS: dict[str, Callable[..., None]] = {
+    "tunefleet random": tunefleet_full("random"),
+    "tunefleet tpe": tunefleet_full("tpe"),
+    "tunefleet ASHA+random": tunefleet_asha("random"),
+    "tunefleet ASHA+tpe": tunefleet_asha("tpe"),
+    "tunefleet ASHA+hypertune": tunefleet_asha("hypertune"),
+    "tunefleet ASHA+dehb": tunefleet_asha("dehb"),
+    "tunefleet ASHA+bohb": tunefleet_asha("bohb"),
+    "optuna tpe": optuna_method("tpe"),
+    "optuna tpe+hyperband": optuna_method("tpe_hyperband"),
+    "optuna cmaes": optuna_method("cmaes"),
+}
+
+
+def _ranks(values: list[float]) -> list[float]:
+    """Average ranks (1 = best), ties share their mean rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--out", default=None, help="write the JSON here too")
+    ap.add_argument("--chart", default=None, help="PNG: mean log10 regret vs cost")
+    args = ap.parse_args()
+    if args.seeds < 1:
+        raise SystemExit("--seeds: must be >= 1")
+    warnings.filterwarnings("ignore")
+    max_cost = float(CHECKPOINTS[-1])
+    regret: dict[str, dict[str, list[list[float]]]] = {}  # fn -> method -> seed -> per ckpt
+    secs: dict[str, float] = {m: 0.0 for m in METHODS}
+    for fn, (f, d, opt) in FUNCTIONS.items():
+        regret[fn] = {}
+        for seed in range(args.seeds):
+            for method, go in METHODS.items():
+                tr = Tracker(opt)
+                t0 = time.perf_counter()
+                go(f, d, tr, seed, max_cost)
+                secs[method] += time.perf_counter() - t0
+                regret[fn].setdefault(method, []).append([tr.at(c) for c in CHECKPOINTS])
+    ranks = {m: [0.0] * len(CHECKPOINTS) for m in METHODS}
+    mean = {fn: {m: [0.0] * len(CHECKPOINTS) for m in METHODS} for fn in FUNCTIONS}
+    n = len(FUNCTIONS) * args.seeds
+    for fn in FUNCTIONS:
+        for k in range(len(CHECKPOINTS)):
+            for seed in range(args.seeds):
+                vals = [regret[fn][m][seed][k] for m in METHODS]
+                for m, r in zip(METHODS, _ranks(vals), strict=True):
+                    ranks[m][k] += r / n
+            for m in METHODS:
+                mean[fn][m][k] = float(np.mean([regret[fn][m][s][k] for s in range(args.seeds)]))
+    out = {
+        "checkpoints_ffe": list(CHECKPOINTS),
+        "seeds": args.seeds,
+        "average_rank": ranks,
+        "mean_regret": mean,
+        "searcher_seconds": secs,
+    }
+    text = json.dumps(out, indent=1)
+    print(text)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    if args.chart:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, len(FUNCTIONS) + 1, figsize=(5 * (len(FUNCTIONS) + 1), 4))
+        for ax, fn in zip(axes, FUNCTIONS, strict=False):
+            for m in METHODS:
+                ax.plot(CHECKPOINTS, [math.log10(max(v, 1e-9)) for v in mean[fn][m]], label=m)
+            ax.set_title(fn)
+            ax.set_xlabel("cost (full-fidelity equivalents)")
+            ax.set_ylabel("log10 mean regret")
+        for m in METHODS:
+            axes[-1].plot(CHECKPOINTS, ranks[m], label=m)
+        axes[-1].set_title("average rank (lower is better)")
+        axes[-1].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(args.chart, dpi=80)
+
+
+main()
