@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -393,8 +394,12 @@ def build_lineage_table(store: Store, name: str, limit: int) -> Table | None:
     for col in ("trial", "event", "from trial", "iteration", "detail"):
         table.add_column(col)
     shown = rows if limit <= 0 else rows[-limit:]
+    exp_dir = store.experiment_dir(name)
     for row in shown:
-        table.add_row(*row)
+        detail = row[-1]
+        if detail.startswith(exp_dir + os.sep):  # trials/<id>/checkpoint_...: fits a line
+            detail = os.path.relpath(detail, exp_dir)
+        table.add_row(*row[:-1], detail)
     if len(shown) < len(rows):
         table.caption = f"last {len(shown)} of {len(rows)} (use --limit 0 to see all)"
     return table
