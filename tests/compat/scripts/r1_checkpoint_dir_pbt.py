@@ -35,5 +35,8 @@ analysis = tune.run(
     stop={"training_iteration": 6},
     verbose=0,
 )
-assert all(t.last_result["training_iteration"] == 6 for t in analysis.trials)
+# A trial that exploits a donor which already reached step 6 restores that state and
+# returns without a further report, so not every trial's own last result is at 6.
+assert all(t.status == "TERMINATED" for t in analysis.trials)
+assert max(t.last_result["training_iteration"] for t in analysis.trials) == 6
 print("best value", analysis.best_result["value"])
