@@ -128,8 +128,21 @@ class Runner:
         before any worker starts."""
         s = self.spec
         self.name, resuming = self._choose_name()
-        self._lock = DriverLock(self.store.experiment_dir(self.name), self.name)
-        self._lock.acquire()
+        base, n = self.name, 1
+        while True:
+            self._lock = DriverLock(self.store.experiment_dir(self.name), self.name)
+            try:
+                self._lock.acquire()
+                break
+            except TuneValueError:
+                # An automatic name (trainable + second) that another driver started with
+                # in the same second: take the next free one, as for a finished namesake.
+                if s.name is not None or resuming or n >= 100:
+                    raise
+                n += 1
+                while self.store.experiment_exists(f"{base}_{n}"):
+                    n += 1
+                self.name = f"{base}_{n}"
         old: dict[str, Any] = {}
         drop: set[str] = set()
         if resuming:

@@ -256,6 +256,11 @@ def sweep_args(name: str) -> dict[str, Any]:
     raise AssertionError(f"no sweep for {name}")
 
 
+def _recorded_checkpoint(store: Any, name: str, path: str) -> bool:
+    """Some trial reported ``path`` as its checkpoint (a restart never invents one)."""
+    return any(r.data.get("path") == path for r in store.read(name, kinds=(rk.CHECKPOINT,)))
+
+
 def check_iterations(store: Any, name: str, trial_id: str, exploiting: bool) -> int:
     """Walk one trial's starts and results; returns how many attempts restored a checkpoint.
 
@@ -271,7 +276,10 @@ def check_iterations(store: Any, name: str, trial_id: str, exploiting: bool) -> 
     for r in store.read(name, kinds=kinds, trial_id=trial_id):
         if r.kind == rk.TRIAL_RESTARTED:
             restart = r.data
-            assert f"/{r.data['from_trial']}/" in str(r.data["checkpoint"]), r.data
+            # The donor's current checkpoint: in the donor's folder, or, when the donor was
+            # itself restarted and has not checkpointed since, the one it was cloned from.
+            assert "/trials/" in str(r.data["checkpoint"]), r.data
+            assert _recorded_checkpoint(store, name, str(r.data["checkpoint"])), r.data
         elif r.kind == rk.TRIAL_STARTED:
             if r.data.get("checkpoint") is None:
                 assert restart is None and last == 0, f"{trial_id} restarted from scratch"
