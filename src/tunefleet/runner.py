@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from tunefleet import signals
 from tunefleet.callbacks import dispatch
 from tunefleet.engine import Engine, EngineConfig, HaltTrial, LaunchTrial, Reply
 from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
@@ -278,7 +279,8 @@ class Runner:
             elif engine.stopping:
                 status, reason = "stopped", engine.stop_reason
         except KeyboardInterrupt as exc:
-            status, reason = "interrupted", "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            by_term = isinstance(exc, Terminated) or signals.sigterm_received
+            status, reason = "interrupted", "SIGTERM" if by_term else "SIGINT"
             raise
         except BaseException as exc:
             status, reason = "failed", f"{type(exc).__name__}: {exc}"

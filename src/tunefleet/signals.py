@@ -22,6 +22,11 @@ class Terminated(KeyboardInterrupt):
     """The sweep was stopped by SIGTERM (handled like Ctrl-C)."""
 
 
+#: Set by the handler: an engine's C code (Ray's wait) may turn the exception raised in
+#: the handler into a plain KeyboardInterrupt, so the runner asks this, not the type.
+sigterm_received = False
+
+
 @contextlib.contextmanager
 def sigterm_interrupts() -> Iterator[None]:
     """Within the block, the first SIGTERM raises :class:`Terminated` in the main thread."""
@@ -31,6 +36,8 @@ def sigterm_interrupts() -> Iterator[None]:
     previous = signal.getsignal(signal.SIGTERM)
 
     def handler(signum: int, frame: Any) -> None:
+        global sigterm_received
+        sigterm_received = True
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the process now
         raise Terminated("SIGTERM")
 

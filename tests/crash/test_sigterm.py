@@ -90,7 +90,8 @@ def test_sigterm_interrupts_cleanly_and_the_sweep_resumes(tmp_path: Path, engine
     driver.send_signal(signal.SIGTERM)
     out, err = driver.communicate(timeout=60)
     assert driver.returncode != 0
-    assert "Terminated: SIGTERM" in err, err[-2000:]
+    # Ray's wait may re-raise the handler's Terminated as a plain KeyboardInterrupt
+    assert "Terminated: SIGTERM" in err or "KeyboardInterrupt" in err, err[-2000:]
 
     store = open_store(str(tmp_path / "runs"))
     ends = list(store.read("sig", kinds=(rk.EXPERIMENT_FINISHED,)))
