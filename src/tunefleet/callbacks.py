@@ -10,7 +10,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from tunefleet.protocol import RESULT, TRIAL_COMPLETED, TRIAL_STARTED, Record
+from tunefleet.checkpoint import Checkpoint
+from tunefleet.protocol import CHECKPOINT, RESULT, TRIAL_COMPLETED, TRIAL_STARTED, Record
 from tunefleet.trial import Trial
 
 
@@ -38,6 +39,11 @@ class Callback:
     ) -> None:
         pass
 
+    def on_checkpoint(
+        self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any
+    ) -> None:
+        """After the store recorded a checkpoint that ``trial`` reported."""
+
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         pass
 
@@ -56,10 +62,7 @@ def dispatch(
     ``trial_id``, ``config``, ``last_result``, ``status``, ``trainable_name`` and
     ``logdir`` / ``local_path`` (the trial's directory).
     """
-    if trials is None:
-        trials = {}
-    namer = next((cb.creator for cb in callbacks if isinstance(cb, TrialNamer)), None)
-    views = [CallbackTrial(t, trials_dir, trainable_name, namer) for t in trials.values()]
+    views = trial_views(callbacks, trials or {}, trials_dir, trainable_name)
     by_id = {v.trial_id: v for v in views}
     for r in recs:
         hook = _CALLBACK_HOOKS.get(r.kind)
@@ -75,12 +78,24 @@ def dispatch(
                 continue
             if hook == "on_trial_result":
                 fn(iteration=iteration, trials=views, trial=trial, result=r.data)
+            elif hook == "on_checkpoint":
+                ck = Checkpoint(r.data["path"])
+                fn(iteration=iteration, trials=views, trial=trial, checkpoint=ck)
             else:
                 fn(iteration=iteration, trials=views, trial=trial)
 
 
+def trial_views(
+    callbacks: list[Any], trials: dict[str, Trial], trials_dir: str, trainable_name: str
+) -> list[CallbackTrial]:
+    """Every trial as the Ray-style view callbacks get (named by a ``TrialNamer``, if any)."""
+    namer = next((cb.creator for cb in callbacks if isinstance(cb, TrialNamer)), None)
+    return [CallbackTrial(t, trials_dir, trainable_name, namer) for t in trials.values()]
+
+
 _CALLBACK_HOOKS = {
     RESULT: "on_trial_result",
+    CHECKPOINT: "on_checkpoint",
     TRIAL_STARTED: "on_trial_start",
     TRIAL_COMPLETED: "on_trial_complete",
 }

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from tunefleet import signals
-from tunefleet.callbacks import dispatch
+from tunefleet.callbacks import dispatch, trial_views
 from tunefleet.engine import Engine, EngineConfig, HaltTrial, LaunchTrial, Reply
 from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
 from tunefleet.executors.base import Executor
@@ -288,9 +288,11 @@ class Runner:
         finally:
             self._finish(engine, executor, writer, status, reason)
         trials = list(engine.trials.values())
-        for cb in s.callbacks:
-            if hasattr(cb, "on_experiment_end"):
-                cb.on_experiment_end(trials=trials)
+        ending = [cb for cb in s.callbacks if hasattr(cb, "on_experiment_end")]
+        if ending:
+            views = trial_views(s.callbacks, engine.trials, *self._callback_context())
+            for cb in ending:
+                cb.on_experiment_end(trials=views)
         location = os.path.abspath(exp_dir)
         if raise_now is not None:
             raise raise_now
@@ -318,15 +320,17 @@ class Runner:
             )
         return Results(self.store, self.name, metric=s.metric, mode=s.mode)
 
+    def _callback_context(self) -> tuple[str, str]:
+        """Where trials' folders are and the trainable's name: what callbacks' views show."""
+        trials_dir = os.path.join(self.store.experiment_dir(self.name), "trials")
+        return trials_dir, trainable_name(self.spec.raw_trainable)
+
     def _loop(
         self, engine: Engine, executor: Executor, writer: Any, progress: Progress
     ) -> BaseException | None:
         s = self.spec
         callbacks = s.callbacks
-        cb_context = (
-            os.path.join(self.store.experiment_dir(self.name), "trials"),
-            trainable_name(s.raw_trainable),
-        )
+        cb_context = self._callback_context()
         keeper = s.keeper if s.keeper is not None and s.keeper.active else None
         step = engine.step
         poll = executor.poll

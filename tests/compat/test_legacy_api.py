@@ -165,6 +165,32 @@ def test_callbacks_get_rays_trial_view(tmp_path: Path) -> None:
     assert logdir == local_path and logdir.endswith(os.path.join("trials", tid))
 
 
+class _CheckpointsAndEnd(tune.Callback):
+    def __init__(self) -> None:
+        self.checkpoints: list[tuple[str, dict[str, Any]]] = []
+        self.ended: list[tuple[str, str, str]] = []
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):  # type: ignore[no-untyped-def]
+        self.checkpoints.append((trial.trial_id, checkpoint.to_dict()))
+
+    def on_experiment_end(self, trials, **info):  # type: ignore[no-untyped-def]
+        self.ended = [(t.trial_id, t.trainable_name, t.status) for t in trials]
+
+
+def _saves(config: dict[str, Any]) -> None:
+    for step in range(3):
+        tune.report({"step": step}, checkpoint=tune.Checkpoint.from_dict({"step": step}))
+
+
+def test_on_checkpoint_and_on_experiment_end_get_rays_arguments(tmp_path: Path) -> None:
+    cb = _CheckpointsAndEnd()
+    tune.run(_saves, num_samples=2, callbacks=[cb], storage_path=str(tmp_path), verbose=0)
+    assert len(cb.checkpoints) == 6
+    assert sorted(d["step"] for _, d in cb.checkpoints) == [0, 0, 1, 1, 2, 2]
+    assert len(cb.ended) == 2
+    assert {(name, status) for _, name, status in cb.ended} == {("_saves", "TERMINATED")}
+
+
 def _finishes(config: dict[str, Any]) -> None:
     for i in range(10):
         tune.report(i=i, done=i == 2)
