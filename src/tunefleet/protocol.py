@@ -347,7 +347,9 @@ Command = LaunchTrial | HaltTrial | Reply
 # stale_result           id         {"attempt", "result"}  a result from an attempt that is no
 #                                    longer current (late report after its lease expired)
 # trial_completed        id         {"status": "TERMINATED"|"ERROR", "error", "traceback",
-#                                    "last_result"}
+#                                    "last_result", "stopped": true}  (stopped, only when true:
+#                                    it ended on a stop decision of the scheduler, the stopper
+#                                    or the experiment, or paused until the sweep ended)
 # state                  –          {"searcher": {...}, "scheduler": {...}, "engine": {...}}
 #                                    a full snapshot of the components' state
 # state_delta            –          a structural diff of the state since the previous state or

@@ -107,6 +107,7 @@ def test_result_recorded_and_searcher_told() -> None:
     assert searcher.completed == [("t_00000", False)]
     done = [r for r in eng.records if r.kind == rk.TRIAL_COMPLETED][0]
     assert done.data["last_result"]["done"] is True
+    assert "stopped" not in done.data  # it returned on its own
 
 
 def test_dict_stop_criterion_stops_trial() -> None:
@@ -118,6 +119,8 @@ def test_dict_stop_criterion_stops_trial() -> None:
     assert cmds == [HaltTrial("t_00000", pause=False)]
     eng.handle(Finished("t_00000", 1, 2.0, stopped=True), 2.0)
     assert eng.trials["t_00000"].status is TrialStatus.TERMINATED
+    done = [r for r in eng.records if r.kind == rk.TRIAL_COMPLETED][0]
+    assert done.data["stopped"] is True  # the log says why it ended (curves mark it)
     assert eng.done
 
 

@@ -307,7 +307,7 @@ class Engine:
         they stand (ASHA's losers at their rung), recorded as TERMINATED."""
         for tid in list(self._paused):
             del self._paused[tid]
-            self._complete(self.trials[tid], TrialStatus.TERMINATED, now)
+            self._complete(self.trials[tid], TrialStatus.TERMINATED, now, stopped=True)
 
     def handle(self, event: Any, now: float) -> list[Command]:
         if type(event) is Reported:
@@ -531,7 +531,7 @@ class Engine:
             )
             self.state_dirty = True
             return []
-        self._complete(trial, TrialStatus.TERMINATED, ev.ts)
+        self._complete(trial, TrialStatus.TERMINATED, ev.ts, stopped=decision == "stop")
         return []
 
     def _on_failed(self, ev: Failed, now: float) -> list[Command]:
@@ -578,7 +578,9 @@ class Engine:
             return self.stop_all(f"trial {trial.trial_id} failed and fail_fast is set")
         return []
 
-    def _complete(self, trial: Trial, status: TrialStatus, ts: float) -> None:
+    def _complete(
+        self, trial: Trial, status: TrialStatus, ts: float, stopped: bool = False
+    ) -> None:
         if self._canon is not None:
             self._canon.ended(trial.index)
         trial.status = status
@@ -589,6 +591,8 @@ class Engine:
         if status is TrialStatus.ERROR:
             data["error"] = trial.error
             data["traceback"] = trial.traceback
+        if stopped:  # ended on a stop decision (scheduler, stopper, budget), not on its own
+            data["stopped"] = True
         self._emit(TRIAL_COMPLETED, trial.trial_id, data, ts)
         self.state_dirty = True
         self.searcher.on_complete(
