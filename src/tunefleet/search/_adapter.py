@@ -46,6 +46,7 @@ from tunefleet.search._params import (
     space_params,
 )
 from tunefleet.search.base import Searcher
+from tunefleet.search.constraints import infeasible
 from tunefleet.space import find_domains, resolve, space_fingerprint, validate_space
 
 _STATE_VERSION = 1
@@ -120,6 +121,7 @@ class LibrarySearcher(Searcher):
         self._restored: dict[str, Any] | None = None
         self._explicit_seed: int | None = None
         self._extra: dict[str, float] | None = None
+        self._worst_feasible: float | None = None  # the worst feasible loss told (constraints)
 
     #: Does the library take several objectives (``metric`` and ``mode`` lists)?
     multi_objective: ClassVar[bool] = False
@@ -276,15 +278,34 @@ class LibrarySearcher(Searcher):
         self, trial_id: str, result: dict[str, Any] | None, error: bool = False
     ) -> None:
         loss = None if error else self._loss(result)
+        bad = loss is not None and infeasible(result, None)
+        loss = self._penalty(loss) if bad else loss
+        self._note_worst(loss, bad)
         self._extra = None if error else self._extra_metrics(result)
         self._complete(trial_id, loss)
         if trial_id in self._handles or trial_id in self._point_trials:
             event: list[Any] = ["tell", trial_id, loss]
-            if self._extra:
+            if self._extra or bad:
                 event.append(self._extra)
+            if bad:
+                event.append(True)  # infeasible: its loss is a penalty, not a measurement
             self._events.append(event)
             self._handles.pop(trial_id, None)
             self._point_trials.pop(trial_id, None)
+
+    def _note_worst(self, loss: Any, bad: bool) -> None:
+        if isinstance(loss, float) and not bad:
+            self._worst_feasible = (
+                loss if self._worst_feasible is None else max(self._worst_feasible, loss)
+            )
+
+    def _penalty(self, loss: Any) -> Any:
+        """The loss told for a result with ``feasible=False``: the worst feasible loss told
+        so far (so the library's model steers away without being fed a number off its
+        scale), or "failed" (None) before any, or with several objectives."""
+        if not isinstance(loss, float):
+            return None
+        return None if self._worst_feasible is None else max(self._worst_feasible, loss)
 
     def _complete(self, trial_id: str, loss: float | None) -> None:
         if trial_id in self._handles:
@@ -340,6 +361,9 @@ class LibrarySearcher(Searcher):
                 self._extra = event[3] if len(event) > 3 else None
                 if isinstance(loss, list):
                     loss = [float(v) for v in loss]
+                elif loss is not None:
+                    loss = float(loss)
+                self._note_worst(loss, len(event) > 4 and bool(event[4]))
                 self._complete(tid, None if loss is None else loss)
                 self._handles.pop(tid, None)
                 self._point_trials.pop(tid, None)

@@ -47,6 +47,7 @@ from scipy.special import logsumexp, ndtr, ndtri
 
 from tunefleet.errors import TuneTypeError, TuneValueError
 from tunefleet.search.base import Searcher
+from tunefleet.search.constraints import check_constraints, infeasible
 from tunefleet.search.variant import _check_points, _new_rng, merge_point
 from tunefleet.space import (
     Categorical,
@@ -215,8 +216,20 @@ class TuneBOHB(Searcher):
         seed: int | None = None,
         max_concurrent: int = 0,
         time_attr: str = "training_iteration",
+        evaluated_rewards: list[float] | None = None,
+        constraints: list[str] | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
+        who = type(self).__name__
+        if evaluated_rewards is not None and len(evaluated_rewards) != len(
+            points_to_evaluate or []
+        ):
+            raise TuneValueError(
+                f"{who}(evaluated_rewards=...): needs one reward per entry of "
+                f"points_to_evaluate ({len(evaluated_rewards)} vs {len(points_to_evaluate or [])})"
+            )
+        self.evaluated_rewards = evaluated_rewards
+        self.constraints = check_constraints(who, constraints)
         if space is not None and not isinstance(space, dict):
             raise TuneTypeError(f"TuneBOHB(space=...): expected a dict, got {type(space).__name__}")
         self.space_arg = space
@@ -311,6 +324,14 @@ class TuneBOHB(Searcher):
         self._x, self._obs, self._live = {}, {}, set()
         self._model_budget = None
         self.suggestion_log = []
+        if self.evaluated_rewards:
+            # told, not run: the points are consumed here and become observations
+            for i, reward in enumerate(self.evaluated_rewards):
+                tid = f"__evaluated_{i}"
+                self.suggest(tid)
+                self._live.discard(tid)
+                self._observe(tid, {str(self.metric): reward, self.time_attr: 0})
+            self.suggestion_log = []
 
     # -------------------------------------------------------------------------- suggest
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
@@ -385,7 +406,8 @@ class TuneBOHB(Searcher):
             b, v = float(budget), float(value)
         except (TypeError, ValueError):
             return
-        score = (v if self.mode == "max" else -v) if math.isfinite(v) else -math.inf
+        ok = math.isfinite(v) and not infeasible(result, self.constraints)
+        score = (v if self.mode == "max" else -v) if ok else -math.inf
         at = self._obs.setdefault(b, {})
         at[trial_id] = score
         if len(at) >= self._min_points and (self._model_budget is None or b > self._model_budget):

@@ -53,6 +53,8 @@ class DEHBSearch(TuneBOHB):
         min_points_in_model: int = 4,
         max_concurrent: int = 0,
         time_attr: str = "training_iteration",
+        evaluated_rewards: list[float] | None = None,
+        constraints: list[str] | None = None,
     ) -> None:
         if isinstance(population_size, bool) or not isinstance(population_size, int):
             raise TuneValueError(f"DEHBSearch(population_size={population_size!r}): an int")
@@ -80,6 +82,8 @@ class DEHBSearch(TuneBOHB):
             seed=seed,
             max_concurrent=max_concurrent,
             time_attr=time_attr,
+            evaluated_rewards=evaluated_rewards,
+            constraints=constraints,
         )
         self.population_size = population_size
         self.mutation_factor = mutation_factor

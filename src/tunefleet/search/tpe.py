@@ -67,13 +67,6 @@ class TPESearch(TuneBOHB):
             raise TuneValueError(f"TPESearch(n_startup_trials={n_startup_trials}): must be >= 2")
         if not 0 < gamma < 1:
             raise TuneValueError(f"TPESearch(gamma={gamma!r}): must be in (0, 1)")
-        if evaluated_rewards is not None and len(evaluated_rewards) != len(
-            points_to_evaluate or []
-        ):
-            raise TuneValueError(
-                "evaluated_rewards: needs one reward per entry of points_to_evaluate "
-                f"({len(evaluated_rewards)} vs {len(points_to_evaluate or [])})"
-            )
         super().__init__(
             space=space,
             bohb_config={
@@ -88,31 +81,13 @@ class TPESearch(TuneBOHB):
             points_to_evaluate=points_to_evaluate,
             seed=seed,
             max_concurrent=max_concurrent,
+            evaluated_rewards=evaluated_rewards,
+            constraints=constraints,
         )
-        self.evaluated_rewards = evaluated_rewards
         self.n_startup_trials = n_startup_trials
         self.gamma = gamma
         self.n_ei_candidates = n_ei_candidates
         self.constant_liar = constant_liar
-        self.constraints = list(constraints) if constraints else None
-
-    def setup(
-        self,
-        space: dict[str, Any],
-        metric: str | None,
-        mode: str | None,
-        seed: int | None,
-        num_samples: int = 1,
-    ) -> None:
-        super().setup(space, metric, mode, seed, num_samples)
-        if self.evaluated_rewards:
-            # told, not run: the points are consumed here and become observations
-            for i, reward in enumerate(self.evaluated_rewards):
-                tid = f"__evaluated_{i}"
-                self.suggest(tid)
-                self._live.discard(tid)
-                self._observe(tid, {str(self.metric): reward, self.time_attr: 0})
-            self.suggestion_log = []
 
     def add_evaluated_point(
         self, config: dict[str, Any], value: float, budget: float | None = None
@@ -124,11 +99,6 @@ class TPESearch(TuneBOHB):
     def _observe(self, trial_id: str, result: dict[str, Any] | None) -> None:
         if result is None or trial_id not in self._x:
             return
-        infeasible = result.get("feasible") is False or any(
-            _violated(result.get(key)) for key in self.constraints or []
-        )
-        if infeasible:
-            result = {**result, self.metric or "": -math.inf if self.mode == "max" else math.inf}
         if self._one_budget:  # each trial's latest result
             result = {**result, self.time_attr: 0.0}
         super()._observe(trial_id, result)
@@ -182,13 +152,6 @@ class TPESearch(TuneBOHB):
 
     def __repr__(self) -> str:
         return f"TPESearch(seed={self._init_seed!r}, metric={self.metric!r}, mode={self.mode!r})"
-
-
-def _violated(value: Any) -> bool:
-    try:
-        return float(value) > 0
-    except (TypeError, ValueError):
-        return False
 
 
 def _mix(log_kde: np.ndarray, n: int, log_prior: float) -> np.ndarray:
