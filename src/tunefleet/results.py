@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunefleet.checkpoint import Checkpoint
 from tunefleet.errors import TuneError, TuneValueError
+from tunefleet.plots.methods import PlotMethods
 from tunefleet.storage import Store, open_store, replay
 from tunefleet.storage.records import CHECKPOINT, CHECKPOINT_DELETED, RESULT
 from tunefleet.storage.replay import ERROR, TERMINATED, ReplayedExperiment, TrialSnapshot
@@ -149,8 +150,9 @@ def _analysis(values: list[float]) -> dict[str, float]:
     }
 
 
-class Results:
-    """Everything about one experiment: best trial/config/checkpoint, dataframes, errors.
+class Results(PlotMethods):
+    """Everything about one experiment: best trial/config/checkpoint, dataframes, errors;
+    ``plot_*()`` draw it (:mod:`tunefleet.plots`).
 
     ``metric`` and ``mode`` default to the experiment spec's ``"metric"`` and ``"mode"``.
     NaN and ±inf scores never win: they are skipped when ``filter_nan_and_inf`` (default)

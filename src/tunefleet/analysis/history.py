@@ -42,7 +42,7 @@ def best_so_far(values: Sequence[float | None], mode: str) -> list[float | None]
 @dataclass(slots=True)
 class History:
     """Step points of the best-so-far: the i-th best was reached at ``time_s[i]`` seconds
-    after the experiment started, after ``iterations[i]`` results (training iterations of
+    after the experiment started (the latest result timestamp seen so far), after ``iterations[i]`` results (training iterations of
     all trials together) and ``compute_s[i]`` summed training seconds, by ``trial_ids[i]``."""
 
     metric: str
@@ -79,7 +79,9 @@ def history(records: Iterable[Record], metric: str, mode: str, max_points: int =
         count += 1
         compute += number(rec.data.get("time_this_iter_s")) or 0.0
         x = number(rec.data.get(metric))
-        t = rec.ts - start
+        # workers stamp their results and batches arrive interleaved: the running maximum
+        # is when the driver could have known the value, and keeps the time axis monotone
+        t = max(rec.ts - start, last[0] if last is not None else 0.0)
         last = (t, count, compute)
         if x is None:
             continue
