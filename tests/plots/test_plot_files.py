@@ -11,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
+import tunefleet as tune
 from tunefleet.analysis import MARKERS
 from tunefleet.analysis import source as src
 from tunefleet.cli import app
@@ -125,3 +126,32 @@ def test_cli_plot_writes_files_and_refuses_bad_input(store_path: str, tmp_path: 
         result = call(*args)
         assert result.exit_code == 1, (args, result.output)
         assert message in result.output, (args, result.output)
+
+
+def tagged(config: dict[str, Any]) -> None:
+    tune.report(score=config["x"] + (1.0 if config["tag"] == "ok" else 0.0))
+
+
+def test_config_strings_are_text_in_every_format(tmp_path: Path) -> None:
+    hostile = "</script><script>alert(1)</script> $\\frac{$"  # HTML breakout; bad mathtext
+    res = tune.run(
+        tagged,
+        config={"x": tune.uniform(0, 1), "tag": tune.choice([hostile, "ok"])},
+        num_samples=8,
+        metric="score",
+        mode="max",
+        storage_path=str(tmp_path),
+        name="hostile",
+        verbose=0,
+        seed=1,
+    )
+    assert hostile in {t.config["tag"] for t in res.trials}
+    for kind in ("slice", "parallel"):
+        png = tmp_path / f"{kind}.png"
+        getattr(res, f"plot_{kind}")(out=png)  # mathtext would raise on the '$'
+        assert png.read_bytes().startswith(PNG)
+        page = tmp_path / f"{kind}.html"
+        getattr(res, f"plot_{kind}")(out=page)
+        text = page.read_text(encoding="utf-8")
+        assert "alert(1)" in text  # the value is there ...
+        assert "<script>alert(1)" not in text  # ... but cannot close plotly's script tag

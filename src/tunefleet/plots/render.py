@@ -6,8 +6,10 @@ itself needs (the metric names of the trials' last results; for lineage, the exp
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from tunefleet.analysis import source as src
@@ -94,7 +96,18 @@ def plot(
         else:
             data = src.lineage_of(results)
     module = _backend_module(chosen)
-    fig = getattr(module, kind)(data, title)
-    if out is not None:
-        module.save(fig, os.fspath(out))
+    with _plain_text(chosen):
+        fig = getattr(module, kind)(data, title)
+        if out is not None:
+            module.save(fig, os.fspath(out))
     return fig
+
+
+def _plain_text(backend: str) -> AbstractContextManager[Any]:
+    """Labels come from configs and metric names: a '$' in them is text, not mathtext
+    (which would fail to parse, or render something else)."""
+    if backend != "matplotlib":
+        return contextlib.nullcontext()
+    import matplotlib
+
+    return matplotlib.rc_context({"text.parse_math": False})
