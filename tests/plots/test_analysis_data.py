@@ -51,15 +51,22 @@ def test_best_so_far_is_monotone_and_is_the_best_seen(xs: list[float | None], mo
         assert (b >= a) if mode == "max" else (b <= a)
 
 
-points = st.lists(
-    st.tuples(st.integers(0, 20), st.integers(0, 20)).map(list), min_size=1, max_size=40
-)
+def points_and_modes() -> st.SearchStrategy[tuple[list[list[int]], list[str]]]:
+    """1 to 3 objectives, small integer values so that ties and duplicates are common."""
+    return st.integers(1, 3).flatmap(
+        lambda k: st.tuples(
+            st.lists(st.lists(st.integers(0, 12), min_size=k, max_size=k), min_size=1, max_size=40),
+            st.lists(st.sampled_from(["min", "max"]), min_size=k, max_size=k),
+        )
+    )
 
 
-@given(points, st.sampled_from(["min", "max"]), st.sampled_from(["min", "max"]))
-def test_non_dominated_is_exactly_the_front(pts: list[list[int]], m1: str, m2: str) -> None:
-    front = set(non_dominated(pts, [m1, m2]))
-    sign = [1 if m1 == "min" else -1, 1 if m2 == "min" else -1]
+@given(points_and_modes())
+def test_non_dominated_is_exactly_the_front(case: tuple[list[list[int]], list[str]]) -> None:
+    pts, modes = case
+    front = non_dominated(pts, modes)
+    assert front == sorted(set(front)), "indices once each, in input order"
+    sign = [1 if m == "min" else -1 for m in modes]
 
     def dominates(q: list[int], p: list[int]) -> bool:
         a = [s * v for s, v in zip(sign, q, strict=True)]

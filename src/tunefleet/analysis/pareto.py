@@ -1,9 +1,12 @@
 """The non-dominated trials of several objectives (the Pareto front).
 
-Kept here only until ``tunefleet.pareto`` (multi-objective work) exists; the plot uses that
-module when it is importable. A point dominates another when it is at least as good in
-every objective and better in one. O(n²) pairwise comparison over the trials, which is
-what a plot of at most a few thousand points needs.
+Kept here only until ``tunefleet.pareto`` (multi-objective work) is the one definition. A
+point dominates another when it is at least as good in every objective and better in one.
+Sorted lexicographically (as minimisation), a point can only be dominated by one before
+it, and then by one already on the front (domination is transitive), so each point is
+compared with the front found so far: O(n log n + n·|front|) (the sort-then-scan of Kung,
+Luccio and Preparata, "On finding the maxima of a set of vectors", J. ACM 22(4), 1975,
+without their divide and conquer).
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ def non_dominated(points: Sequence[Sequence[float]], modes: Sequence[str]) -> li
             raise ValueError(f"mode: each must be 'min' or 'max', got {m!r}")
     signs = [1.0 if m == "min" else -1.0 for m in modes]
     keyed = [[s * v for s, v in zip(signs, p, strict=True)] for p in points]
-    front = []
-    for i, p in enumerate(keyed):
-        if not any(j != i and _dominates(q, p) for j, q in enumerate(keyed)):
+    front: list[int] = []
+    for i in sorted(range(len(keyed)), key=lambda k: keyed[k]):
+        if not any(_dominates(keyed[j], keyed[i]) for j in front):
             front.append(i)
-    return front
+    return sorted(front)
 
 
 def _dominates(q: list[float], p: list[float]) -> bool:
