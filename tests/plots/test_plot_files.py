@@ -57,6 +57,7 @@ def test_curves_figure_shows_every_trial_and_the_stops(store_path: str) -> None:
     assert len(lines.get_segments()) == len(res)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "stopped" in legend
+    assert fig._repr_png_().startswith(PNG)  # what Jupyter shows, without pyplot
     html_fig = res.plot_curves(backend="plotly")
     names = [t.name for t in html_fig.data]
     assert "stopped" in names and {t.trial_id for t in res.trials} <= set(names)

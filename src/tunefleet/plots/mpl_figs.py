@@ -6,6 +6,7 @@ returns a ``matplotlib.figure.Figure``; ``save`` writes one.
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
@@ -18,12 +19,22 @@ from tunefleet.plots.style import MARKER_STYLE, normalised_columns, pareto_steps
 MAX_LINES = 2000  # parallel coordinates: more lines is ink, not information
 
 
+class NotebookFigure(Figure):
+    """A Figure that shows itself in Jupyter: made without pyplot, a plain Figure has no
+    inline display (IPython only knows figures that pyplot registered)."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        return buf.getvalue()
+
+
 def save(fig: Figure, path: str) -> None:
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
 def history(h: History, title: str) -> Figure:
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    fig = NotebookFigure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     panels = (
         (axes[0], h.time_s, [p[0] for p in h.points], "wall time since start (s)"),
@@ -42,7 +53,7 @@ def history(h: History, title: str) -> Figure:
 
 def curves(data: tuple[str, list[Curve]], title: str) -> Figure:
     metric, cs = data
-    fig = Figure(figsize=(9, 5), layout="constrained")
+    fig = NotebookFigure(figsize=(9, 5), layout="constrained")
     ax = fig.subplots()
     # one collection, not one Line2D per trial: 10⁵ curves draw in seconds
     segments = [list(zip(c.iterations, c.values, strict=True)) for c in cs if c.values]
@@ -76,7 +87,7 @@ def parallel(table: ParamTable, title: str) -> Figure:
     names, cols, ticks = normalised_columns(table)
     order = sorted(range(len(table)), key=lambda i: table.scores[i])
     step = max(1, math.ceil(len(order) / MAX_LINES))
-    fig = Figure(figsize=(max(6, 1.6 * len(names)), 4.8), layout="constrained")
+    fig = NotebookFigure(figsize=(max(6, 1.6 * len(names)), 4.8), layout="constrained")
     ax = fig.subplots()
     lo, hi = min(table.scores), max(table.scores)
     cmap = _cmap("viridis")
@@ -100,7 +111,7 @@ def parallel(table: ParamTable, title: str) -> Figure:
 
 def importance(shares: dict[str, float], title: str) -> Figure:
     names = list(shares)[::-1]
-    fig = Figure(figsize=(7, 0.45 * len(names) + 1.6), layout="constrained")
+    fig = NotebookFigure(figsize=(7, 0.45 * len(names) + 1.6), layout="constrained")
     ax = fig.subplots()
     ax.barh(names, [shares[n] for n in names], color="C0")
     ax.set_xlabel("share of importance (random-forest permutation importance)")
@@ -114,7 +125,7 @@ def slice(table: ParamTable, title: str) -> Figure:  # noqa: A001 - the kind's n
     parts = slices(table)
     cols = min(3, len(parts))
     rows = math.ceil(len(parts) / cols)
-    fig = Figure(figsize=(4.2 * cols, 3.4 * rows), layout="constrained")
+    fig = NotebookFigure(figsize=(4.2 * cols, 3.4 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, sharey=True, squeeze=False).ravel()
     order = list(range(len(table)))
     for ax, s in zip(axes, parts, strict=False):
@@ -139,7 +150,7 @@ def slice(table: ParamTable, title: str) -> Figure:  # noqa: A001 - the kind's n
 
 def pareto(data: tuple[Any, ...], title: str) -> Figure:
     names, modes, ids, points, front = data
-    fig = Figure(figsize=(6.5, 5), layout="constrained")
+    fig = NotebookFigure(figsize=(6.5, 5), layout="constrained")
     ax = fig.subplots()
     on = set(front)
     rest = [p for i, p in enumerate(points) if i not in on]
@@ -160,7 +171,7 @@ def pareto(data: tuple[Any, ...], title: str) -> Figure:
 
 def lineage(lin: Lineage, title: str) -> Figure:
     lane = {tid: k for k, tid in enumerate(lin.order)}
-    fig = Figure(figsize=(9, 0.35 * len(lin.order) + 1.8), layout="constrained")
+    fig = NotebookFigure(figsize=(9, 0.35 * len(lin.order) + 1.8), layout="constrained")
     ax = fig.subplots()
     for tid, k in lane.items():
         lo, hi = lin.spans.get(tid, (0.0, 0.0))
