@@ -120,6 +120,8 @@ def test_cli_plot_writes_files_and_refuses_bad_input(store_path: str, tmp_path: 
         (["asha", "-k", "curves", "-o", str(out), "-m", "nope"], "metric: "),
         (["asha", "-k", "history", "-o", str(out), "--mode", "up"], "mode: "),
         (["asha", "-k", "lineage", "-o", str(out)], "kind: lineage"),
+        (["pbt", "-k", "lineage", "-o", str(out), "-m", "acc"], "metric: the lineage kind"),
+        (["asha", "-k", "curves", "-o", str(out), "--mode", "max"], "mode: the curves kind"),
         (["asha", "-k", "pareto", "-o", str(out), "-m", "score"], "metric: the pareto kind"),
         (["ghost", "-k", "curves", "-o", str(out)], "no experiment named 'ghost'"),
     ]

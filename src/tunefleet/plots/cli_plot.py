@@ -34,11 +34,18 @@ def plot_cmd(
     ] = DEFAULT_STORAGE_PATH,
     metric: Annotated[
         str | None,
-        typer.Option("--metric", "-m", help="Metric (default: the run's); pareto: 'a,b'."),
+        typer.Option(
+            "--metric",
+            "-m",
+            help="Metric (default: the run's); pareto: two or more, 'a,b'; lineage: none.",
+        ),
     ] = None,
     mode: Annotated[
         str | None,
-        typer.Option("--mode", help="min or max (default: the run's); pareto: 'max,min'."),
+        typer.Option(
+            "--mode",
+            help="history: min or max (default: the run's); pareto: one per metric, 'max,min'.",
+        ),
     ] = None,
 ) -> None:
     """Plot an experiment to a PNG/SVG/PDF or an interactive HTML file, without a server.

@@ -79,6 +79,10 @@ def plot(
             raise TuneValueError(f"metric: the {kind} kind takes one metric; got {metric!r}")
         if not (mode is None or isinstance(mode, str)):
             raise TuneValueError(f"mode: the {kind} kind takes one mode; got {mode!r}")
+        if mode is not None and kind != "history":  # acted on or refused, never ignored
+            raise TuneValueError(f"mode: the {kind} kind does not use a mode; leave it out")
+        if metric is not None and kind == "lineage":
+            raise TuneValueError("metric: the lineage kind does not use a metric; leave it out")
         if kind == "history":
             data = src.history_of(results, metric, mode)
         elif kind == "curves":
