@@ -73,7 +73,11 @@ def curves(data: tuple[str, list[Curve]], title: str) -> Figure:
         if pts:
             seen.add(kind)
             xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            ax.scatter(xs, ys, marker=marker, color=color, s=36, zorder=3, label=kind)
+            if marker == "o":  # hollow and larger: a promotion's triangle shows inside it
+                style: dict[str, Any] = {"facecolors": "none", "edgecolors": color, "s": 90}
+            else:
+                style = {"color": color, "s": 36}
+            ax.scatter(xs, ys, marker=marker, zorder=3, label=kind, **style)
     ax.set_xlabel("training iteration")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
