@@ -101,13 +101,13 @@ def stepper(config: dict[str, Any], sleep_s: float, driver_pid: int) -> None:
         step += 1
         acc += config["lr"] * (1 - acc)
         time.sleep(sleep_s)
-        d = tempfile.mkdtemp(prefix="tf-step-")
-        Path(d, "state.json").write_text(json.dumps({"step": step, "acc": acc}))
-        tune.report(
-            {"acc": acc, "step_seen": step, "engine": engine},
-            checkpoint=tune.Checkpoint.from_directory(d),
-        )
-        shutil.rmtree(d, ignore_errors=True)
+        # removed however report() ends (a stop decision ends the trial inside it)
+        with tempfile.TemporaryDirectory(prefix="tf-step-") as d:
+            Path(d, "state.json").write_text(json.dumps({"step": step, "acc": acc}))
+            tune.report(
+                {"acc": acc, "step_seen": step, "engine": engine},
+                checkpoint=tune.Checkpoint.from_directory(d),
+            )
 
 
 # ----------------------------------------------------------------------------- clusters
