@@ -120,12 +120,12 @@ def stepper(config: dict[str, Any]) -> None:
     while step < 9:
         step += 1
         acc += config["lr"] * (1 - acc)
-        d = tempfile.mkdtemp()
-        Path(d, "state.json").write_text(json.dumps({"step": step, "acc": acc}))
-        tune.report(
-            {"acc": acc, "step_seen": step, "actor": actor, "pid": os.getpid()},
-            checkpoint=tune.Checkpoint.from_directory(d),
-        )
+        with tempfile.TemporaryDirectory() as d:  # gone however report() ends
+            Path(d, "state.json").write_text(json.dumps({"step": step, "acc": acc}))
+            tune.report(
+                {"acc": acc, "step_seen": step, "actor": actor, "pid": os.getpid()},
+                checkpoint=tune.Checkpoint.from_directory(d),
+            )
 
 
 def node_trainable(config: dict[str, Any]) -> None:
@@ -146,12 +146,12 @@ def node_trainable(config: dict[str, Any]) -> None:
         )
     while step < config["steps"]:
         time.sleep(config["sleep"])
-        d = tempfile.mkdtemp()
-        Path(d, "state.json").write_text(json.dumps({"step": step}))
-        tune.report(
-            {"step": step, "node": node, "attempt": attempt},
-            checkpoint=tune.Checkpoint.from_directory(d),
-        )
+        with tempfile.TemporaryDirectory() as d:  # gone however report() ends
+            Path(d, "state.json").write_text(json.dumps({"step": step}))
+            tune.report(
+                {"step": step, "node": node, "attempt": attempt},
+                checkpoint=tune.Checkpoint.from_directory(d),
+            )
         with open(log, "a") as f:
             f.write(
                 json.dumps(

@@ -31,9 +31,11 @@ def stepper(config: dict[str, Any]) -> None:
         time.sleep(config.get("sleep", 0.0))  # PBT needs the population alive together
         step += 1
         acc += config["lr"] * (1 - acc)
-        d = tempfile.mkdtemp()
-        Path(d, "state.json").write_text(json.dumps({"step": step, "acc": acc}))
-        tune.report({"acc": acc, "step_seen": step}, checkpoint=tune.Checkpoint.from_directory(d))
+        with tempfile.TemporaryDirectory() as d:  # gone however report() ends
+            Path(d, "state.json").write_text(json.dumps({"step": step, "acc": acc}))
+            tune.report(
+                {"acc": acc, "step_seen": step}, checkpoint=tune.Checkpoint.from_directory(d)
+            )
 
 
 def test_asha_promotion_pauses_and_resumes_from_checkpoints(tmp_path: Path) -> None:
