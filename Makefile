@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck bench clean venv
+.PHONY: demo test lint typecheck bench clean venv browser
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +13,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# Debian's chromium for the dashboard's browser test (tests/dashboard); Playwright drives it,
+# nothing is downloaded by Playwright itself. Idempotent; without root it only warns.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium) || echo "warning: chromium not installed: the dashboard browser test will be skipped"
+
 demo: $(STAMP)
 	$(PY) examples/quickstart.py
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
 	$(VENV)/bin/mypy

@@ -596,11 +596,13 @@ def _mount_subcommands() -> None:
     # beyond their (light) typer definitions.
     from tunefleet.bench.cli_bench import bench_app
     from tunefleet.bench.cli_data import data_app
+    from tunefleet.dashboard.cli_dashboard import dashboard_cmd
     from tunefleet.plots.cli_plot import plot_cmd
 
     app.add_typer(data_app, name="data")
     app.add_typer(bench_app, name="bench")
     app.command(name="plot")(_one_line_errors(plot_cmd))
+    app.command(name="dashboard")(dashboard_cmd)
 
 
 _mount_subcommands()

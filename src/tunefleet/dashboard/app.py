@@ -1,0 +1,284 @@
+"""The dashboard's web app: read-only JSON endpoints over the store, and a static front end.
+
+Safe by default: only GET routes exist (SQLite connections are ``mode=ro`` besides); on a
+loopback address the Host header must name the loopback (so a page on another site cannot
+reach it through DNS rebinding); on any other address every request must carry the token
+(``?token=``, or the ``X-Tunefleet-Token`` header the front end sends), else 401. The front
+end writes every value with ``textContent`` and the CSP forbids inline scripts, so a config
+value such as ``<script>`` shows as text. FastAPI is imported here only (the ``dashboard``
+extra).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import math
+import os
+import threading
+import time
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+
+from tunefleet.dashboard import views
+from tunefleet.dashboard.live import LiveExperiment
+from tunefleet.storage.sqlite import SQLiteStore
+
+STATIC = resources.files("tunefleet.dashboard") / "static"
+POLL_S = 0.5  # the refresher's period; the page polls every second
+IDLE_S = 60.0  # an experiment nobody looked at for this long is not refreshed
+IMPORTANCE_EVERY_S = 10.0
+_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Registry:
+    """One :class:`LiveExperiment` per experiment looked at, refreshed in the background."""
+
+    def __init__(self, root: str) -> None:
+        self.store = SQLiteStore(root)
+        self.live: dict[str, LiveExperiment] = {}
+        self.problems: dict[str, str] = {}
+        self.seen: dict[str, float] = {}
+        self.importance: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="dashboard-refresh", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def get(self, name: str) -> LiveExperiment:
+        if name not in self.store.experiment_names():
+            raise HTTPException(404, f"no experiment named {name!r}")
+        with self._lock:
+            live = self.live.get(name)
+        if live is None:
+            spec = self.store.get_spec(name)  # raises DamagedStoreError on a damaged file
+            metrics, modes = objectives(spec)
+            live = LiveExperiment(self.store.db_path(name), metrics, modes)
+            live.refresh(budget_s=0.1)
+            with self._lock:
+                live = self.live.setdefault(name, live)
+        self.seen[name] = time.monotonic()
+        return live
+
+    def _loop(self) -> None:
+        while not self._stop.wait(POLL_S):
+            now = time.monotonic()
+            with self._lock:
+                items = list(self.live.items())
+            for name, live in items:
+                if now - self.seen.get(name, 0.0) > IDLE_S:
+                    continue
+                try:
+                    live.refresh(budget_s=0.3)
+                except Exception as e:  # a damaged record: shown, not fatal to the others
+                    self.problems[name] = str(e)
+
+    def status(self, name: str, live: LiveExperiment) -> str:
+        status = live.replay.status
+        if status == "running" and self.store.driver_alive(name) is False:
+            return "crashed"
+        return status
+
+
+def objectives(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The spec's metric(s) and mode(s) as lists (several objectives: a Pareto run)."""
+    metric, mode = spec.get("metric"), spec.get("mode")
+    metrics = [metric] if isinstance(metric, str) else list(metric or [])
+    metrics = [m for m in metrics if isinstance(m, str)]
+    modes = [mode] * len(metrics) if isinstance(mode, str) else list(mode or [])
+    modes = [m if m in ("min", "max") else "max" for m in modes]
+    modes += ["max"] * (len(metrics) - len(modes))
+    return metrics, modes[: len(metrics)]
+
+
+def summary(reg: Registry, name: str) -> dict[str, Any]:
+    try:
+        live = reg.get(name)
+    except HTTPException:
+        raise
+    except Exception as e:  # damaged or from a newer version: listed, not fatal
+        return {"name": name, "status": "damaged", "problem": str(e)}
+    with live.lock:
+        counts = live.replay.counts()
+        best = None
+        best_trial = None
+        if live.improvements:
+            best, best_trial = live.improvements[-1].value, live.improvements[-1].trial_id
+        started = live.replay.started or live.first_ts
+        end = live.replay.finished_ts if live.replay.finished is not None else live.last_ts
+        return {
+            "name": name,
+            "status": reg.status(name, live),
+            "problem": reg.problems.get(name),
+            "trials": len(live.replay.trials),
+            "counts": counts,
+            "results": live.num_results,
+            "metric": live.metrics,
+            "mode": live.modes,
+            "best": best,
+            "best_trial": best_trial,
+            "started": started,
+            "duration": (end - started) if started is not None and end is not None else None,
+            "seq": live.last_seq,
+            "loading": live.loading,
+        }
+
+
+def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> FastAPI:
+    """The app over the store at ``root``; ``token`` required on every request when set."""
+    reg = Registry(root)
+    app = FastAPI(
+        title="tunefleet dashboard",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        on_shutdown=[reg.close],
+    )
+    app.state.registry = reg
+    loopback = is_loopback(host)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return JSONResponse({"detail": "the dashboard is read-only"}, status_code=405)
+        if loopback and token is None:
+            asked = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
+            if not is_loopback(asked):
+                return JSONResponse({"detail": "unexpected Host header"}, status_code=403)
+        if token is not None:
+            given = request.headers.get("x-tunefleet-token") or request.query_params.get("token")
+            if not given or not hmac.compare_digest(given.encode(), token.encode()):
+                return JSONResponse({"detail": "a valid token is required"}, status_code=401)
+        response: Response = await call_next(request)
+        response.headers["Content-Security-Policy"] = _CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def static(name: str, media: str) -> FileResponse:
+        return FileResponse(str(STATIC / name), media_type=media)
+
+    @app.get("/")
+    def index() -> FileResponse:
+        return static("index.html", "text/html")
+
+    @app.get("/static/app.js")
+    def app_js() -> FileResponse:
+        return static("app.js", "text/javascript")
+
+    @app.get("/static/style.css")
+    def style() -> FileResponse:
+        return static("style.css", "text/css")
+
+    @app.get("/static/plotly.min.js")
+    def plotly_js() -> FileResponse:
+        try:
+            import plotly
+        except ImportError:
+            raise HTTPException(
+                404, "plotly is missing: pip install 'tunefleet[dashboard]'"
+            ) from None
+        path = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js")
+        return FileResponse(path, media_type="text/javascript")
+
+    @app.get("/api/experiments")
+    def experiments() -> dict[str, Any]:
+        rows = [summary(reg, n) for n in reg.store.experiment_names()]
+        rows.sort(key=lambda r: (r.get("started") or math.inf, r["name"]))
+        return {"experiments": rows}
+
+    @app.get("/api/experiments/{name}")
+    def experiment(name: str) -> dict[str, Any]:
+        return summary(reg, name)
+
+    @app.get("/api/experiments/{name}/trials")
+    def trials(
+        name: str,
+        sort: str = "index",
+        desc: bool = False,
+        q: str = "",
+        status: str = "",
+        offset: int = 0,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        try:
+            return views.trials_page(reg.get(name), sort, desc, q, status, max(0, offset), limit)
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+
+    @app.get("/api/experiments/{name}/trials/{trial_id}")
+    def trial(name: str, trial_id: str) -> dict[str, Any]:
+        out = views.trial_detail(reg.get(name), trial_id)
+        if out is None:
+            raise HTTPException(404, f"no trial {trial_id!r} in {name!r}")
+        return out
+
+    @app.get("/api/experiments/{name}/history")
+    def history(name: str) -> dict[str, Any]:
+        return views.history(reg.get(name))
+
+    @app.get("/api/experiments/{name}/curves")
+    def curves(name: str, trials: int = 200, points: int = 200, trial: str = "") -> dict[str, Any]:
+        live = reg.get(name)
+        return views.curves(live, max(1, min(trials, 1000)), max(2, min(points, 2000)), trial)
+
+    @app.get("/api/experiments/{name}/params")
+    def params(name: str) -> dict[str, Any]:
+        data, _ = views.param_sample(reg.get(name))
+        return data
+
+    @app.get("/api/experiments/{name}/importance")
+    def importance(name: str) -> dict[str, Any]:
+        live = reg.get(name)
+        cached = reg.importance.get(name)
+        if cached is None or time.monotonic() - cached[0] > IMPORTANCE_EVERY_S:
+            reg.importance[name] = (time.monotonic(), cached[1] if cached else {"pending": True})
+            threading.Thread(target=_fit_importance, args=(reg, name, live), daemon=True).start()
+        return reg.importance[name][1]
+
+    @app.get("/api/experiments/{name}/lineage")
+    def lineage(name: str) -> dict[str, Any]:
+        return views.lineage(reg.get(name))
+
+    @app.get("/api/experiments/{name}/errors")
+    def errors(name: str) -> dict[str, Any]:
+        return views.errors(reg.get(name))
+
+    @app.get("/api/experiments/{name}/pareto")
+    def pareto(name: str) -> dict[str, Any]:
+        out = views.pareto(reg.get(name))
+        return out if out is not None else {"metrics": reg.get(name).metrics, "points": []}
+
+    return app
+
+
+def _fit_importance(reg: Registry, name: str, live: LiveExperiment) -> None:
+    """Random-forest importance (seconds of CPU): fit off the request path, served cached."""
+    _, table = views.param_sample(live, max_trials=500)
+    try:
+        from tunefleet.analysis import importance as fit
+
+        out: dict[str, Any] = {"importance": fit(table), "trials": len(table)}
+    except (ValueError, ImportError) as e:
+        out = {"importance": {}, "trials": len(table), "problem": str(e)}
+    reg.importance[name] = (time.monotonic(), out)
