@@ -3,7 +3,8 @@
 Safe by default: only GET routes exist (SQLite connections are ``mode=ro`` besides); on a
 loopback address the Host header must name the loopback (so a page on another site cannot
 reach it through DNS rebinding); on any other address every request must carry the token
-(``?token=``, or the ``X-Tunefleet-Token`` header the front end sends), else 401. The front
+(``?token=`` once, then the cookie set in return, or the ``X-Tunefleet-Token`` header),
+else 401. The front
 end writes every value with ``textContent`` and the CSP forbids inline scripts, so a config
 value such as ``<script>`` shows as text. FastAPI is imported here only (the ``dashboard``
 extra).
@@ -31,6 +32,7 @@ STATIC = resources.files("tunefleet.dashboard") / "static"
 POLL_S = 0.5  # the refresher's period; the page polls every second
 IDLE_S = 60.0  # an experiment nobody looked at for this long is not refreshed
 IMPORTANCE_EVERY_S = 10.0
+_COOKIE = "tunefleet_token"
 _CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
@@ -54,8 +56,8 @@ class Registry:
         self.live: dict[str, LiveExperiment] = {}
         self.problems: dict[str, str] = {}
         self.seen: dict[str, float] = {}
-        self.importance: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._lock = threading.Lock()
+        self.importance: dict[str, dict[str, Any]] = {}  # the latest fit, per experiment
+        self.lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dashboard-refresh", daemon=True)
         self._thread.start()
@@ -67,14 +69,14 @@ class Registry:
     def get(self, name: str) -> LiveExperiment:
         if name not in self.store.experiment_names():
             raise HTTPException(404, f"no experiment named {name!r}")
-        with self._lock:
+        with self.lock:
             live = self.live.get(name)
         if live is None:
             spec = self.store.get_spec(name)  # raises DamagedStoreError on a damaged file
             metrics, modes = objectives(spec)
             live = LiveExperiment(self.store.db_path(name), metrics, modes)
             live.refresh(budget_s=0.1)
-            with self._lock:
+            with self.lock:
                 live = self.live.setdefault(name, live)
         self.seen[name] = time.monotonic()
         return live
@@ -82,7 +84,7 @@ class Registry:
     def _loop(self) -> None:
         while not self._stop.wait(POLL_S):
             now = time.monotonic()
-            with self._lock:
+            with self.lock:
                 items = list(self.live.items())
             for name, live in items:
                 if now - self.seen.get(name, 0.0) > IDLE_S:
@@ -165,10 +167,16 @@ def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> 
             if not is_loopback(asked):
                 return JSONResponse({"detail": "unexpected Host header"}, status_code=403)
         if token is not None:
-            given = request.headers.get("x-tunefleet-token") or request.query_params.get("token")
+            given = (
+                request.headers.get("x-tunefleet-token")
+                or request.query_params.get("token")
+                or request.cookies.get(_COOKIE)
+            )
             if not given or not hmac.compare_digest(given.encode(), token.encode()):
                 return JSONResponse({"detail": "a valid token is required"}, status_code=401)
         response: Response = await call_next(request)
+        if token is not None:  # the page's own script and style requests carry it from now
+            response.set_cookie(_COOKIE, token, httponly=True, samesite="strict")
         response.headers["Content-Security-Policy"] = _CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -250,11 +258,20 @@ def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> 
     @app.get("/api/experiments/{name}/importance")
     def importance(name: str) -> dict[str, Any]:
         live = reg.get(name)
-        cached = reg.importance.get(name)
-        if cached is None or time.monotonic() - cached[0] > IMPORTANCE_EVERY_S:
-            reg.importance[name] = (time.monotonic(), cached[1] if cached else {"pending": True})
-            threading.Thread(target=_fit_importance, args=(reg, name, live), daemon=True).start()
-        return reg.importance[name][1]
+        with reg.lock:
+            fit = reg.importance.setdefault(name, {"seq": -1, "at": 0.0, "running": False})
+            stale = fit["seq"] != live.last_seq and (
+                "importance" not in fit
+                or "problem" in fit
+                or time.monotonic() - fit["at"] > IMPORTANCE_EVERY_S
+            )
+            if stale and not fit["running"]:
+                fit["running"] = True
+                args = (fit, live)
+                threading.Thread(target=_fit_importance, args=args, daemon=True).start()
+            out = {k: v for k, v in fit.items() if k in ("importance", "trials", "problem")}
+            out["pending"] = fit["running"]
+        return out
 
     @app.get("/api/experiments/{name}/lineage")
     def lineage(name: str) -> dict[str, Any]:
@@ -272,13 +289,17 @@ def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> 
     return app
 
 
-def _fit_importance(reg: Registry, name: str, live: LiveExperiment) -> None:
+def _fit_importance(fit: dict[str, Any], live: LiveExperiment) -> None:
     """Random-forest importance (seconds of CPU): fit off the request path, served cached."""
+    seq = live.last_seq
     _, table = views.param_sample(live, max_trials=500)
+    out: dict[str, Any] = {"trials": len(table)}
     try:
-        from tunefleet.analysis import importance as fit
+        # the submodule itself: once imported, it shadows the package's wrapper of one name
+        from tunefleet.analysis.importance import importance
 
-        out: dict[str, Any] = {"importance": fit(table), "trials": len(table)}
-    except (ValueError, ImportError) as e:
-        out = {"importance": {}, "trials": len(table), "problem": str(e)}
-    reg.importance[name] = (time.monotonic(), out)
+        out["importance"] = importance(table)
+    except Exception as e:  # too few trials, no scikit-learn...: said on the page
+        out.update(importance={}, problem=str(e))
+    fit.pop("problem", None)
+    fit.update(out, seq=seq, at=time.monotonic(), running=False)

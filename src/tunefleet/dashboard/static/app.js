@@ -215,6 +215,7 @@ async function refreshParams() {
 
 async function refreshImportance() {
   const d = await api(base() + "/importance");
+  state.importancePending = !!d.pending;
   const note = document.getElementById("importance-note");
   note.textContent = d.pending ? "(computing…)" : d.problem ? d.problem
     : "random forest, permutation importance, " + d.trials + " trials";
@@ -265,7 +266,7 @@ async function refreshErrors() {
 function route() {
   const m = location.hash.match(/^#exp=(.*)$/);
   state.exp = m ? decodeURIComponent(m[1]) : null;
-  state.seq = -1; state.trial = null; state.offset = 0; state.slow = 0;
+  state.seq = -1; state.slowSeq = -1; state.trial = null; state.offset = 0; state.slow = 0;
   document.getElementById("list-view").hidden = !!state.exp;
   document.getElementById("exp-view").hidden = !state.exp;
   document.getElementById("detail").hidden = true;
@@ -286,10 +287,12 @@ async function tick() {
       if (changed) {
         await Promise.all([refreshHistory(), refreshCurves()]);
         if (state.trial) await refreshDetail();
-        if (Date.now() - state.slow > 4000) {
-          state.slow = Date.now();
-          await Promise.all([refreshParams(), refreshImportance(), refreshLineage(), refreshPareto(), refreshErrors()]);
-        }
+      }
+      // the heavier views: at most every 3 s, and only when something new was logged
+      // (importance also until its fit in the background is done)
+      if ((state.seq !== state.slowSeq || state.importancePending) && Date.now() - state.slow > 3000) {
+        state.slow = Date.now(); state.slowSeq = state.seq;
+        await Promise.all([refreshParams(), refreshImportance(), refreshLineage(), refreshPareto(), refreshErrors()]);
       }
     }
     dot.className = "";
