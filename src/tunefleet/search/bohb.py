@@ -143,7 +143,10 @@ def _bandwidths(ref: np.ndarray, sizes: list[int], min_bandwidth: float) -> np.n
 
 
 class _KDE:
-    """Product-kernel Parzen estimator over mixed numeric/categorical dimensions."""
+    """Product-kernel Parzen estimator over mixed numeric/categorical dimensions.
+
+    ``bw``: one bandwidth per dimension (d,), or one per kernel and dimension (n, d) for
+    TPE's per-point widths (a categorical column then holds one value throughout)."""
 
     def __init__(self, data: np.ndarray, sizes: list[int], bw: np.ndarray) -> None:
         self.data = data
@@ -156,32 +159,33 @@ class _KDE:
         for j, c in enumerate(self.sizes):
             centers = self.data[None, :, j]
             x = X[:, j, None]
-            h = self.bw[j]
             if c == 0:
+                h = self.bw[j] if self.bw.ndim == 1 else self.bw[None, :, j]
                 z = (x - centers) / h
                 mass = ndtr((1.0 - centers) / h) - ndtr(-centers / h)
-                total += (
-                    -0.5 * z * z - _LOG_SQRT_2PI - math.log(h) - np.log(np.maximum(mass, 1e-300))
-                )
+                total += -0.5 * z * z - _LOG_SQRT_2PI - np.log(h) - np.log(np.maximum(mass, 1e-300))
             elif c > 1:
+                lam = float(self.bw[j] if self.bw.ndim == 1 else self.bw[0, j])
                 same = x == centers
-                total += np.where(same, math.log1p(-h), math.log(h / (c - 1)))
+                total += np.where(same, math.log1p(-lam), math.log(lam / (c - 1)))
         return logsumexp(total, axis=1) - math.log(len(self.data))
 
     def sample(self, rng: np.random.Generator, m: int, factor: float) -> np.ndarray:
         """m draws around randomly chosen data points, bandwidths widened by ``factor``."""
         n, d = self.data.shape
-        centers = self.data[rng.integers(n, size=m)]
+        pick = rng.integers(n, size=m)
+        centers = self.data[pick]
+        bw = self.bw if self.bw.ndim == 2 else np.broadcast_to(self.bw, (n, d))
         out = np.empty((m, d))
         for j, c in enumerate(self.sizes):
             if c == 0:
-                h = self.bw[j] * factor
+                h = bw[pick, j] * factor
                 mu = centers[:, j]
                 lo, hi = ndtr(-mu / h), ndtr((1.0 - mu) / h)
                 u = lo + rng.random(m) * (hi - lo)
                 out[:, j] = np.clip(mu + h * ndtri(np.clip(u, 1e-12, 1 - 1e-12)), 0.0, 1.0)
             else:
-                lam = min(self.bw[j] * factor, (c - 1) / c)
+                lam = min(float(bw[0, j]) * factor, (c - 1) / c)
                 move = rng.random(m) < lam * c / (c - 1) if c > 1 else np.zeros(m, bool)
                 other = rng.integers(c, size=m)  # uniform over all: λ spread over the c − 1
                 out[:, j] = np.where(move, other, centers[:, j])
