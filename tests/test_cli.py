@@ -237,3 +237,5 @@ def test_resume_refuses_a_storage_path_others_can_write(
     code, out = invoke("resume", "sweep", "--storage-path", str(root))
     assert code == 1 and "Traceback" not in out
     assert f"refusing to resume from {root / 'sweep'}" in out and "chmod go-w" in out
+    code, out = invoke("resume", "sweep", "--storage-path", str(root), "--trust-storage")
+    assert "refusing to resume" not in out and "Traceback" not in out

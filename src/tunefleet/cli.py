@@ -536,6 +536,14 @@ def resume(
         bool, typer.Option("--force", help="Resume even if the search space changed.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
+    trust_storage: Annotated[
+        bool,
+        typer.Option(
+            "--trust-storage",
+            help="Resume even if other users can write the storage path (what a resume "
+            "imports and unpickles comes from there).",
+        ),
+    ] = False,
 ) -> None:
     """Continue an experiment after a crash: finished trials are kept, never re-run."""
     import sys
@@ -547,14 +555,19 @@ def resume(
     if not store.experiment_exists(name):
         _load(name, storage_path, None, None)  # prints the existing names and exits 1
     try:
-        store.check_trusted(name)  # before importing anything the store names
+        store.check_trusted(name, trusted=trust_storage)  # before importing what it names
     except TuneValueError as e:
         _fail(str(e))
     sys.path.insert(0, "")  # the trainable's module is usually the user's working dir
     try:
         fn = import_ref(trainable or str(store.get_spec(name).get("trainable", "")))
         results = resume_run(
-            name, fn, storage_path=storage_path, force_resume=force, verbose=0 if quiet else 1
+            name,
+            fn,
+            storage_path=storage_path,
+            force_resume=force,
+            verbose=0 if quiet else 1,
+            trust_storage=trust_storage,
         )
     except (TuneError, TuneValueError, ImportError, AttributeError) as e:
         _fail(str(e))

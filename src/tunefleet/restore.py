@@ -103,7 +103,8 @@ def resume(
             f"name: no experiment {name!r} in {storage_path or DEFAULT_STORAGE_PATH!r} "
             f"(existing: {', '.join(names) or 'none'})"
         )
-    store.check_trusted(name)  # before importing what the store names (storage/trust.py)
+    # Before importing what the store names (storage/trust.py).
+    store.check_trusted(name, trusted=kwargs.get("trust_storage") is True)
     spec = store.get_spec(name)
     if trainable is None:
         trainable = import_ref(spec.get("trainable", ""))

@@ -78,6 +78,8 @@ class RunSpec:
     restart_errored: bool = False
     resume_unfinished: bool = True
     reproducible: bool = False  # decide in a canonical order (engine/canonical.py)
+    # Resume from a storage path others can write (storage/trust.py).
+    trust_storage: bool = False
 
 
 # ------------------------------------------------------------------------------ validation
@@ -231,6 +233,7 @@ def build_spec(
     resume_errored: bool = False,
     restart_errored: bool = False,
     reproducible: bool = False,
+    trust_storage: bool = False,
 ) -> RunSpec:
     """Validate every argument; raise naming the offending parameter. No compute yet."""
     defaulted = _left_at_default(dict(locals()))
@@ -283,6 +286,8 @@ def build_spec(
     verbose = _check_int(verbose, "verbose", 0)
     if not isinstance(reproducible, bool):
         raise TuneTypeError(f"reproducible: expected True or False, got {reproducible!r}")
+    if not isinstance(trust_storage, bool):
+        raise TuneTypeError(f"trust_storage: expected True or False, got {trust_storage!r}")
     if reproducible and seed is None and "seed" in defaulted and resume is False:
         raise TuneValueError(
             "reproducible: a reproducible sweep needs a seed (seed=0, or any integer)"
@@ -371,6 +376,7 @@ def build_spec(
         resume_unfinished=bool(resume_unfinished),
         resume_errored=bool(resume_errored),
         restart_errored=bool(restart_errored),
+        trust_storage=trust_storage,
     )
 
 

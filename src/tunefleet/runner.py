@@ -149,7 +149,8 @@ class Runner:
         if resuming:
             # The recorded experiment, not a default one: components and settings the
             # caller did not pass again are rebuilt from the spec before anything starts.
-            self.store.check_trusted(self.name)  # before importing what it names (trust.py)
+            # Before importing what it names (trust.py).
+            self.store.check_trusted(self.name, trusted=s.trust_storage)
             old = self.store.get_spec(self.name)
             drop = apply_recorded(s, self.name, old)
             if check_compatible(s, self.name, old):
@@ -536,6 +537,7 @@ def run(
     checkpoint_storage_options: dict[str, Any] | None = None,
     reproducible: bool = False,
     warm_start_from: list[str] | None = None,
+    trust_storage: bool = False,
     **ray_args: Any,
 ) -> Any:
     """Run a hyperparameter search and return its :class:`~tunefleet.results.Results`.
@@ -558,6 +560,9 @@ def run(
 
     ``warm_start_from`` (tunefleet): names of earlier experiments in ``storage_path`` whose
     trials' (config, metric) pairs start a model-based searcher's model.
+
+    ``trust_storage=True`` (tunefleet): resume even from a storage path that other users
+    can write (a resume imports and unpickles what the store holds; storage/trust.py).
     """
     run_or_experiment, stop, verbose, callbacks = adapt(
         run_or_experiment, stop, verbose, callbacks, ray_args
@@ -620,5 +625,6 @@ def run(
         checkpoint_storage=checkpoint_storage,
         checkpoint_storage_options=checkpoint_storage_options,
         reproducible=reproducible,
+        trust_storage=trust_storage,
     )
     return Runner(spec, warm_start_from=warm_start_from).run()

@@ -84,6 +84,8 @@ class RunConfig:
     # the options go to fsspec. The event log stays in storage_path (see run()).
     checkpoint_storage: str | None = None
     checkpoint_storage_options: dict[str, Any] | None = None
+    # tunefleet: resume from a storage path that other users can write (storage/trust.py).
+    trust_storage: bool = False
 
 
 class Tuner:
@@ -149,6 +151,7 @@ class Tuner:
             resume_unfinished=flags.get("resume_unfinished", True),
             resume_errored=flags.get("resume_errored", False),
             restart_errored=flags.get("restart_errored", False),
+            trust_storage=rc.trust_storage,
         )
         return ResultGrid(Runner(spec).run())
 
@@ -172,6 +175,7 @@ class Tuner:
         resume_unfinished: bool = True,
         resume_errored: bool = False,
         restart_errored: bool = False,
+        trust_storage: bool = False,
         **_: Any,
     ) -> Tuner:
         """Resume the experiment stored at ``path`` (``storage_path/name``) with the
@@ -179,7 +183,8 @@ class Tuner:
 
         Ray Tune's flags: ``resume_unfinished=False`` ends running and paused trials as they
         stand; ``resume_errored`` continues errored trials from their last checkpoint,
-        ``restart_errored`` from scratch."""
+        ``restart_errored`` from scratch. ``trust_storage=True``: restore even from a path
+        that other users can write (see :mod:`tunefleet.storage.trust`)."""
         from tunefleet.space import space_from_json
         from tunefleet.storage import open_store
 
@@ -188,6 +193,7 @@ class Tuner:
         store = open_store(storage_path or ".")
         if not store.experiment_exists(name):
             raise TuneValueError(f"path: no tunefleet experiment at {path!r}")
+        store.check_trusted(name, trusted=trust_storage is True)  # before importing
         spec = store.get_spec(name)
         if trainable is None:
             from tunefleet.restore import import_ref
@@ -198,7 +204,9 @@ class Tuner:
         tuner = cls(
             trainable,
             param_space=param_space if param_space is not None else space_from_json(spec["space"]),
-            run_config=RunConfig(name=name, storage_path=storage_path or "."),
+            run_config=RunConfig(
+                name=name, storage_path=storage_path or ".", trust_storage=trust_storage
+            ),
             _resume=True,
         )
         tuner._restore_flags = {
