@@ -210,6 +210,43 @@ def test_stop_before_the_task_connects_frees_the_slot(dask_client: Any, tmp_path
         ex.close()
 
 
+class _MakesDir:
+    """Unpickling it makes a directory: shows whether the driver unpickled a frame."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.mkdir, (self.path,))
+
+
+def test_a_connection_without_the_key_is_never_unpickled(dask_client: Any, tmp_path: Path) -> None:
+    import pickle
+    import socket
+
+    ex = DaskExecutor(client=dask_client)
+    try:
+        ex.start(suite_trainable, Resources(cpu=1), None, str(tmp_path))
+        ex.submit(_launch(tmp_path, "real", n=2))
+        marker = tmp_path / "unpickled"
+        bomb = pickle.dumps((_MakesDir(marker),))
+        wrong = json.dumps({"key": "0" * 32, "run": "x", "worker": "w", "pid": 1}).encode()
+        strangers = []
+        for first in (bomb, wrong):  # a pickle as greeting; a wrong key, then a pickle
+            sock = socket.create_connection(ex._driver, timeout=10)
+            for body in (first, bomb):
+                sock.sendall(len(body).to_bytes(4, "little") + body)
+            strangers.append(sock)
+        evs = _wait(ex, _ended("real"))
+        assert isinstance(evs[-1], Finished) and evs[-1].stopped is False
+        for sock in strangers:  # the driver dropped them
+            assert sock.recv(1) == b""
+            sock.close()
+        assert not marker.exists()
+    finally:
+        ex.close()
+
+
 def test_close_frees_the_workers_of_a_running_trial(dask_client: Any, tmp_path: Path) -> None:
     ex = DaskExecutor(client=dask_client)
     ex.start(suite_trainable, Resources(cpu=1), None, str(tmp_path))

@@ -25,11 +25,14 @@ Report channel
 --------------
 Each running task opens one TCP connection back to a listener in the driver (on 127.0.0.1
 for a local cluster, otherwise on the interface that reaches the scheduler, or
-``listen_host``). Over it go the results (JSON text, encoded in the worker) and the
-outcome; back come the answers to synchronous reports and stop/pause requests, which the
-task checks with one non-blocking ``recv`` at each report. Dask's own queues and pub/sub go
-through the scheduler and cost a round trip of a millisecond or more per message; a direct
-socket costs a few microseconds and also tells each side at once when the other one dies:
+``listen_host``) and greets it with a JSON frame naming its attempt and the executor's
+random key. From then on the connection is the one trial link of every engine: the frames
+of :mod:`tunefleet.worker.wire`, a :class:`~tunefleet.worker.channel.TrialChannel` in the
+task and a slot of the driver's :class:`~tunefleet.executors.slots.SlotPool` here, which
+sends the ``RUN``, replies and stop/pause requests and turns reports and the outcome into
+events. Dask's own queues and pub/sub go through the scheduler and cost a round trip of a
+millisecond or more per message; a direct socket costs a few microseconds and also tells
+each side at once when the other one dies:
 
 * the worker process is killed: the kernel closes its socket, the driver reads end of file
   and emits ``Failed(worker_lost=True)`` within milliseconds; the engine relaunches the
@@ -43,18 +46,14 @@ socket costs a few microseconds and also tells each side at once when the other 
 * the driver is gone (closed, crashed): each task sees end of file at its next report and
   unwinds through :class:`~tunefleet.errors.StopTrial`, freeing its worker.
 
-Nothing arriving on the socket is unpickled: messages are a one-byte opcode and UTF-8/JSON
-text, and a connection is accepted only with the executor's random key.
+Trust: the greeting is read as JSON; only a connection that carried the executor's random
+key (sent to the tasks through the Dask scheduler) has its later frames unpickled, as the
+Spark engine does with its slots' tokens. The workers are the user's own cluster, which
+runs the user's pickled trainable anyway (see docs/architecture.md).
 
-Resources
----------
-Each trial asks Dask for ``{"CPU": cpu, "GPU": gpu, **custom}`` (entries of zero left out).
-``"CPU"`` is asked for only when workers declare a ``CPU`` resource, as the executor's own
-cluster does (``CPU = threads_per_worker``); otherwise a trial takes one worker thread, and a
-worker holds ``nthreads // cpu`` trials (Dask cannot enforce more than one thread per task:
-start workers with ``--resources "CPU=N"`` for multi-CPU trials). Capacity is the number of
-trials the running workers fit at once, capped by ``max_concurrent``. A new launch prefers
-the worker whose trial ended last, so trials reuse warm workers.
+Resources: what a trial asks Dask for and how many trials a worker holds are
+:mod:`tunefleet.executors.dask_capacity`'s rules. A new launch prefers the worker whose
+trial ended last, so trials reuse warm workers.
 
 A trainable that never reports cannot be interrupted: Dask cannot stop a running task, so
 after ``close()`` it runs to its end. Dask workers are daemonic processes by default; set
@@ -75,46 +74,33 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from tunefleet.errors import TuneError, TuneValueError
-from tunefleet.executors.base import (
-    Event,
-    Executor,
-    Failed,
-    Finished,
-    Launch,
-    Reported,
-    Resources,
-    Started,
+from tunefleet.executors.base import Executor
+from tunefleet.executors.dask_capacity import (
+    WorkerInfo,
+    cluster_slots,
+    dask_resources,
+    fetch_workers,
+    listen_host,
+    planned_workers,
+    scheduler_address,
+    worker_slots,
 )
-from tunefleet.protocol import loads as _loads
-from tunefleet.worker.dask_task import (
-    _ACK,
-    _DONE,
-    _FAIL,
-    _HELLO,
-    _LEN,
-    _READ_SIZE,
-    _REPLY,
-    _REPORT,
-    _REPORT_CK,
-    _STOP,
-    _frame,
-    _Frames,
-    _plugin_class,
-    _run_trial,
-)
+from tunefleet.executors.slots import Slot, SlotPool, accept_all, open_listener, send_frame
+from tunefleet.protocol import Event, Failed, Finished, Launch, Resources
+from tunefleet.worker import wire
+from tunefleet.worker.dask_task import _plugin_class, _run_trial
 from tunefleet.worker.import_paths import driver_import_paths
 from tunefleet.worker.trial import describe
 
-__all__ = ["DaskExecutor"]
+# dask_resources and worker_slots are part of this module's interface.
+__all__ = ["DaskExecutor", "dask_resources", "worker_slots"]
 
 _INSTALL_HINT = "pip install tunefleet[dask]"
 # A first message larger than this is not a greeting: the connection is dropped.
-_MAX_HELLO = 1 << 16
-_EPS = 1e-9
+_MAX_HELLO = 4096
 
 
 def _require_distributed() -> Any:
@@ -127,88 +113,33 @@ def _require_distributed() -> Any:
     return distributed
 
 
-# ------------------------------------------------------------------------- resources
-def dask_resources(resources: Resources, cpu_resource: bool) -> dict[str, float]:
-    """What one trial asks Dask for: ``CPU`` (when workers declare it), ``GPU``, custom."""
-    request: dict[str, float] = {}
-    if cpu_resource and resources.cpu > 0:
-        request["CPU"] = float(resources.cpu)
-    if resources.gpu > 0:
-        request["GPU"] = float(resources.gpu)
-    for name, amount in resources.custom.items():
-        if amount > 0:
-            request[name] = float(amount)
-    return request
-
-
-def worker_slots(
-    nthreads: int, worker_resources: dict[str, float], resources: Resources, cpu_resource: bool
-) -> int:
-    """How many trials one worker runs at once: a task takes a thread, and the worker's
-    declared resources must cover every trial's request."""
-    n = int(nthreads) if cpu_resource else int(nthreads // max(1.0, float(resources.cpu)))
-    for name, need in dask_resources(resources, cpu_resource).items():
-        n = min(n, int(float(worker_resources.get(name, 0.0)) / need + _EPS))
-    return max(0, n)
-
-
-@dataclass(frozen=True, slots=True)
-class _WorkerInfo:
-    address: str
-    nthreads: int
-    resources: dict[str, float]
-
-
-def _cluster_slots(workers: list[_WorkerInfo], resources: Resources) -> tuple[int, bool]:
-    cpu_resource = any("CPU" in w.resources for w in workers)
-    total = sum(worker_slots(w.nthreads, w.resources, resources, cpu_resource) for w in workers)
-    return total, cpu_resource
-
-
 # ------------------------------------------------------------------------- driver side
-@dataclass(eq=False, slots=True)
-class _Run:
-    """Driver-side state of one submitted attempt."""
+class _Run(Slot):
+    """Driver-side state of one submitted attempt; once its task has connected, a slot of
+    the pool (which then owns ``trial_id``, ``seq`` and ``stopping``)."""
 
-    run_id: str
-    trial_id: str
-    attempt: int
-    future: Any = None
-    sock: socket.socket | None = None
-    frames: _Frames | None = None
-    worker: str = ""
-    pid: int = 0
-    stopping: bool = False
-    ended: bool = False
+    __slots__ = ("run_id", "launch", "future", "sock", "reader", "worker", "pid", "ended")
 
+    def __init__(self, run_id: str, launch: Launch) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.launch = launch
+        self.future: Any = None
+        self.sock: socket.socket | None = None
+        self.reader: wire.FrameReader | None = None
+        self.worker = ""
+        self.pid = 0
+        self.ended = False
 
-class _Greeting:
-    """An accepted connection that has not identified itself yet."""
+    def place(self) -> str:
+        return f"{self.worker} (pid {self.pid})"
 
-    __slots__ = ("frames",)
-
-    def __init__(self) -> None:
-        self.frames = _Frames()
+    def write(self, frame: bytes) -> None:
+        send_frame(self.sock, frame)
 
 
 _LISTENER = object()
 _WAKE = object()
-
-
-def _scheduler_address(address: str) -> str:
-    address = address.strip()
-    scheme, sep, rest = address.partition("://")
-    if not sep:
-        return f"tcp://{address}"
-    if scheme.lower() == "dask":
-        return f"tcp://{rest}"
-    return address
-
-
-def _host_port(address: str) -> tuple[str, int]:
-    rest = address.partition("://")[2] or address
-    host, _, port = rest.rpartition(":")
-    return host.strip("[]"), int(port or 0)
 
 
 class DaskExecutor(Executor):
@@ -241,6 +172,8 @@ class DaskExecutor(Executor):
     name = "dask"
     #: Seconds the cluster's worker list (for capacity) is cached.
     refresh_s = 1.0
+    #: Longest a write to a task's connection may block before it counts as lost.
+    send_timeout_s = 30.0
 
     def __init__(
         self,
@@ -280,7 +213,7 @@ class DaskExecutor(Executor):
             raise TuneValueError(
                 f"connect_timeout must be a positive number, got {connect_timeout!r}"
             )
-        self.address = _scheduler_address(address) if address is not None else None
+        self.address = scheduler_address(address) if address is not None else None
         self.n_workers = n_workers
         self.threads_per_worker = threads_per_worker
         self.resources = {k: float(v) for k, v in (resources or {}).items()}
@@ -296,7 +229,7 @@ class DaskExecutor(Executor):
         self._trial_resources = Resources()
         self._request: dict[str, float] = {}
         self._max_concurrent: int | None = None
-        self._workers: list[_WorkerInfo] = []
+        self._workers: list[WorkerInfo] = []
         self._limit = 0
         self._refreshed = -1e18
         self._key = secrets.token_hex(16)
@@ -314,7 +247,8 @@ class DaskExecutor(Executor):
         self._ending: dict[str, Any] = {}
         self._runs: dict[str, _Run] = {}  # active attempts by run id
         self._running: dict[str, _Run] = {}  # active attempts by trial id
-        self._greeting: dict[socket.socket, _Greeting] = {}
+        self._greeting: dict[socket.socket, wire.FrameReader] = {}
+        self._pool: SlotPool[_Run] = SlotPool("a Dask worker")
         self._hints: list[str] = []  # workers whose trial ended last (reused first)
         self._pending: list[Event] = []
         self.experiment_dir = ""
@@ -376,44 +310,27 @@ class DaskExecutor(Executor):
                 cluster.close()
         self._owns_client = False
 
-    def _fetch_workers(self) -> list[_WorkerInfo]:
-        info = self._client.scheduler_info(n_workers=-1)
-        out = []
-        for address, w in info.get("workers", {}).items():
-            if w.get("status", "running") != "running":
-                continue
-            res = {str(k): float(v) for k, v in (w.get("resources") or {}).items()}
-            out.append(_WorkerInfo(address, int(w.get("nthreads", 1)), res))
-        return out
-
-    def _planned_workers(self) -> list[_WorkerInfo]:
-        """The workers of the local cluster this executor will start."""
-        res = self.cluster_kwargs.get("resources")
-        if res is None:
-            res = {"CPU": float(self.threads_per_worker), **self.resources}
-        n = int(self.cluster_kwargs.get("n_workers", self.n_workers))
-        t = int(self.cluster_kwargs.get("threads_per_worker", self.threads_per_worker))
-        return [_WorkerInfo(f"planned-{i}", t, res) for i in range(n)]
-
     def _refresh(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._refreshed < self.refresh_s:
             return
         self._refreshed = now
         with contextlib.suppress(Exception):  # keep the last known cluster if the RPC fails
-            self._workers = self._fetch_workers()
-        slots, _ = _cluster_slots(self._workers, self._trial_resources)
+            self._workers = fetch_workers(self._client)
+        slots, _ = cluster_slots(self._workers, self._trial_resources)
         if self._max_concurrent is not None:
             slots = min(slots, self._max_concurrent)
         self._limit = slots
 
     def validate_resources(self, resources: Resources) -> None:
         if self._client is None and self._user_client is None and self.address is None:
-            workers = self._planned_workers()
+            workers = planned_workers(
+                self.n_workers, self.threads_per_worker, self.resources, self.cluster_kwargs
+            )
         else:
             self._connect()
-            workers = self._fetch_workers()
-        slots, cpu_resource = _cluster_slots(workers, resources)
+            workers = fetch_workers(self._client)
+        slots, cpu_resource = cluster_slots(workers, resources)
         if slots > 0:
             return
         offered = sorted({f"{w.nthreads} threads, resources {w.resources or {}}" for w in workers})
@@ -451,24 +368,18 @@ class DaskExecutor(Executor):
         self._trial_resources = resources
         self._max_concurrent = max_concurrent
         self._refresh(force=True)
-        _, cpu_resource = _cluster_slots(self._workers, resources)
+        _, cpu_resource = cluster_slots(self._workers, resources)
         self._request = dask_resources(resources, cpu_resource)
 
-        host = self._listen_host()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            listener.bind((host, 0))
-            listener.listen(256)
-        except OSError:
-            listener.close()
-            raise
-        listener.setblocking(False)
+        if self.listen_host:
+            host = self.listen_host
+        elif self._cluster is not None:
+            host = "127.0.0.1"
+        else:
+            host = listen_host(str(client.scheduler.address))
+        listener, self._wake_r, self._wake_w = open_listener(host)
         self._listener = listener
         self._driver = (host, int(listener.getsockname()[1]))
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
         self._sel = selectors.DefaultSelector()
         self._sel.register(listener, selectors.EVENT_READ, _LISTENER)
         self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
@@ -477,25 +388,6 @@ class DaskExecutor(Executor):
         self._plugin_name = f"tunefleet-trainable-{uuid.uuid4().hex[:12]}"
         plugin = _plugin_class()(payload, driver_import_paths())
         client.register_plugin(plugin, name=self._plugin_name)
-
-    def _listen_host(self) -> str:
-        if self.listen_host:
-            return self.listen_host
-        if self._cluster is not None:
-            return "127.0.0.1"
-        address = str(self._client.scheduler.address)
-        if address.startswith("inproc://"):
-            return "127.0.0.1"
-        host, port = _host_port(address)
-        if host in ("localhost", "") or host.startswith("127.") or host == "::1":
-            return "127.0.0.1"
-        try:  # the interface the kernel would use to reach the scheduler (no packet sent)
-            family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
-            with socket.socket(family, socket.SOCK_DGRAM) as probe:
-                probe.connect(sockaddr)
-                return str(probe.getsockname()[0])
-        except OSError:
-            return socket.gethostbyname(socket.gethostname())
 
     def capacity(self) -> int:
         if not self._started or self._closed:
@@ -517,7 +409,8 @@ class DaskExecutor(Executor):
             raise RuntimeError(f"trial {tid} is already running")
         # No capacity check here: if the cluster shrank since capacity() was asked, Dask
         # holds the task until a worker fits it.
-        run = _Run(uuid.uuid4().hex, tid, launch.attempt)
+        wire.encode_run(0, launch, "a Dask worker")  # its config must be picklable: say so now
+        run = _Run(uuid.uuid4().hex, launch)
         kwargs: dict[str, Any] = {
             "key": f"tunefleet-{tid}-{launch.attempt}-{run.run_id[:8]}",
             "pure": False,
@@ -531,14 +424,8 @@ class DaskExecutor(Executor):
                 kwargs["workers"] = [hint]
                 kwargs["allow_other_workers"] = True
                 break
-        args = (self._plugin_name, self._driver, self._key, run.run_id, launch)
-        try:
-            future = self._client.submit(_run_trial, *args, **kwargs)
-        except Exception as exc:
-            raise TuneValueError(
-                f"trial {tid} cannot be sent to a Dask worker (its config must be "
-                f"picklable): {exc!r}"
-            ) from exc
+        args = (self._plugin_name, self._driver, self._key, run.run_id)
+        future = self._client.submit(_run_trial, *args, **kwargs)
         run.future = future
         self._runs[run.run_id] = run
         self._running[tid] = run
@@ -553,29 +440,18 @@ class DaskExecutor(Executor):
 
         future.add_done_callback(on_done)
 
-    def _send(self, run: _Run, body: bytes) -> None:
-        if run.sock is not None:
-            with contextlib.suppress(OSError):  # a dead task shows up as end of file
-                run.sock.sendall(_frame(body))
-
     def reply(self, trial_id: str, proceed: bool) -> None:
-        run = self._running.get(trial_id)
-        if run is None or run.stopping or run.sock is None:
-            return
-        if not proceed:
-            run.stopping = True
-        self._send(run, _REPLY + (b"1" if proceed else b"0"))
+        self._pool.reply(trial_id, proceed)
 
     def stop(self, trial_id: str, pause: bool = False) -> None:
+        if trial_id in self._pool.running:
+            self._pool.stop(trial_id, pause)
+            return
         run = self._running.get(trial_id)
-        if run is None or run.stopping:
+        if run is None:
             return
-        run.stopping = True  # from now on its reports are dropped: the engine has decided
-        if run.sock is not None:
-            self._send(run, _STOP + (b"1" if pause else b"0"))
-            return
-        # Not running yet: take the task back; if it starts anyway, it is refused.
-        self._pending.append(Finished(trial_id, run.attempt, time.time(), True))
+        # Not connected yet: take the task back; if it starts anyway, it is refused.
+        self._pending.append(Finished(trial_id, run.launch.attempt, time.time(), True))
         self._end(run, reuse=False, cancel=True)
 
     # ------------------------------------------------------------------ events
@@ -592,7 +468,7 @@ class DaskExecutor(Executor):
                 data = key.data
                 if type(data) is _Run:
                     self._read(data, events)
-                elif type(data) is _Greeting:
+                elif type(data) is wire.FrameReader:
                     self._read_greeting(key.fileobj, data, events)  # type: ignore[arg-type]
                 elif data is _LISTENER:
                     self._accept()
@@ -611,17 +487,8 @@ class DaskExecutor(Executor):
 
     def _accept(self) -> None:
         assert self._listener is not None and self._sel is not None
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            conn.setblocking(True)
-            with contextlib.suppress(OSError):
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            greeting = _Greeting()
+        for conn in accept_all(self._listener, self.send_timeout_s):
+            greeting = wire.FrameReader(conn.fileno())
             self._greeting[conn] = greeting
             self._sel.register(conn, selectors.EVENT_READ, greeting)
 
@@ -633,102 +500,73 @@ class DaskExecutor(Executor):
         with contextlib.suppress(OSError):
             sock.close()
 
-    def _read_greeting(self, sock: socket.socket, greeting: _Greeting, events: list[Event]) -> None:
-        """The first message of a connection: which attempt it runs, with our key."""
+    def _read_greeting(
+        self, sock: socket.socket, greeting: wire.FrameReader, events: list[Event]
+    ) -> None:
+        """The first frame of a connection: which attempt it runs, with our key, as JSON
+        (nothing from a peer that has not shown the key is unpickled)."""
         try:
-            data = sock.recv(_READ_SIZE)
+            more = greeting.fill()
+        except BlockingIOError:
+            return
         except OSError:
-            data = b""
-        if not data:
+            more = False
+        buf = greeting.buf
+        if len(buf) >= 4 and int.from_bytes(buf[:4], "little") > _MAX_HELLO:
             self._drop(sock)
             return
-        bodies = greeting.frames.feed(data)
-        if not bodies:
-            if len(greeting.frames.buf) > _MAX_HELLO:
+        if not greeting.has_frame():
+            if not more:
                 self._drop(sock)
             return
-        body = bodies[0]
+        frames = greeting.messages(bytes)
         try:
-            msg = json.loads(body[1:]) if body[:1] == _HELLO else None
-            key, run_id = msg["key"], msg["run"]  # type: ignore[index]
+            msg = json.loads(frames[0])
+            key, run_id = msg["key"], msg["run"]
             ok = isinstance(key, str) and hmac.compare_digest(key.encode(), self._key.encode())
         except (ValueError, TypeError, KeyError, AttributeError):
             ok = False
         run = self._runs.get(run_id) if ok else None
-        if run is None or run.sock is not None:  # a stranger, or an attempt already given up
+        # A stranger, an attempt already given up, or a task that did not wait for its RUN.
+        if run is None or run.sock is not None or len(frames) > 1 or not more:
             self._drop(sock)
             return
         assert self._sel is not None
         self._greeting.pop(sock, None)
         self._sel.modify(sock, selectors.EVENT_READ, run)
         run.sock = sock
-        run.frames = greeting.frames
-        run.worker = str(msg.get("worker", ""))  # type: ignore[union-attr]
-        pid = msg.get("pid")  # type: ignore[union-attr]
+        run.reader = greeting
+        run.worker = str(msg.get("worker", ""))
+        pid = msg.get("pid")
         run.pid = pid if isinstance(pid, int) else 0
-        self._send(run, _ACK)
-        events.append(
-            Started(run.trial_id, run.attempt, f"{run.worker} (pid {run.pid})", time.time())
-        )
+        self._pool.idle.append(run)
+        events.append(self._pool.launch(run.launch))
 
-    def _read(self, run: _Run, events: list[Event]) -> None:
-        assert run.sock is not None and run.frames is not None
-        try:
-            data = run.sock.recv(_READ_SIZE)
-        except OSError:
-            data = b""
-        if not data:
-            self._connection_lost(run, events)
-            return
-        self._handle(run, run.frames.feed(data), events)
-
-    def _handle(self, run: _Run, bodies: list[bytes], events: list[Event]) -> None:
-        tid, attempt = run.trial_id, run.attempt
-        for body in bodies:
-            op = body[:1]
-            if op == _REPORT:
-                if not run.stopping:
-                    text = body[1:].decode()
-                    events.append(Reported(tid, attempt, _loads(text), None, text))
-            elif op == _REPORT_CK:
-                if not run.stopping:
-                    (n,) = _LEN.unpack_from(body, 1)
-                    path = body[5 : 5 + n].decode()
-                    (m,) = _LEN.unpack_from(body, 5 + n)
-                    at = 9 + n
-                    digest = body[at : at + m].decode() or None
-                    text = body[at + m :].decode()
-                    events.append(Reported(tid, attempt, _loads(text), path, text, digest))
-            elif op == _DONE:
-                stopped = body[1:2] == b"1" or run.stopping
-                events.append(Finished(tid, attempt, time.time(), stopped))
-                self._end(run, reuse=True)
-                return
-            elif op == _FAIL:
-                error, tb = json.loads(body[1:])
-                events.append(Failed(tid, attempt, str(error), str(tb), time.time(), False))
-                self._end(run, reuse=True)
-                return
-
-    def _drain(self, run: _Run, events: list[Event]) -> None:
-        """Read what the task already sent, without blocking."""
-        while run.sock is not None and not run.ended:
-            assert run.frames is not None
+    def _read(self, run: _Run, events: list[Event], drain: bool = False) -> None:
+        """Turn what the task sent into events; with ``drain``, read until nothing is
+        left (never blocks: the socket has a timeout, hence is non-blocking to ``os.read``)."""
+        reader = run.reader
+        assert reader is not None
+        while not run.ended:
             try:
-                data = run.sock.recv(_READ_SIZE, socket.MSG_DONTWAIT)
+                more = reader.fill()
             except BlockingIOError:
                 return
             except OSError:
-                data = b""
-            if not data:
+                more = False
+            self._pool.take(run, reader.messages(), events, reuse=False)
+            if not run.trial_id:  # DONE or FAIL released it from the pool
+                self._end(run, reuse=True)
+            elif not more:
                 self._connection_lost(run, events)
+            if not drain:
                 return
-            self._handle(run, run.frames.feed(data), events)
 
     def _lost(self, run: _Run, why: str, events: list[Event]) -> None:
         where = f"Dask worker {run.worker} (pid {run.pid})" if run.worker else "its Dask worker"
-        msg = f"WorkerLost: {where} running trial {run.trial_id} {why}"
-        events.append(Failed(run.trial_id, run.attempt, msg, msg, time.time(), True))
+        tid, attempt = run.launch.trial_id, run.launch.attempt
+        msg = f"WorkerLost: {where} running trial {tid} {why}"
+        events.append(Failed(tid, attempt, msg, msg, time.time(), True))
         self._end(run, reuse=False)
 
     def _connection_lost(self, run: _Run, events: list[Event]) -> None:
@@ -743,7 +581,7 @@ class DaskExecutor(Executor):
         future = run.future
         status = future.status
         if run.sock is not None:
-            self._drain(run, events)
+            self._read(run, events, drain=True)
             if run.ended or status == "finished":
                 return  # the outcome is on its way over the socket
         if status == "cancelled":
@@ -760,8 +598,9 @@ class DaskExecutor(Executor):
             with contextlib.suppress(Exception):
                 tb = "".join(traceback.format_tb(future.traceback(timeout=5)))
             text = describe(exc) if exc is not None else "the Dask task failed"
+            launch = run.launch
             events.append(
-                Failed(run.trial_id, run.attempt, text, f"{tb}{text}", time.time(), False)
+                Failed(launch.trial_id, launch.attempt, text, f"{tb}{text}", time.time(), False)
             )
             self._end(run, reuse=False)
         else:  # finished without ever connecting
@@ -770,8 +609,11 @@ class DaskExecutor(Executor):
     def _end(self, run: _Run, reuse: bool, cancel: bool = False) -> None:
         run.ended = True
         self._runs.pop(run.run_id, None)
-        if self._running.get(run.trial_id) is run:
-            del self._running[run.trial_id]
+        tid = run.launch.trial_id
+        if self._running.get(tid) is run:
+            del self._running[tid]
+        if run.trial_id:
+            self._pool.release(run, reuse=False)
         if run.sock is not None:
             assert self._sel is not None
             with contextlib.suppress(KeyError, ValueError, OSError):
@@ -805,6 +647,7 @@ class DaskExecutor(Executor):
         self._ending.clear()
         self._runs.clear()
         self._running.clear()
+        self._pool.running.clear()
         client = self._client
         if client is not None and futures:
             with contextlib.suppress(Exception):

@@ -1,5 +1,6 @@
 """The driver side of the trial link, for executors whose workers serve trials one at a time
-over the frames of :mod:`tunefleet.worker.wire` (local worker processes, Spark slot tasks).
+over the frames of :mod:`tunefleet.worker.wire` (local worker processes, Spark slot tasks,
+Dask tasks).
 
 A slot is one such worker. The pool knows which slot runs which trial, which slots are
 idle, the launch sequence number that ties a control message to its attempt, and when each
@@ -11,6 +12,8 @@ started and replaced, and what a lost slot means.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
@@ -39,6 +42,50 @@ class Slot:
     def write(self, frame: bytes) -> None:
         """Send one encoded frame; a dead worker shows up elsewhere, never as an error here."""
         raise NotImplementedError
+
+
+def open_listener(host: str) -> tuple[socket.socket, socket.socket, socket.socket]:
+    """A non-blocking listener on ``host`` (a free port) for workers that connect back, and
+    a non-blocking socket pair whose write end other threads use to wake the driver's poll.
+    Returns (listener, wake read end, wake write end)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.bind((host, 0))
+        listener.listen(256)
+    except OSError:
+        listener.close()
+        raise
+    listener.setblocking(False)
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    return listener, wake_r, wake_w
+
+
+def accept_all(listener: socket.socket, send_timeout_s: float) -> list[socket.socket]:
+    """The connections waiting on ``listener``. The driver reads one only when its poll
+    says there is data (a socket with a timeout is non-blocking to ``os.read``); a write
+    may wait ``send_timeout_s``."""
+    out: list[socket.socket] = []
+    while True:
+        try:
+            sock, _ = listener.accept()
+        except OSError:  # nothing more to accept (BlockingIOError) or a dropped one
+            return out
+        sock.settimeout(send_timeout_s)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        out.append(sock)
+
+
+def send_frame(sock: socket.socket | None, frame: bytes) -> None:
+    """One frame on a slot's socket object (never a bare descriptor: a dropped connection's
+    number may already belong to another). A failure shows up as the connection's end when
+    the driver next reads it, so it is not raised here."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.sendall(len(frame).to_bytes(4, "little") + frame)
 
 
 S = TypeVar("S", bound=Slot)

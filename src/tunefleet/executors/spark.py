@@ -68,7 +68,7 @@ from tunefleet.executors.base import (
     Launch,
     Resources,
 )
-from tunefleet.executors.slots import Slot, SlotPool
+from tunefleet.executors.slots import Slot, SlotPool, accept_all, open_listener, send_frame
 from tunefleet.executors.spark_context import (
     _LOCAL_CLUSTER,
     _is_loopback_master,
@@ -124,12 +124,7 @@ class _Slot(Slot):
         return f"spark:{self.worker}"
 
     def write(self, frame: bytes) -> None:
-        """One frame, through the socket object (never a bare descriptor: a dropped
-        connection's number may already belong to another). A failure shows up as the
-        connection's end in ``poll()``."""
-        if self.conn is not None:
-            with contextlib.suppress(OSError):
-                self.conn.sock.sendall(len(frame).to_bytes(4, "little") + frame)
+        send_frame(None if self.conn is None else self.conn.sock, frame)
 
 
 class _Conn:
@@ -394,18 +389,10 @@ class SparkExecutor(Executor):
                 if _is_loopback_master(master)
                 else sc.getConf().get("spark.driver.host", socket.gethostname())
             )
-        listener = socket.socket(
-            socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
-        )
-        listener.bind((host, 0))
-        listener.listen(128)
-        listener.setblocking(False)
+        listener, self._wake_r, self._wake_w = open_listener(host)
         self._listener = listener
         self._host = host
         self._port = listener.getsockname()[1]
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
         self._poller.register(listener.fileno(), _POLLIN)
         self._poller.register(self._wake_r.fileno(), _POLLIN)
         self._key = secrets.token_hex(8)
@@ -599,9 +586,7 @@ class SparkExecutor(Executor):
     @staticmethod
     def _send(conn: _Conn, msg: tuple[Any, ...]) -> None:
         """A message on a connection that is not a slot's yet (the handshake's)."""
-        frame = wire.encode(msg)
-        with contextlib.suppress(OSError):
-            conn.sock.sendall(len(frame).to_bytes(4, "little") + frame)
+        send_frame(conn.sock, wire.encode(msg))
 
     def reply(self, trial_id: str, proceed: bool) -> None:
         self._pool.reply(trial_id, proceed)
@@ -659,15 +644,7 @@ class SparkExecutor(Executor):
 
     def _accept(self) -> None:
         assert self._listener is not None
-        while True:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError:  # nothing more to accept (BlockingIOError) or a dropped one
-                return
-            # Reads happen only when poll() says there is data; writes may wait this long.
-            sock.settimeout(self.send_timeout_s)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for sock in accept_all(self._listener, self.send_timeout_s):
             conn = _Conn(sock)
             self._conns[conn.fd] = conn
             self._poller.register(conn.fd, _POLLIN)
