@@ -33,6 +33,7 @@ import sys
 from typing import Any
 
 from tunefleet.errors import TuneError
+from tunefleet.worker.reaper import kill_descendants
 
 _BOOTSTRAP = "import sys; sys.path[:] = {path!r}; from tunefleet.worker.process import main; main()"
 
@@ -79,9 +80,13 @@ class WorkerProcess:
 
     def terminate(self) -> None:
         with contextlib.suppress(OSError):
-            self.popen.terminate()
+            self.popen.terminate()  # the worker kills its descendants, then exits
 
     def kill(self) -> None:
+        # The worker is its trials' subreaper, so everything they started is under it;
+        # once it is killed they would go to init, out of reach (worker/reaper.py).
+        if self.popen.poll() is None:
+            kill_descendants(self.pid)
         with contextlib.suppress(OSError):
             self.popen.kill()
 

@@ -37,6 +37,7 @@ from typing import Any
 from tunefleet.errors import StopTrial
 from tunefleet.protocol import dumps as _dumps
 from tunefleet.worker import wire
+from tunefleet.worker.reaper import kill_descendants
 from tunefleet.worker.session import Session
 from tunefleet.worker.trial import run_attempt
 
@@ -52,6 +53,8 @@ class TrialChannel:
     ``fn`` is the trainable (None until loaded: see :meth:`serve`). ``flush_s``: the batching
     window of asynchronous reports. ``exit_now``: called on ``EXIT``, end of stream or a failed
     write, and expected not to return (see the module docstring); None: unwind and return.
+    ``reap``: this process runs nothing but these trials, one at a time, so every process
+    left under it when an attempt ends is that attempt's and is killed (worker/reaper.py).
     """
 
     __slots__ = (
@@ -67,6 +70,7 @@ class TrialChannel:
         "gone",
         "flush_s",
         "exit_now",
+        "reap",
         "_poll",
         "_lock",
         "_buf",
@@ -85,6 +89,7 @@ class TrialChannel:
         *,
         flush_s: float = FLUSH_AFTER_S,
         exit_now: Callable[[], None] | None = None,
+        reap: bool = False,
     ) -> None:
         self.fd = fd
         self.fn = fn
@@ -98,6 +103,7 @@ class TrialChannel:
         self.gone = False  # end of stream or a failed write: the driver is not there
         self.flush_s = flush_s
         self.exit_now = exit_now
+        self.reap = reap
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         self._poll = poller.poll
@@ -334,6 +340,8 @@ class TrialChannel:
             fn, wire.launch_from_fields(msg[2:]), self, lambda: self.stop_requested
         )
         self._active.clear()
+        if self.reap:  # before DONE/FAIL: once the driver hears the end, nothing is left
+            kill_descendants()
         if failure is None:
             self.send((wire.DONE, stopped))
         else:

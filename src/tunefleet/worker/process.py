@@ -19,7 +19,9 @@ loaded), then runs trials one after the other as the driver sends them: the loop
 :class:`tunefleet.worker.channel.TrialChannel` (shared with the Spark engine's slot tasks).
 It survives user exceptions; it exits on ``EXIT``, when its socket reaches end of file,
 when a write finds the driver gone, or when a watchdog thread sees that the driver is no
-longer its parent, so a killed driver never leaves workers behind.
+longer its parent, so a killed driver never leaves workers behind. It is a subreaper: what
+a trial starts, even in a session of its own, is killed when the attempt ends and when the
+worker exits (:mod:`tunefleet.worker.reaper`).
 
 When the driver gives it a heartbeat interval (the executor's ``lease_ttl / 4``), a
 heartbeat thread renews the lease of the running trial: every interval, if nothing was sent
@@ -43,6 +45,7 @@ from typing import Any, NoReturn
 
 from tunefleet.worker import wire
 from tunefleet.worker.channel import FLUSH_AFTER_S, TrialChannel
+from tunefleet.worker.reaper import become_subreaper, kill_descendants
 from tunefleet.worker.trial import describe
 
 # How often the watchdog checks that the driver is still the parent process.
@@ -50,7 +53,9 @@ PARENT_CHECK_INTERVAL_S = 0.5
 
 
 def _exit(code: int = 0) -> NoReturn:
-    """Leave at once: no atexit handlers, no joining of threads the trainable left behind."""
+    """Leave at once: no atexit handlers, no joining of threads the trainable left behind,
+    and nothing the trials started left running (worker/reaper.py)."""
+    kill_descendants()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed or broken stream must not block exit
             stream.flush()
@@ -103,6 +108,8 @@ def main() -> NoReturn:
     fd, driver_pid = int(sys.argv[1]), int(sys.argv[2])
     os.set_inheritable(fd, False)  # pass_fds made it inheritable: not for the trial's children
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    signal.signal(signal.SIGTERM, lambda *_: _exit(1))  # the driver's terminate(): reap first
+    become_subreaper()  # what trials start, even detached, stays under us (reaper.py)
     threading.Thread(
         target=_watch_parent, args=(driver_pid,), name="tunefleet-watchdog", daemon=True
     ).start()
@@ -114,7 +121,7 @@ def main() -> NoReturn:
     sys.argv[:] = argv  # as the driver sees it (user code may read it)
     # The loop exits the process at once on EXIT, at end of stream and when a write finds
     # the driver gone (a trial that does not report is not waited for).
-    loop = TrialChannel(fd, None, flush_s=FLUSH_AFTER_S, exit_now=_exit)
+    loop = TrialChannel(fd, None, flush_s=FLUSH_AFTER_S, exit_now=_exit, reap=True)
     if heartbeat_s is not None:
         loop.send((wire.HEARTBEAT,))  # "started": the driver's lease clock may begin
         loop.renew_while(True)  # a launch may be waiting while the user's imports run

@@ -20,6 +20,7 @@ from typing import Any
 from tunefleet.worker import wire
 from tunefleet.worker.channel import TrialChannel
 from tunefleet.worker.import_paths import add_import_paths
+from tunefleet.worker.reaper import become_subreaper
 from tunefleet.worker.trial import describe
 
 # Driver → slot after the handshake: (GO, heartbeat interval or None).
@@ -72,7 +73,8 @@ def _serve_slot(bcast: Any, spec: dict[str, Any]) -> None:
             gpus = ctx.resources().get("gpu")
             if gpus is not None:
                 os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus.addresses)
-        channel = TrialChannel(fd, flush_s=spec["flush_s"])
+        become_subreaper()  # one trial at a time in this Python worker (reaper.py)
+        channel = TrialChannel(fd, flush_s=spec["flush_s"], reap=True)
         channel.reader = reader  # it may already hold the first launch
         channel.inbox.extend(msgs[1:])
         load_error: tuple[str, str] | None = None

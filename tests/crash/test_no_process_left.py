@@ -1,0 +1,165 @@
+"""A process a trainable starts, even in a session of its own (``start_new_session=True``)
+or daemonised (orphaned by a shell that exits), ends with its trial: when the trial
+returns, is stopped by ASHA or raises, and when the driver is killed with SIGKILL.
+Processes are found by a marker in their command line, and killed by pid at teardown
+whatever happens."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tunefleet as tune
+from tunefleet.callbacks import Callback
+from tunefleet.schedulers import ASHAScheduler
+from tunefleet.worker.reaper import descendants
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
+
+SLEEPER = "import time, sys; time.sleep(600)"
+
+
+def with_marker(marker: str) -> list[int]:
+    """Pids of living processes whose command line holds ``marker``."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{name}/cmdline").read_bytes()
+            state = Path(f"/proc/{name}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmd and state != b"Z":
+            found.append(int(name))
+    return found
+
+
+@pytest.fixture
+def marker() -> Iterator[str]:
+    mark = f"tf-orphan-{uuid.uuid4().hex}"
+    yield mark
+    for pid in with_marker(mark):  # whatever the test's outcome: nothing stays running
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def start_detached(mark: str) -> None:
+    """One child in a new session and one grandchild orphaned by its shell (a daemon)."""
+    subprocess.Popen([sys.executable, "-c", SLEEPER, mark], start_new_session=True)
+    inner = f"setsid {sys.executable} -c '{SLEEPER}' {mark} >/dev/null 2>&1 &"
+    subprocess.run(["sh", "-c", inner], check=True)
+
+
+def trainable(config: dict[str, Any]) -> None:
+    start_detached(f"{config['marker']}-{config['q']}")
+    for i in range(config["steps"]):
+        time.sleep(0.02)
+        tune.report({"score": config["q"] * (i + 1)})
+    if config["q"] == 4:
+        raise RuntimeError("the trial fails after starting its processes")
+
+
+class Leftovers(Callback):
+    """At each trial's end (after the worker said so), the processes its trial started."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self.iterations: dict[str, int] = {}
+
+    def _count(self, trial: Any) -> None:
+        cfg = trial.config
+        self.seen[trial.trial_id] = len(with_marker(f"{cfg['marker']}-{cfg['q']}"))
+        self.iterations[trial.trial_id] = (trial.last_result or {}).get("training_iteration", 0)
+
+    def on_trial_complete(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+        self._count(trial)
+
+    def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+        self._count(trial)
+
+
+def test_asha_stopped_failed_and_finished_trials_leave_no_process(
+    tmp_path: Path, marker: str
+) -> None:
+    seen = Leftovers()
+    tune.run(
+        trainable,
+        config={
+            "q": tune.grid_search([1, 2, 3, 4]),
+            "marker": marker,
+            "steps": 8,
+        },
+        metric="score",
+        mode="max",
+        scheduler=ASHAScheduler(max_t=8, grace_period=1, reduction_factor=2),
+        max_concurrent_trials=2,
+        callbacks=[seen],
+        raise_on_failed_trial=False,
+        storage_path=str(tmp_path / "runs"),
+        verbose=0,
+    )
+    assert len(seen.seen) == 4
+    assert any(it < 8 for it in seen.iterations.values()), seen.iterations  # ASHA stopped one
+    assert seen.seen == dict.fromkeys(seen.seen, 0)  # gone when the driver heard the end
+    assert with_marker(marker) == []
+    assert [
+        p for p in descendants() if marker.encode() in Path(f"/proc/{p}/cmdline").read_bytes()
+    ] == []
+
+
+DRIVER = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    import tunefleet as tune
+
+    SLEEPER = "import time, sys; time.sleep(600)"
+
+    def train(config):
+        mark = config["marker"]
+        subprocess.Popen([sys.executable, "-c", SLEEPER, mark], start_new_session=True)
+        inner = f"setsid {sys.executable} -c '{SLEEPER}' {mark} >/dev/null 2>&1 &"
+        subprocess.run(["sh", "-c", inner], check=True)
+        for i in range(1000):
+            time.sleep(0.05)
+            tune.report({"i": i})
+
+    tune.run(train, config={"marker": os.environ["TF_MARK"]}, storage_path=sys.argv[1], verbose=0)
+    """
+)
+
+
+def test_a_killed_driver_leaves_no_trial_process(tmp_path: Path, marker: str) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    driver = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "runs")],
+        env={**os.environ, "TF_MARK": marker},  # not in its command line: in the config
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(with_marker(marker)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(with_marker(marker)) == 2, "the trial never started its processes"
+        driver.kill()
+        driver.wait()
+        deadline = time.monotonic() + 10  # the workers' watchdog looks every 0.5 s
+        while with_marker(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert with_marker(marker) == []
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
