@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Best config:   {results.best_config}")
     print(f"Results:       {results.experiment_path}")
     print(f"Inspect with:  tunefleet show {results.name} --storage-path {args.storage_path}")
+    print(f"Browse it:     tunefleet dashboard --storage-path {args.storage_path}")
     return 0
 
 

@@ -25,8 +25,10 @@ class Progress:
         total: int | None,
         verbose: int = 1,
         log_every: float = 10.0,
+        hint: str | None = None,
     ) -> None:
         self.name = name
+        self.hint = hint  # e.g. the command that opens the live dashboard
         self.metric = metric
         self.sign = -1.0 if mode == "min" else 1.0
         self.total = total
@@ -42,6 +44,8 @@ class Progress:
         self._tty = sys.stdout.isatty()
 
     def __enter__(self) -> Progress:
+        if self.verbose >= 1 and self.hint and not self._tty:
+            print(f"[{self.name}] {self.hint}", flush=True)
         if self.verbose >= 1 and self._tty:
             from rich.live import Live
 
@@ -105,14 +109,20 @@ class Progress:
     def _render_empty(self) -> Any:
         from rich.text import Text
 
-        return Text(f"[{self.name}] starting workers…")
+        return Text(f"[{self.name}] starting workers…" + (f"\n{self.hint}" if self.hint else ""))
 
     def _render(self, counts: dict[str, int], num_results: int, now: float) -> Any:
         from rich.table import Table
 
         elapsed = now - self._t0
         done = counts.get("TERMINATED", 0) + counts.get("ERROR", 0)
-        table = Table(title=f"tunefleet · {self.name}", title_justify="left", expand=False)
+        table = Table(
+            title=f"tunefleet · {self.name}",
+            title_justify="left",
+            caption=self.hint,
+            caption_justify="left",
+            expand=False,
+        )
         for col in (
             "elapsed",
             "running",

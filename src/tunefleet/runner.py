@@ -25,6 +25,7 @@ from typing import Any
 
 from tunefleet import signals
 from tunefleet.callbacks import dispatch, trial_views
+from tunefleet.dashboard import dashboard_hint
 from tunefleet.engine import Engine, EngineConfig, HaltTrial, LaunchTrial, Reply
 from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
 from tunefleet.executors.base import Executor
@@ -263,7 +264,12 @@ class Runner:
         self._writer = writer
         exp_dir = self.store.experiment_dir(self.name)
         progress = Progress(
-            self.name, s.metric, s.mode, engine.config.total_trials, verbose=s.verbose
+            self.name,
+            s.metric,
+            s.mode,
+            engine.config.total_trials,
+            verbose=s.verbose,
+            hint=dashboard_hint(self.store),
         )
         status, reason = "completed", None
         raise_now: BaseException | None = None

@@ -21,6 +21,13 @@ def command(storage_path: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT
     return cmd if port == DEFAULT_PORT and host == "127.0.0.1" else f"{cmd} --port {port}"
 
 
+def dashboard_hint(store: object) -> str | None:
+    """The line a sweep prints so its user can watch it live (SQLite stores: they have a
+    ``root`` the dashboard can read, from another process, while the sweep writes)."""
+    root = getattr(store, "root", None)
+    return f"watch it live: {command(root)}" if isinstance(root, str) else None
+
+
 def serve(
     storage_path: str,
     host: str = "127.0.0.1",

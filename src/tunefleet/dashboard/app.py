@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import math
 import os
 import threading
@@ -56,6 +57,9 @@ class Registry:
         self.live: dict[str, LiveExperiment] = {}
         self.problems: dict[str, str] = {}
         self.seen: dict[str, float] = {}
+        self.answers: dict[
+            tuple[Any, ...], tuple[int, Any]
+        ] = {}  # (name, view...) -> (seq, answer)
         self.importance: dict[str, dict[str, Any]] = {}  # the latest fit, per experiment
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -81,6 +85,19 @@ class Registry:
         self.seen[name] = time.monotonic()
         return live
 
+    def cached(self, name: str, key: tuple[Any, ...], live: LiveExperiment, fn: Any) -> Response:
+        """``fn()`` as JSON, recomputed only when the log has grown since: polls of a quiet
+        sweep cost a dict lookup. Encoded here with ``json`` (FastAPI's own encoder walks
+        every value in Python, several times slower for the large answers)."""
+        hit = self.answers.get((name, *key))
+        if hit is None or hit[0] != live.last_seq:
+            seq = live.last_seq
+            body = encode(fn())
+            if len(self.answers) > 256:
+                self.answers.clear()
+            hit = self.answers[(name, *key)] = (seq, body)
+        return Response(hit[1], media_type="application/json")
+
     def _loop(self) -> None:
         while not self._stop.wait(POLL_S):
             now = time.monotonic()
@@ -99,6 +116,24 @@ class Registry:
         if status == "running" and self.store.driver_alive(name) is False:
             return "crashed"
         return status
+
+
+def encode(value: Any) -> bytes:
+    """Strict JSON (a NaN or infinity in a user's config becomes null: browsers reject NaN)."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:
+        return json.dumps(_finite(value), separators=(",", ":")).encode()
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_finite(x) for x in v]
+    return v
 
 
 def objectives(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -228,9 +263,12 @@ def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> 
         status: str = "",
         offset: int = 0,
         limit: int = 100,
-    ) -> dict[str, Any]:
+    ) -> Response:
         try:
-            return views.trials_page(reg.get(name), sort, desc, q, status, max(0, offset), limit)
+            live = reg.get(name)
+            key = ("trials", sort, desc, q, status, offset, limit)
+            page = (live, sort, desc, q, status, max(0, offset), limit)
+            return reg.cached(name, key, live, lambda: views.trials_page(*page))
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
 
@@ -242,18 +280,21 @@ def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> 
         return out
 
     @app.get("/api/experiments/{name}/history")
-    def history(name: str) -> dict[str, Any]:
-        return views.history(reg.get(name))
+    def history(name: str) -> Response:
+        live = reg.get(name)
+        return reg.cached(name, ("history",), live, lambda: views.history(live))
 
     @app.get("/api/experiments/{name}/curves")
-    def curves(name: str, trials: int = 200, points: int = 200, trial: str = "") -> dict[str, Any]:
+    def curves(name: str, trials: int = 200, points: int = 200, trial: str = "") -> Response:
         live = reg.get(name)
-        return views.curves(live, max(1, min(trials, 1000)), max(2, min(points, 2000)), trial)
+        args = (live, max(1, min(trials, 1000)), max(2, min(points, 2000)), trial)
+        key = ("curves", *args[1:])
+        return reg.cached(name, key, live, lambda: views.curves(*args))
 
     @app.get("/api/experiments/{name}/params")
-    def params(name: str) -> dict[str, Any]:
-        data, _ = views.param_sample(reg.get(name))
-        return data
+    def params(name: str) -> Response:
+        live = reg.get(name)
+        return reg.cached(name, ("params",), live, lambda: views.param_sample(live)[0])
 
     @app.get("/api/experiments/{name}/importance")
     def importance(name: str) -> dict[str, Any]:
@@ -274,12 +315,14 @@ def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> 
         return out
 
     @app.get("/api/experiments/{name}/lineage")
-    def lineage(name: str) -> dict[str, Any]:
-        return views.lineage(reg.get(name))
+    def lineage(name: str) -> Response:
+        live = reg.get(name)
+        return reg.cached(name, ("lineage",), live, lambda: views.lineage(live))
 
     @app.get("/api/experiments/{name}/errors")
-    def errors(name: str) -> dict[str, Any]:
-        return views.errors(reg.get(name))
+    def errors(name: str) -> Response:
+        live = reg.get(name)
+        return reg.cached(name, ("errors",), live, lambda: views.errors(live))
 
     @app.get("/api/experiments/{name}/pareto")
     def pareto(name: str) -> dict[str, Any]:

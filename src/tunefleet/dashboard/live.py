@@ -26,6 +26,7 @@ from tunefleet.storage.records import (
     CHECKPOINT,
     RESULT,
     TRIAL_COMPLETED,
+    TRIAL_CREATED,
     TRIAL_FAILED,
     TRIAL_PAUSED,
     TRIAL_RESTARTED,
@@ -34,7 +35,7 @@ from tunefleet.storage.records import (
 )
 from tunefleet.storage.replay import ReplayedExperiment
 
-CHUNK = 50_000  # rows per catch-up step: the lock is released between steps
+CHUNK = 10_000  # rows per catch-up step: the lock is released between steps
 
 
 @dataclass
@@ -83,6 +84,7 @@ class LiveExperiment:
         self.modes = modes
         self.replay = ReplayedExperiment()
         self.series: dict[str, Series] = {}
+        self.text: dict[str, str] = {}  # trial_id -> what the filter box searches
         self.improvements: list[Improvement] = []
         self.num_results = 0
         self.compute = 0.0
@@ -174,6 +176,8 @@ class LiveExperiment:
                 self.replay.apply(Record(kind, tid, payload, ts, seq))
                 if tid is not None:
                     self._mark(tid, kind, payload)
+                    if kind in (TRIAL_CREATED, TRIAL_RESTARTED):  # the config, as logged
+                        self.text[tid] = f"{tid} {data}".lower()
             self.last_seq = seq
 
     def _series(self, tid: str | None) -> Series:

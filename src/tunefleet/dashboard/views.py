@@ -8,8 +8,10 @@ O(trials) at most, never O(results) (DESIGN.md §6: 10⁷ results per experiment
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
+from collections.abc import Iterable
 from typing import Any
 
 from tunefleet.dashboard.live import LiveExperiment, short
@@ -56,25 +58,37 @@ def trials_page(
         raise ValueError(f"sort: must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
     limit = max(1, min(limit, MAX_PAGE))
     with live.lock:
-        trials = list(live.replay.trials.values())
+        trials: Iterable[TrialSnapshot] = live.replay.trials.values()
         if status:
             wanted = {s.strip().upper() for s in status.split(",")}
             trials = [t for t in trials if t.status in wanted]
         if q:
             needle = q.lower()
-            trials = [t for t in trials if needle in _haystack(t)]
+            trials = [t for t in trials if _matches(live, t, needle)]
         key = _sort_key(live, sort)
-        # trials without a value sort last either way
-        present = [t for t in trials if key(t) is not None]
-        missing = [t for t in trials if key(t) is None]
-        present.sort(key=key, reverse=desc)
-        ordered = present + missing
-        rows = [trial_row(live, t) for t in ordered[offset : offset + limit]]
-        return {"total": len(ordered), "offset": offset, "rows": rows, "seq": live.last_seq}
+        # trials without a value sort last either way; only the page asked for is ordered
+        keyed = [(k, t.index, t) for t in trials if (k := key(t)) is not None]
+        missing = (
+            [t for t in trials if key(t) is None] if len(keyed) < len(live.replay.trials) else []
+        )
+        total = len(keyed) + len(missing)
+        want = offset + limit
+        pick = heapq.nlargest if desc else heapq.nsmallest
+        top = [t for _, _, t in pick(want, keyed, key=lambda r: (r[0], r[1]))]
+        if len(top) < want:
+            missing.sort(key=lambda t: t.index)
+            top += missing[: want - len(top)]
+        rows = [trial_row(live, t) for t in top[offset:want]]
+        return {"total": total, "offset": offset, "rows": rows, "seq": live.last_seq}
 
 
-def _haystack(t: TrialSnapshot) -> str:
-    return f"{t.trial_id} {t.status} {t.config} {t.error or ''}".lower()
+def _matches(live: LiveExperiment, t: TrialSnapshot, needle: str) -> bool:
+    """The filter box: a substring of the id, the config (as logged), the status, the error."""
+    return (
+        needle in live.text.get(t.trial_id, t.trial_id.lower())
+        or needle in t.status.lower()
+        or (t.error is not None and needle in t.error.lower())
+    )
 
 
 def _sort_key(live: LiveExperiment, sort: str) -> Any:
@@ -161,14 +175,14 @@ def curves(
             chosen = [trial] if trial in live.series else []
         else:
             running = [t for t, s in live.replay.trials.items() if s.status == "RUNNING"]
+            skip = set(running)
             scored = [
                 (sign * v, tid)
-                for tid in live.series
-                if (v := live.score(tid)) is not None and tid not in running
+                for tid, s in live.series.items()
+                if s.best and (v := s.best[0]) is not None and tid not in skip
             ]
-            scored.sort()
-            chosen = running[:max_trials] + [tid for _, tid in scored]
-            chosen = chosen[:max_trials]
+            best = heapq.nsmallest(max(0, max_trials - len(running)), scored)
+            chosen = (running + [tid for _, tid in best])[:max_trials]
         for tid in chosen:
             s = live.series[tid]
             n = len(s.iteration)
@@ -202,10 +216,10 @@ def param_sample(live: LiveExperiment, max_trials: int = 2000) -> tuple[dict[str
         ]
     total = len(scored)
     if total > max_trials:
-        scored.sort(key=lambda r: sign * r[2])
-        top = scored[: max_trials // 10]
-        rest = random.Random(0).sample(scored[len(top) :], max_trials - len(top))
-        scored = top + rest
+        top = heapq.nsmallest(max_trials // 10, scored, key=lambda r: sign * r[2])
+        chosen = {r[0] for r in top}
+        rest = [r for r in scored if r[0] not in chosen]
+        scored = top + random.Random(0).sample(rest, max_trials - len(top))
     table = param_table(scored, metric=live.metrics[0] if live.metrics else "score")
     params = [
         {
