@@ -90,6 +90,7 @@ def run_cmd(
         str, typer.Option(help="Directory for bench.json, bench.md and charts.")
     ] = "bench_results",
     timeout: Annotated[float, typer.Option(help="Seconds allowed per system.")] = 3600.0,
+    device: Annotated[str, typer.Option(help="cpu, or cuda: mlp/xgboost/lightgbm on GPU.")] = "cpu",
 ) -> None:
     """Run one workload's sweep on each engine and peer; print and write the comparison."""
     from tunefleet.bench import report
@@ -114,6 +115,7 @@ def run_cmd(
         seed=seed,
         out=out,
         timeout_s=timeout,
+        device=device,
     )
     try:
         validate(cfg, check_data=bool(data))
@@ -122,7 +124,9 @@ def run_cmd(
     except (TuneError, TuneValueError, TuneTypeError) as exc:
         _fail(str(exc))
         return
-    report.print_table(f"tunefleet bench run: {workload}", result["rows"], report.RUN_COLUMNS)
+    report.print_table(
+        f"tunefleet bench run: {workload}", result["rows"], report.run_columns(result["rows"])
+    )
     for row in result["rows"]:
         for note in row.get("notes", []):
             typer.echo(f"  {row['system']}: {note}")

@@ -23,6 +23,21 @@ RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("trials", "trials", "{}"),
 )
 
+#: GPU columns (bench/gpu_sampler.py), shown only when some row was sampled on a GPU.
+GPU_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("gpu_utilisation", "GPU util (busy)", "{:.1%}"),
+    ("gpu_per_device", "GPU util per device", "{}"),
+    ("gpu_memory_peak_mb", "GPU mem peak (MiB)", "{:,.0f}"),
+)
+
+
+def run_columns(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
+    """The engine table's columns: the GPU ones after utilisation when a GPU was sampled."""
+    if not any("gpu_utilisation" in r for r in rows):
+        return RUN_COLUMNS
+    at = [k for k, _, _ in RUN_COLUMNS].index("utilisation_slots") + 1
+    return RUN_COLUMNS[:at] + GPU_COLUMNS + RUN_COLUMNS[at:]
+
 
 def cell(row: dict[str, Any], key: str, fmt: str) -> str:
     value = row.get(key)

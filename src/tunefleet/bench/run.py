@@ -18,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from tunefleet.bench import measure, report
+from tunefleet.bench.gpu_sampler import GpuSampler, busy_gpu_figures
 from tunefleet.bench.systems import ENGINES, PEERS, SCHEDULERS, Job
+from tunefleet.bench.workloads._common import DEVICE_VAR
 from tunefleet.errors import TuneValueError
 
 RUN_PANELS = (
     ("time_to_target_s", "time to target (s)"),
     ("trials_per_hour", "trials per hour"),
     ("utilisation_busy", "worker utilisation (busy window)"),
+    ("gpu_utilisation", "GPU utilisation (busy window)"),
     ("cost_per_1000", "cost per 1,000 trials"),
     ("recovery_s", "recovery after a kill (s)"),
 )
@@ -53,6 +56,7 @@ class BenchConfig:
     kill_after_s: float = 1.0
     timeout_s: float = 3600.0
     search: str = "random"
+    device: str = "cpu"
 
 
 def validate(cfg: BenchConfig, check_data: bool = True) -> BenchConfig:
@@ -112,6 +116,20 @@ def validate(cfg: BenchConfig, check_data: bool = True) -> BenchConfig:
     concurrency = cfg.concurrency or max(1, cores // per_trial)
     if concurrency < 1:
         raise TuneValueError(f"--concurrency: must be >= 1, got {concurrency}")
+    if cfg.device not in ("cpu", "cuda"):
+        raise TuneValueError(f"--device: must be cpu or cuda, got {cfg.device!r}")
+    if cfg.device == "cuda":
+        from tunefleet.worker.devices import list_devices
+
+        if not list_devices():
+            raise TuneValueError(
+                "--device cuda: no GPU on this machine (NVML and nvidia-smi found none, "
+                "or CUDA_VISIBLE_DEVICES hides them); run without --device cuda"
+            )
+        if workload.name not in ("mlp", "xgboost", "lightgbm"):
+            raise TuneValueError(
+                f"--device cuda: only mlp, xgboost and lightgbm train on CUDA, not {cfg.workload}"
+            )
     target = cfg.target if cfg.target is not None else workload.default_target
     return replace(cfg, concurrency=concurrency, target=target)
 
@@ -154,7 +172,7 @@ def _job(cfg: BenchConfig, system: str, configs: list[dict[str, Any]] | None) ->
     )
 
 
-def run_child(job: Job, timeout_s: float) -> dict[str, Any]:
+def run_child(job: Job, timeout_s: float, device: str = "cpu") -> dict[str, Any]:
     """Run one system in a fresh interpreter; a crash or timeout becomes an error row."""
     work = Path(job.out) / "jobs"
     work.mkdir(parents=True, exist_ok=True)
@@ -162,7 +180,7 @@ def run_child(job: Job, timeout_s: float) -> dict[str, Any]:
     out_file = work / f"{job.system}.outcome.json"
     out_file.unlink(missing_ok=True)
     job_file.write_text(job.to_json())
-    env = dict(os.environ, OMP_NUM_THREADS=str(job.cpus_per_trial))
+    env = dict(os.environ, OMP_NUM_THREADS=str(job.cpus_per_trial), **{DEVICE_VAR: device})
     log = work / f"{job.system}.log"
     with open(log, "wb") as f:
         try:
@@ -210,7 +228,8 @@ def run_bench(
         if on_event:
             on_event("start", {"system": system})
         t = time.time()
-        outcome = run_child(_job(cfg, system, configs), cfg.timeout_s)
+        with GpuSampler() as sampler:
+            outcome = run_child(_job(cfg, system, configs), cfg.timeout_s, cfg.device)
         row = measure.figures(
             outcome,
             metric=workload.metric,
@@ -221,6 +240,7 @@ def run_bench(
             price=cfg.price_per_core_hour,
             spot_price=cfg.spot_price_per_core_hour,
         )
+        row.update(busy_gpu_figures(sampler.samples, outcome))
         rows.append(row)
         curves[system] = measure.best_so_far(outcome, workload.metric, workload.mode)
         if on_event:
@@ -236,6 +256,7 @@ def run_bench(
         "concurrency": cfg.concurrency,
         "cpus_per_trial": cfg.cpus_per_trial,
         "workers_per_trial": cfg.workers_per_trial,
+        "device": cfg.device,
         "inject_failure": cfg.inject_failure,
         "data": {"path": os.path.abspath(cfg.data), "rows_used": cfg.rows, **meta},
         "machine": machine(),
@@ -263,7 +284,7 @@ def run_markdown(result: dict[str, Any]) -> str:
     )
     notes = [f"- {r['system']}: {n}" for r in result["rows"] for n in r.get("notes", [])]
     notes += [f"- {r['system']}: {r['error']}" for r in result["rows"] if r.get("error")]
-    body = report.markdown_table(result["rows"], report.RUN_COLUMNS)
+    body = report.markdown_table(result["rows"], report.run_columns(result["rows"]))
     return "\n\n".join([head, body, *(["\n".join(notes)] if notes else [])])
 
 

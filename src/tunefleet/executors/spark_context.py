@@ -219,6 +219,11 @@ def check_task_fits(resources: Resources, master: str) -> None:
     """Refuse, before Spark starts, a trial that no task of ``master`` can hold."""
     if not resources.cpu > 0 and not resources.gpu > 0 and not resources.custom:
         raise TuneValueError("resources_per_trial: a trial must request some resource")
+    from tunefleet.executors.gpu_requests import spark_gpu_refusal
+
+    refusal = spark_gpu_refusal(resources, master)
+    if refusal is not None:
+        raise TuneValueError(refusal)
     cpus, _ = task_requests(resources)
     cores = _local_cores(master)
     if cores is not None and cpus > cores:

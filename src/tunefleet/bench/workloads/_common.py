@@ -5,14 +5,24 @@ Kept free of model libraries so importing the registry stays light.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from tunefleet.bench.workload import TrialSession
 
+#: ``cpu`` or ``cuda``: where the workloads train (``tunefleet bench run --device``); set by the
+#: bench in its children's environment, which every engine's workers inherit.
+DEVICE_VAR = "TUNEFLEET_BENCH_DEVICE"
+
 #: Probabilities are clipped to [EPS, 1 - EPS] before the log, as sklearn's log_loss does.
 EPS = 1e-15
+
+
+def bench_device() -> str:
+    """``cuda`` when the bench runs the workloads on a GPU, else ``cpu``."""
+    return "cuda" if os.environ.get(DEVICE_VAR, "cpu") == "cuda" else "cpu"
 
 
 def seed_of(config: dict[str, Any]) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunefleet.bench.workload import Dataset, TrialSession, Workload
-from tunefleet.bench.workloads._common import float32, metrics, resume, seed_of
+from tunefleet.bench.workloads._common import bench_device, float32, metrics, resume, seed_of
 
 #: Boosting rounds per reported iteration.
 ROUNDS = 10
@@ -63,6 +63,7 @@ def lightgbm_train(config: dict[str, Any], data: Dataset, session: TrialSession)
         "bagging_freq": 1 if float(config.get("bagging_fraction", 1.0)) < 1.0 else 0,
         "lambda_l2": float(config.get("lambda_l2", 0.0)),
         "num_threads": session.threads,
+        "device_type": "gpu" if bench_device() == "cuda" else "cpu",  # PyPI wheels: OpenCL
         "seed": seed_of(config),
         "deterministic": True,
         "force_col_wise": True,  # skips LightGBM's row/col-wise timing probe
@@ -160,6 +161,7 @@ def xgboost_train(config: dict[str, Any], data: Dataset, session: TrialSession) 
         "lambda": float(config.get("lambda", 1.0)),
         "tree_method": "hist",
         "nthread": session.threads,
+        "device": bench_device(),
         "seed": seed_of(config),
         "verbosity": 0,
     }

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tunefleet.bench.workload import Dataset, TrialSession, Workload
-from tunefleet.bench.workloads._common import float32, metrics, resume, seed_of
+from tunefleet.bench.workloads._common import bench_device, float32, metrics, resume, seed_of
 
 #: Epochs per trial.
 MAX_ITERATIONS = 20
@@ -102,6 +102,9 @@ def mlp_train(config: dict[str, Any], data: Dataset, session: TrialSession) -> N
     share = len(y_train) // world
     x_train = x_train[rank * share : (rank + 1) * share]
     y_train = y_train[rank * share : (rank + 1) * share]
+    device = torch.device(bench_device())
+    x_train, y_train, x_valid = x_train.to(device), y_train.to(device), x_valid.to(device)
+    mean, scale = mean.to(device), scale.to(device)
 
     linears: list[nn.Linear] = []
     width = x_train.shape[1]
@@ -116,6 +119,7 @@ def mlp_train(config: dict[str, Any], data: Dataset, session: TrialSession) -> N
             bound = 1.0 / math.sqrt(layer.in_features)  # nn.Linear's own init range
             layer.weight.uniform_(-bound, bound, generator=init)
             layer.bias.uniform_(-bound, bound, generator=init)
+    params.to(device)
     optimizer = torch.optim.AdamW(
         params.parameters(),
         lr=float(config.get("lr", 1e-3)),
@@ -130,7 +134,7 @@ def mlp_train(config: dict[str, Any], data: Dataset, session: TrialSession) -> N
         for layer in linears:
             h = torch.relu(layer(h))
             if masks is not None and dropout > 0.0:
-                keep = torch.rand(h.shape, generator=masks) >= dropout
+                keep = torch.rand(h.shape, generator=masks).to(h.device) >= dropout
                 h = h * keep / (1.0 - dropout)
         return head(h)
 
@@ -152,7 +156,7 @@ def mlp_train(config: dict[str, Any], data: Dataset, session: TrialSession) -> N
         order = torch.randperm(n, generator=shuffle)
         masks = torch.Generator().manual_seed(_stream_seed(seed, epoch, 2, rank))
         for start in range(0, n, batch_size):
-            batch = order[start : start + batch_size]
+            batch = order[start : start + batch_size].to(device)
             loss = nn.functional.cross_entropy(forward(x_train[batch], masks), y_train[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -166,14 +170,14 @@ def mlp_train(config: dict[str, Any], data: Dataset, session: TrialSession) -> N
                     for i in range(0, len(x_valid), EVAL_BATCH)
                 ]
             )
-        scores = metrics(proba.numpy(), data.y_valid, data.classes)
+        scores = metrics(proba.cpu().numpy(), data.y_valid, data.classes)
         if rank != 0:
             session.report(scores)
             continue
         # Copies: the optimizer updates these tensors in place after report returns.
         snapshot = {
             "iteration": epoch,
-            "model": {k: v.detach().clone() for k, v in params.state_dict().items()},
+            "model": {k: v.detach().cpu().clone() for k, v in params.state_dict().items()},
             "optimizer": copy.deepcopy(optimizer.state_dict()),
         }
         session.report(scores, state=snapshot)
@@ -181,7 +185,7 @@ def mlp_train(config: dict[str, Any], data: Dataset, session: TrialSession) -> N
 
 MLP = Workload(
     name="mlp",
-    description="PyTorch MLP on CPU (AdamW), one epoch per iteration",
+    description="PyTorch MLP on CPU or CUDA (AdamW), one epoch per iteration",
     space=mlp_space,
     grid=mlp_grid,
     train=mlp_train,
