@@ -1,0 +1,200 @@
+"""What one trial runs on a worker: cross-validate one configuration, epoch by epoch.
+
+An epoch advances every fold's model by one step and scores it, then reports the mean
+score so that a scheduler (ASHA, Hyperband, BOHB) can stop the trial there. A step is
+one ``partial_fit`` pass over the fold's training rows, or a ``warm_start`` refit that
+grows ``n_estimators`` / ``max_iter`` to ``ceil(full * epoch / max_iters)``, or (without
+``warm_start``) a fresh fit with that many estimators. Without early stopping there is
+one step: a plain ``fit``, exactly what scikit-learn's search estimators do.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Report key the scheduler and searcher rank trials by (the refit scorer's mean).
+OBJECTIVE = "objective"
+#: Report key of a scorer's error: [exception class name, message].
+SCORE_ERROR = "score_error"
+
+
+@dataclass
+class Plan:
+    """Everything a trial needs besides its config; shipped once per worker."""
+
+    estimator: Any
+    X: Any
+    y: Any
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    scorers: dict[str, Any]
+    objective: str  # the scorer whose mean is OBJECTIVE
+    fit_params: dict[str, Any]
+    error_score: Any
+    return_train_score: bool
+    method: str  # "fit", "partial_fit", "warm_start" or "n_estimators"
+    resource: str | None  # the parameter grown per epoch (warm_start / n_estimators)
+    max_iters: int
+    points: list[dict[str, Any]] | None = None  # a grid: config["_point"] indexes it
+    checkpoint: bool = False  # the scheduler may pause trials: save the models each epoch
+
+
+def incremental_method(estimator: Any) -> tuple[str, str | None]:
+    """How ``estimator`` can be trained a step at a time, and which parameter grows."""
+    params = estimator.get_params(deep=False)
+    if hasattr(estimator, "partial_fit"):
+        return "partial_fit", None
+    for name in ("n_estimators", "max_iter"):
+        if "warm_start" in params and name in params:
+            return "warm_start", name
+    if "n_estimators" in params:
+        return "n_estimators", "n_estimators"
+    return "fit", None
+
+
+def _subset(data: Any, rows: np.ndarray) -> Any:
+    from sklearn.utils import _safe_indexing
+
+    return None if data is None else _safe_indexing(data, rows)
+
+
+def _step_size(full: Any, epoch: int, max_iters: int) -> int:
+    return max(1, math.ceil(int(full) * epoch / max_iters))
+
+
+def _advance(
+    plan: Plan,
+    model: Any,
+    epoch: int,
+    full: Any,
+    data: tuple[Any, Any],
+    classes: Any,
+    fit_params: dict[str, Any],
+) -> Any:
+    """One step of ``plan.method`` on a fold's training rows; returns the model."""
+    X, y = data
+    if plan.method == "partial_fit":
+        kwargs = dict(fit_params)
+        if classes is not None:
+            kwargs["classes"] = classes
+        model.partial_fit(X, y, **kwargs)
+        return model
+    if plan.method in ("warm_start", "n_estimators") and plan.resource is not None:
+        params: dict[str, Any] = {plan.resource: _step_size(full, epoch, plan.max_iters)}
+        if plan.method == "warm_start":
+            params["warm_start"] = True
+        model.set_params(**params)
+    return model.fit(X, y, **fit_params)
+
+
+def _score(plan: Plan, model: Any, X: Any, y: Any) -> dict[str, float]:
+    return {name: float(scorer(model, X, y)) for name, scorer in plan.scorers.items()}
+
+
+def _failed(plan: Plan, exc: BaseException) -> dict[str, float]:
+    """``error_score`` for every scorer, or the error itself under ``error_score="raise"``."""
+    if plan.error_score == "raise":
+        raise exc
+    return dict.fromkeys(plan.scorers, float(plan.error_score))
+
+
+def _fold_params(fit_params: dict[str, Any], n_samples: int, rows: np.ndarray) -> dict[str, Any]:
+    """Fit parameters with one entry per sample (``sample_weight``) cut to the fold's rows."""
+    return {
+        k: _subset(v, rows) if hasattr(v, "__len__") and len(v) == n_samples else v
+        for k, v in fit_params.items()
+    }
+
+
+def _start(plan: Plan, params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's state: resumed from its checkpoint after a pause, or fresh."""
+    from sklearn.base import clone
+
+    from tunefleet.worker.session import get_checkpoint
+
+    checkpoint = get_checkpoint()
+    if checkpoint is not None:
+        return checkpoint.to_dict()
+    k = len(plan.splits)
+    models = [clone(plan.estimator).set_params(**params) for _ in range(k)]
+    return {
+        "models": models,
+        # the full size the grown parameter reaches at max_iters (the models' own changes)
+        "full": models[0].get_params()[plan.resource] if plan.resource else None,
+        "fit_time": np.zeros(k),
+        "score_time": np.zeros(k),
+        "dead": [False] * k,
+        "errors": [],
+        "epoch": 0,
+    }
+
+
+def cv_trial(config: dict[str, Any], plan: Plan) -> None:
+    """Cross-validate one configuration, reporting after every epoch."""
+    from sklearn.base import is_classifier
+
+    from tunefleet.checkpoint import Checkpoint
+    from tunefleet.worker.session import report
+
+    params = plan.points[config["_point"]] if plan.points is not None else dict(config)
+    state = _start(plan, params)
+    models, dead, errors = state["models"], state["dead"], state["errors"]
+    fit_time, score_time = state["fit_time"], state["score_time"]
+    k = len(plan.splits)
+    full = state["full"]
+    classes = np.unique(plan.y) if is_classifier(plan.estimator) else None
+    epochs = 1 if plan.method == "fit" else plan.max_iters
+    n = len(plan.y) if plan.y is not None else len(plan.X)
+    folds = [
+        (_subset(plan.X, tr), _subset(plan.y, tr), _subset(plan.X, te), _subset(plan.y, te))
+        for tr, te in plan.splits
+    ]
+    for epoch in range(state["epoch"] + 1, epochs + 1):
+        result: dict[str, Any] = {}
+        for i, (x_train, y_train, x_test, y_test) in enumerate(folds):
+            fit_params = _fold_params(plan.fit_params, n, plan.splits[i][0])
+            try:  # a failed fit: error_score decides (raise, or score it and go on)
+                if dead[i]:
+                    raise RuntimeError("an earlier epoch failed")
+                start = time.perf_counter()
+                models[i] = _advance(
+                    plan, models[i], epoch, full, (x_train, y_train), classes, fit_params
+                )
+                fit_time[i] += time.perf_counter() - start
+            except Exception as exc:
+                test_scores = train_scores = _failed(plan, exc)
+                if not dead[i]:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                dead[i] = True
+            else:  # a failed score is raised by fit() in the driver, as scikit-learn does
+                start = time.perf_counter()
+                try:
+                    test_scores = _score(plan, models[i], x_test, y_test)
+                    if plan.return_train_score:
+                        train_scores = _score(plan, models[i], x_train, y_train)
+                except Exception as exc:
+                    report({SCORE_ERROR: [type(exc).__name__, str(exc)], OBJECTIVE: math.nan})
+                    return
+                score_time[i] += time.perf_counter() - start
+            for name, value in test_scores.items():
+                result[f"split{i}_test_{name}"] = value
+                if plan.return_train_score:
+                    result[f"split{i}_train_{name}"] = train_scores[name]
+            result[f"split{i}_fit_time"] = float(fit_time[i])
+            result[f"split{i}_score_time"] = float(score_time[i])
+        result[OBJECTIVE] = float(
+            np.mean([result[f"split{i}_test_{plan.objective}"] for i in range(k)])
+        )
+        result["n_resources"] = epoch
+        if errors:  # the driver warns (FitFailedWarning), as scikit-learn does
+            result["fit_failed"] = len(errors)
+            result["fit_error"] = errors[0]
+        state["epoch"] = epoch
+        # Only a scheduler that pauses (Hyperband, BOHB, promotion ASHA) needs the models
+        # back; a stopping one never resumes, so nothing is pickled for it.
+        checkpoint = Checkpoint.from_dict(state) if plan.checkpoint and epoch < epochs else None
+        report(result, checkpoint=checkpoint)

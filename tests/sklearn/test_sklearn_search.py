@@ -1,0 +1,184 @@
+"""TuneSearchCV / TuneGridSearchCV against scikit-learn's own search estimators.
+
+The in-process ``simulated`` engine keeps these fast; the script test runs the default
+local engine (worker processes) the way a user meets it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import loguniform
+from sklearn.datasets import load_digits, load_iris
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.exceptions import FitFailedWarning
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.model_selection import GridSearchCV
+from sklearn.svm import SVC
+
+import tunefleet as tune
+from tunefleet.errors import TuneError
+from tunefleet.sklearn import TuneGridSearchCV, TuneSearchCV
+
+X_IRIS, Y_IRIS = load_iris(return_X_y=True)
+GRID = {"C": [0.01, 0.1, 1.0], "fit_intercept": [True, False]}
+
+
+def _logreg() -> LogisticRegression:
+    return LogisticRegression(max_iter=1000)
+
+
+def test_grid_cv_results_match_gridsearchcv() -> None:
+    ours = TuneGridSearchCV(_logreg(), GRID, cv=3, engine="simulated").fit(X_IRIS, Y_IRIS)
+    theirs = GridSearchCV(_logreg(), GRID, cv=3).fit(X_IRIS, Y_IRIS)
+    assert sorted(ours.cv_results_) == sorted(theirs.cv_results_)
+    assert ours.cv_results_["params"] == theirs.cv_results_["params"]
+    np.testing.assert_allclose(
+        ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"], atol=1e-6
+    )
+    assert list(ours.cv_results_["rank_test_score"]) == list(theirs.cv_results_["rank_test_score"])
+    assert list(ours.cv_results_["param_C"]) == list(theirs.cv_results_["param_C"])
+    assert ours.best_index_ == theirs.best_index_
+    assert ours.best_params_ == theirs.best_params_
+    assert ours.best_score_ == pytest.approx(theirs.best_score_)
+    assert ours.refit_time_ >= 0 and ours.n_splits_ == 3 and not ours.multimetric_
+    assert list(ours.classes_) == [0, 1, 2] and ours.n_features_in_ == 4
+    np.testing.assert_array_equal(ours.predict(X_IRIS), theirs.predict(X_IRIS))
+    np.testing.assert_allclose(ours.predict_proba(X_IRIS), theirs.predict_proba(X_IRIS))
+    assert ours.score(X_IRIS, Y_IRIS) == pytest.approx(theirs.score(X_IRIS, Y_IRIS))
+
+
+def test_multimetric_refit_names_one() -> None:
+    scoring = ["accuracy", "f1_macro"]
+    kwargs = {"cv": 3, "scoring": scoring, "refit": "f1_macro", "return_train_score": True}
+    ours = TuneGridSearchCV(_logreg(), GRID, engine="simulated", **kwargs).fit(X_IRIS, Y_IRIS)
+    theirs = GridSearchCV(_logreg(), GRID, **kwargs).fit(X_IRIS, Y_IRIS)
+    assert sorted(ours.cv_results_) == sorted(theirs.cv_results_)
+    assert ours.multimetric_ and set(ours.scorer_) == set(scoring)
+    assert ours.best_index_ == int(np.argmin(ours.cv_results_["rank_test_f1_macro"]))
+    assert list(ours.cv_results_["rank_test_accuracy"]) == list(
+        theirs.cv_results_["rank_test_accuracy"]
+    )
+    with pytest.raises(ValueError, match="refit"):  # refit=True is ambiguous here
+        TuneGridSearchCV(_logreg(), GRID, scoring=scoring, engine="simulated").fit(X_IRIS, Y_IRIS)
+
+
+def test_refit_false_and_callable() -> None:
+    ours = TuneGridSearchCV(_logreg(), GRID, cv=3, refit=False, engine="simulated")
+    ours.fit(X_IRIS, Y_IRIS)
+    assert not hasattr(ours, "best_estimator_") and "C" in ours.best_params_
+    with pytest.raises(AttributeError, match="predict"):
+        ours.predict(X_IRIS)
+    pick_last = TuneGridSearchCV(
+        _logreg(), GRID, cv=3, refit=lambda r: len(r["params"]) - 1, engine="simulated"
+    ).fit(X_IRIS, Y_IRIS)
+    assert pick_last.best_index_ == 5 and not hasattr(pick_last, "best_score_")
+
+
+def test_error_score_number_warns_and_raise_raises() -> None:
+    grid = {"C": [0.1, -1.0]}  # C must be > 0: the second candidate cannot fit
+    with pytest.warns(FitFailedWarning, match="2 fits failed out of a total of 4"):
+        ours = TuneGridSearchCV(_logreg(), grid, cv=2, error_score=-1.0, engine="simulated")
+        ours.fit(X_IRIS, Y_IRIS)
+    assert list(ours.cv_results_["mean_test_score"])[1] == -1.0
+    assert ours.best_params_ == {"C": 0.1}
+    with pytest.raises(TuneError, match="InvalidParameterError"):
+        TuneGridSearchCV(_logreg(), grid, cv=2, error_score="raise", engine="simulated").fit(
+            X_IRIS, Y_IRIS
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"param_distributions": {"not_a_param": [1, 2]}}, "not_a_param"),
+        ({"param_distributions": {}}, "param_distributions"),
+        ({"param_distributions": {"C": []}}, "'C'"),
+        ({"param_distributions": {"C": [1.0]}, "scoring": "no_such_metric"}, "scoring"),
+        ({"param_distributions": {"C": [1.0]}, "n_trials": 0}, "n_trials"),
+        ({"param_distributions": {"C": [1.0]}, "early_stopping": "median"}, "early_stopping"),
+    ],
+)
+def test_bad_input_refused_before_compute(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TuneSearchCV(_logreg(), engine="simulated", **kwargs).fit(X_IRIS, Y_IRIS)
+
+
+def test_early_stopping_needs_an_incremental_estimator() -> None:
+    with pytest.raises(ValueError, match="early_stopping: SVC"):
+        TuneSearchCV(SVC(), {"C": [1.0]}, early_stopping=True).fit(X_IRIS, Y_IRIS)
+
+
+def test_spaces_scipy_lists_and_domains() -> None:
+    space = {
+        "alpha": loguniform(1e-6, 1e-1),
+        "penalty": ["l2", "l1"],
+        "eta0": tune.uniform(0.01, 0.1),
+    }
+
+    def search() -> list[dict]:
+        estimator = SGDClassifier(learning_rate="constant", random_state=0)
+        fitted = TuneSearchCV(
+            estimator, space, n_trials=6, cv=2, random_state=0, engine="simulated"
+        )
+        return fitted.fit(X_IRIS, Y_IRIS).cv_results_["params"]
+
+    params = search()
+    assert len(params) == 6
+    assert all(1e-6 <= p["alpha"] <= 1e-1 and 0.01 <= p["eta0"] <= 0.1 for p in params)
+    assert {p["penalty"] for p in params} <= {"l1", "l2"}
+    assert search() == params  # random_state seeds the search
+
+
+def test_asha_stops_partial_fit_losers_early() -> None:
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    # alpha = 10 underfits badly: ASHA must cut those candidates at the first rungs
+    space = {"alpha": [1e-5, 1e-4, 10.0, 30.0], "average": [False, True]}
+    search = TuneSearchCV(
+        SGDClassifier(random_state=0),
+        space,
+        n_trials=12,
+        cv=2,
+        early_stopping=True,
+        max_iters=9,
+        random_state=1,
+        engine="simulated",
+    ).fit(X, y)
+    epochs = search.cv_results_["n_resources"]
+    assert epochs.max() == 9 and epochs.min() < 9
+    big = np.array([p["alpha"] >= 10 for p in search.cv_results_["params"]])
+    assert epochs[big].mean() < epochs[~big].mean()
+    assert search.best_params_["alpha"] < 1
+    assert search.score(X, y) > 0.85
+
+
+@pytest.mark.filterwarnings("error::sklearn.exceptions.FitFailedWarning")
+def test_warm_start_boosting_grows_and_resumes_after_hyperband_pauses() -> None:
+    X, y = load_digits(return_X_y=True)
+    search = TuneSearchCV(
+        GradientBoostingClassifier(n_estimators=8, max_depth=2, random_state=0),
+        {"learning_rate": [0.001, 0.5], "subsample": [0.5, 1.0]},
+        n_trials=4,
+        cv=2,
+        early_stopping="hyperband",
+        max_iters=4,
+        random_state=0,
+        engine="simulated",
+    ).fit(X[:400], y[:400])
+    epochs = search.cv_results_["n_resources"]
+    assert epochs.min() < 4 <= epochs.max()
+    best_epochs = epochs[search.best_index_]
+    assert search.best_estimator_.n_estimators_ == 2 * best_epochs  # 8 trees over 4 epochs
+
+
+def test_fit_params_reach_the_estimator() -> None:
+    weights = np.where(Y_IRIS == 0, 100.0, 1.0)
+    search = TuneGridSearchCV(_logreg(), {"C": [1.0]}, cv=2, engine="simulated")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitFailedWarning)
+        search.fit(X_IRIS, Y_IRIS, sample_weight=weights)
+    plain = _logreg().fit(X_IRIS, Y_IRIS)
+    assert not np.allclose(search.best_estimator_.coef_, plain.coef_)
