@@ -167,3 +167,16 @@ def test_bench_device_cuda_without_gpu_fails_before_compute(
     with pytest.raises(TuneValueError, match="--device: must be cpu or cuda"):
         validate(BenchConfig(workload="mlp", data=str(tmp_path), device="tpu"), False)
     assert os.environ.get("CUDA_VISIBLE_DEVICES") is None
+
+
+def test_dask_refuses_gpu_trials_when_no_worker_declares_gpus() -> None:
+    pytest.importorskip("distributed")
+    from tunefleet.executors.dask import DaskExecutor
+
+    ex = DaskExecutor(n_workers=1, threads_per_worker=2)  # planned, not started
+    with pytest.raises(TuneValueError, match=r"resources_per_trial.*no Dask worker declares a GPU"):
+        ex.validate_resources(Resources(cpu=1, gpu=0.5))
+    ex = DaskExecutor(n_workers=1, threads_per_worker=2, resources={"GPU": 1})
+    ex.validate_resources(Resources(cpu=1, gpu=0.5))
+    with pytest.raises(TuneValueError, match=r"gpu=2 per trial.*GPU=1"):
+        ex.validate_resources(Resources(cpu=1, gpu=2))

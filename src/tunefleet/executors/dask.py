@@ -333,6 +333,8 @@ class DaskExecutor(Executor):
         slots, cpu_resource = cluster_slots(workers, resources)
         if slots > 0:
             return
+        from tunefleet.executors.gpu_requests import dask_gpu_refusal
+
         offered = sorted({f"{w.nthreads} threads, resources {w.resources or {}}" for w in workers})
         if not self._started:
             self._disconnect()
@@ -340,6 +342,7 @@ class DaskExecutor(Executor):
             f"resources_per_trial={resources.to_json()} fits on no Dask worker: "
             f"Dask resources asked per trial {dask_resources(resources, cpu_resource)}; "
             f"the workers offer {'; '.join(offered) or 'nothing (no worker)'}"
+            + dask_gpu_refusal(resources, [w.resources for w in workers])
         )
 
     def worker_pids(self) -> dict[str, int]:
