@@ -1,10 +1,12 @@
-"""Search quality at equal cost: tunefleet's searchers against Optuna on multi-fidelity
-synthetic functions, offline.
+"""Search quality at equal cost: tunefleet's searchers against Optuna and the `dehb` package
+on multi-fidelity synthetic functions and two table benchmarks, offline.
 
 Functions (fidelity z = budget / max_budget, budgets 1, 3, 9, 27): Branin, Hartmann-3 and
 Hartmann-6 with the fidelity perturbations of Kandasamy et al. 2017 ("Multi-fidelity
 Bayesian Optimisation with Continuous Approximations", ICML, arXiv:1703.06240, App. C):
-lower fidelities are biased versions of the target, not noisy ones.
+lower fidelities are biased versions of the target, not noisy ones. Tables
+(``mlp_digits``, ``hgb_breast_cancer``): real scikit-learn learning curves looked up, see
+benchmarks/search_quality_extra.py and benchmarks/make_tables.py.
 
 Cost accounting, the same for every method: evaluating a configuration from budget a to
 budget b costs (b − a)/27 full-fidelity equivalents (FFE; continuing a paused trial pays
@@ -16,7 +18,9 @@ and the average rank of each method over functions × seeds at each checkpoint.
 Multi-fidelity tunefleet methods run under one asynchronous-successive-halving loop
 (stopping variant, η = 3: a trial continues past a rung while it is in the top third of
 that rung's results so far), so only the searcher differs. Optuna's TPE + Hyperband uses
-Optuna's own HyperbandPruner with the same budgets.
+Optuna's own HyperbandPruner with the same budgets. The `dehb` package runs its own
+brackets and pays every job from scratch (it keeps no checkpoint); it is in the table only
+if ``import dehb`` works (see search_quality_extra.py for why it is not a dependency).
 
 Run: ``.venv/bin/python benchmarks/search_quality.py --seeds 10 --out results.json
 --chart docs/search_quality.png``; prints JSON.
@@ -33,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from search_quality_extra import dehb_available, dehb_package, table_functions
 
 BUDGETS = (1, 3, 9, 27)
 MAX_B = BUDGETS[-1]
@@ -83,6 +88,7 @@ FUNCTIONS: dict[str, tuple[Callable[[np.ndarray, float], float], int, float]] = 
     "branin": (branin, 2, 0.397887),
     "hartmann3": (_hartmann(A3, P3), 3, -3.86278),
     "hartmann6": (_hartmann(A6, P6), 6, -3.32237),
+    **table_functions(),
 }
 
 
@@ -225,6 +231,8 @@ METHODS: dict[str, Callable[..., None]] = {
     "optuna tpe+hyperband": optuna_method("tpe_hyperband"),
     "optuna cmaes": optuna_method("cmaes"),
 }
+if dehb_available():
+    METHODS["dehb (package)"] = dehb_package(MAX_B)
 
 
 def _ranks(values: list[float]) -> list[float]:
@@ -254,6 +262,9 @@ def main() -> None:
     max_cost = float(CHECKPOINTS[-1])
     regret: dict[str, dict[str, list[list[float]]]] = {}  # fn -> method -> seed -> per ckpt
     secs: dict[str, float] = {m: 0.0 for m in METHODS}
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # tiny linear algebra: BLAS threads only contend on a shared machine
     for fn, (f, d, opt) in FUNCTIONS.items():
         regret[fn] = {}
         for seed in range(args.seeds):
@@ -292,7 +303,12 @@ def main() -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, len(FUNCTIONS) + 1, figsize=(5 * (len(FUNCTIONS) + 1), 4))
+        rows = math.ceil((len(FUNCTIONS) + 1) / 3)
+        fig, grid = plt.subplots(rows, 3, figsize=(15, 4 * rows), squeeze=False)
+        axes = list(grid.ravel())
+        for ax in axes[len(FUNCTIONS) + 1 :]:
+            ax.set_visible(False)
+        axes = axes[: len(FUNCTIONS) + 1]
         for ax, fn in zip(axes, FUNCTIONS, strict=False):
             for m in METHODS:
                 ax.plot(CHECKPOINTS, [math.log10(max(v, 1e-9)) for v in mean[fn][m]], label=m)

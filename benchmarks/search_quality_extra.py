@@ -1,0 +1,89 @@
+"""Helpers of benchmarks/search_quality.py: the two table benchmarks and the `dehb` package.
+
+Tables (built by benchmarks/make_tables.py from real scikit-learn learning curves, committed
+as benchmarks/data/sq_tables.json.gz): a method proposes a point of the unit cube; each
+coordinate picks its axis' grid value by equal bins (what a continuous optimizer does on a
+tabular benchmark), and the budget picks the column. Values are validation errors.
+
+`dehb` (Awad, Mallik & Hutter 2021, the authors' package, ask/tell): DEHB runs its own
+Hyperband brackets and trains every job from scratch, so a job at budget b pays b/27 FFE
+under the suite's cost rule (pay for what is computed). dehb 0.1.2 pins numpy<2 (installing
+it downgrades the project's numpy), so the suite imports it only if importable, e.g. after
+``pip install --no-deps --target DIR dehb`` and ``PYTHONPATH=DIR``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import pathlib
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+TABLES = pathlib.Path(__file__).parent / "data" / "sq_tables.json.gz"
+
+
+def table_functions() -> dict[str, tuple[Callable[[np.ndarray, float], float], int, float]]:
+    """name -> (f(u, z), dimensions, best full-budget value), as the suite's FUNCTIONS."""
+    with gzip.open(TABLES, "rt", encoding="utf-8") as fh:
+        tables = json.load(fh)
+    out = {}
+    for name, t in tables.items():
+        sizes = [len(v) for v in t["axes"].values()]
+        error = np.array(t["error"], dtype=float).reshape(*sizes, len(t["budgets"]))
+        budgets = [int(b) for b in t["budgets"]]
+        out[name] = (_lookup(error, sizes, budgets), len(sizes), float(error[..., -1].min()))
+    return out
+
+
+def _lookup(
+    error: np.ndarray, sizes: list[int], budgets: list[int]
+) -> Callable[[np.ndarray, float], float]:
+    def f(u: np.ndarray, z: float) -> float:
+        idx = tuple(min(int(ui * k), k - 1) for ui, k in zip(u, sizes, strict=True))
+        col = budgets.index(round(z * budgets[-1]))
+        return float(error[idx][col])
+
+    return f
+
+
+def dehb_available() -> bool:
+    try:
+        import dehb  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def dehb_package(max_b: int) -> Callable[..., None]:
+    """The `dehb` package's DEHB on the suite's problem, budgets 1..max_b (η = 3)."""
+
+    def run(f: Callable[..., float], d: int, tr: Any, seed: int, max_cost: float) -> None:
+        from dehb import DEHB
+        from loguru import logger
+
+        logger.remove()  # its per-job log lines
+        with tempfile.TemporaryDirectory() as tmp:
+            opt = DEHB(
+                f=None,
+                dimensions=d,
+                configspace=False,
+                min_fidelity=1,
+                max_fidelity=max_b,
+                eta=3,
+                seed=seed,
+                n_workers=1,
+                output_path=tmp,
+                save_freq="end",
+            )
+            while tr.cost < max_cost:
+                job = opt.ask()
+                b = int(round(job["fidelity"]))
+                v = f(np.clip(np.asarray(job["config"], dtype=float), 0.0, 1.0), b / max_b)
+                tr.pay(0, b, v)  # from scratch: DEHB keeps no checkpoint
+                opt.tell(job, {"fitness": v, "cost": float(b)})
+
+    return run
