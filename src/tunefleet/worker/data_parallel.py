@@ -9,7 +9,8 @@ How: the runner wraps the user's function in a :class:`DataParallelTrainable` (t
 trial's slot, which reserved ``c × n`` CPUs (:meth:`Resources.total`). There the launcher
 
 1. writes the trial (function, config, the checkpoint to restore as a local directory) to a
-   private temporary file and picks a free port on 127.0.0.1;
+   private temporary file and picks a free port on 127.0.0.1 (first removing the folders
+   of launchers on this host that died without unwinding: see :func:`remove_stale_tempdirs`);
 2. starts ``n`` rank processes, ``python -m tunefleet.worker.rank`` (:mod:`subprocess`, not
    :mod:`multiprocessing`: Dask workers are daemonic and may not have children of that
    kind), each with ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
@@ -158,7 +159,8 @@ def run_ranks(
         checkpoint = session.get_checkpoint()
         if checkpoint is not None:  # at a URL: downloaded once here, not once per rank
             restore = stack.enter_context(checkpoint.as_directory())
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tunefleet-dp-"))
+        remove_stale_tempdirs()
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=_tempdir_prefix()))
         path = os.path.join(tmp, "trial.pkl")
         trial = {
             "fn": payload,
@@ -179,6 +181,48 @@ def run_ranks(
         stack.callback(ranks.close)
         ranks.start(path, rank_environments(workers, cpu, gpu))
         ranks.serve(session)
+
+
+# ------------------------------------------------------------------------ temporary folders
+#: A launcher's private folder is ``tunefleet-dp-<host>-<pid>-<random>`` in the temp dir, so
+#: that one left by a launcher killed with SIGKILL (its ``with`` never unwound) is known as
+#: such by the next launcher on the host, which removes it.
+_TEMP_PREFIX = "tunefleet-dp-"
+
+
+def _tempdir_prefix() -> str:
+    return f"{_TEMP_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: someone else's process
+        return True
+    return True
+
+
+def remove_stale_tempdirs(root: str | None = None) -> int:
+    """Remove the launcher folders in ``root`` (the temp dir) whose launcher on this host
+    is dead; how many. (A live pid reused by another process keeps its folder until then.)"""
+    import shutil
+
+    root = tempfile.gettempdir() if root is None else root
+    mine = f"{_TEMP_PREFIX}{socket.gethostname()}-"
+    removed = 0
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return 0
+    for name in names:
+        pid = name[len(mine) :].split("-", 1)[0]
+        if not name.startswith(mine) or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        removed += 1
+    return removed
 
 
 # ------------------------------------------------------------------------ environment
