@@ -162,6 +162,8 @@ class Results(PlotMethods):
     def __init__(
         self, store: Store, name: str, metric: str | None = None, mode: str | None = None
     ) -> None:
+        if isinstance(metric, list) or isinstance(mode, list):
+            metric = mode = None  # several objectives: the spec records them (pareto_front)
         if mode is not None:
             check_mode(mode)
         self._store = store
@@ -241,6 +243,12 @@ class Results(PlotMethods):
     def _metric_mode(self, metric: str | None, mode: str | None) -> tuple[str, str]:
         metric = metric if metric is not None else self.default_metric
         mode = mode if mode is not None else self.default_mode
+        if metric is None and isinstance(self.spec.get("metric"), list):
+            raise TuneValueError(
+                f"metric: experiment {self.name!r} has several objectives "
+                f"{self.spec['metric']!r}, so no one trial is best; use pareto_front(), or "
+                "pass metric=... and mode=... to rank by one of them"
+            )
         if not isinstance(metric, str) or not metric:
             raise TuneValueError(
                 f"metric: no metric given and experiment {self.name!r} was not run with one; "
@@ -304,6 +312,19 @@ class Results(PlotMethods):
         return score
 
     # -- best -------------------------------------------------------------------------------
+
+    def pareto_front(
+        self, metric: Any = None, mode: Any = None, constraints: list[str] | None = None
+    ) -> list[TrialResult]:
+        """The non-dominated feasible trials by their last results (see
+        :mod:`tunefleet.results_pareto`); metric/mode lists default to the experiment's."""
+        from tunefleet.results_pareto import front_ids, objectives_of
+
+        metrics, modes = objectives_of(self.spec, metric, mode, self.name)
+        ids = front_ids(
+            {t.trial_id: t.last_result for t in self._trials}, metrics, modes, constraints
+        )
+        return [self._by_id[i] for i in ids]
 
     def get_best_trial(
         self,
@@ -446,6 +467,10 @@ class Results(PlotMethods):
             rows = [self._row(t, self._best_row(t, metric, mode)) for t in self._trials]
         if not rows:
             return pd.DataFrame(columns=["trial_id", "status", "error", "path"])
+        if isinstance(self.spec.get("metric"), list):  # several objectives: mark the front
+            front = {t.trial_id for t in self.pareto_front()}
+            for row in rows:
+                row["pareto"] = row["trial_id"] in front
         return pd.DataFrame(rows)
 
     @property
@@ -460,6 +485,10 @@ class Results(PlotMethods):
         rows = [self._row(t, r) for t in self._trials for r in hist.results.get(t.trial_id, [])]
         if not rows:
             return pd.DataFrame(columns=["trial_id", "status", "error", "path"])
+        if isinstance(self.spec.get("metric"), list):  # several objectives: mark the front
+            front = {t.trial_id for t in self.pareto_front()}
+            for row in rows:
+                row["pareto"] = row["trial_id"] in front
         return pd.DataFrame(rows)
 
     def fetch_trial_dataframes(self) -> dict[str, pd.DataFrame]:
@@ -652,6 +681,13 @@ class ResultGrid:
                 f"{'finite ' if filter_nan_and_inf else ''}value for it"
             )
         return self._by_id[best.trial_id]
+
+    def pareto_front(
+        self, metric: Any = None, mode: Any = None, constraints: list[str] | None = None
+    ) -> list[Result]:
+        """The Results of the non-dominated feasible trials (``Results.pareto_front``)."""
+        front = self._analysis.pareto_front(metric, mode, constraints)
+        return [self._by_id[t.trial_id] for t in front]
 
     def get_dataframe(
         self, filter_metric: str | None = None, filter_mode: str | None = None

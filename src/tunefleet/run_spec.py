@@ -22,6 +22,7 @@ from typing import Any
 
 from tunefleet.errors import TuneTypeError, TuneValueError
 from tunefleet.executors.base import Executor
+from tunefleet.objectives import check_components, validate_objectives
 from tunefleet.protocol import Resources
 from tunefleet.schedulers import Scheduler, create_scheduler
 from tunefleet.search.base import Searcher
@@ -40,8 +41,8 @@ class RunSpec:
     raw_trainable: Any
     config: dict[str, Any]
     num_samples: int
-    metric: str | None
-    mode: str | None
+    metric: Any  # str, or a list of names for several objectives (tunefleet.objectives)
+    mode: Any  # "min"/"max", or a list of them
     searcher: Searcher
     scheduler: Scheduler
     stopper: Stopper | None
@@ -154,12 +155,12 @@ def validate_slot(executor: Executor, resources: Resources) -> None:
         ) from None
 
 
-def _check_objective(component: Any, param: str, metric: str | None, mode: str | None) -> None:
+def _check_objective(component: Any, param: str, metric: Any, mode: Any) -> None:
     """A component given its own metric or mode may not contradict the run's: it would
     rank trials by another objective than the one the results are judged by."""
     for attr, run_value in (("metric", metric), ("mode", mode)):
         own = getattr(component, attr, None)
-        if isinstance(own, str) and run_value is not None and own != run_value:
+        if isinstance(own, str | list) and run_value is not None and own != run_value:
             raise TuneValueError(
                 f"{param}: {type(component).__name__} was given {attr}={own!r}, but the run "
                 f"was given {attr}={run_value!r}; give the {attr} in one place (the run's "
@@ -202,8 +203,8 @@ def build_spec(
     param: str = "run_or_experiment",
     config: dict[str, Any] | None = None,
     num_samples: int = 1,
-    metric: str | None = None,
-    mode: str | None = None,
+    metric: str | list[str] | None = None,
+    mode: str | list[str] | None = None,
     search_alg: Any = None,
     scheduler: Any = None,
     stop: Any = None,
@@ -251,14 +252,7 @@ def build_spec(
     validate_space(config)
     _warn_large_constants(config)
     num_samples = _check_int(num_samples, "num_samples", 1, allow=(-1,))
-    if mode is not None and mode not in ("min", "max"):
-        raise TuneValueError(f"mode: must be 'min' or 'max', got {mode!r}")
-    if metric is not None and not isinstance(metric, str):
-        raise TuneTypeError(f"metric: expected a string, got {type(metric).__name__}")
-    if metric is not None and mode is None:
-        raise TuneValueError(f"mode: metric={metric!r} was given, so mode must be 'min' or 'max'")
-    if mode is not None and metric is None:
-        raise TuneValueError(f"metric: mode={mode!r} was given, so a metric name is needed")
+    metric, mode = validate_objectives(metric, mode)
     if time_budget_s is not None:
         if isinstance(time_budget_s, _dt.timedelta):
             time_budget_s = time_budget_s.total_seconds()
@@ -301,6 +295,7 @@ def build_spec(
     sched = create_scheduler(scheduler)
     _check_objective(searcher, "search_alg", metric, mode)
     _check_objective(sched, "scheduler", metric, mode)
+    check_components(metric, searcher, sched)
     if resources_per_trial is None:
         resources_per_trial = getattr(trainable, "_tunefleet_resources", None)
     resources = parse_resources(resources_per_trial)

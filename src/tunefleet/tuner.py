@@ -50,8 +50,8 @@ class CheckpointConfig:
 
 @dataclass
 class TuneConfig:
-    metric: str | None = None
-    mode: str | None = None
+    metric: str | list[str] | None = None  # a list: several objectives (tunefleet.objectives)
+    mode: str | list[str] | None = None
     search_alg: Any = None
     scheduler: Any = None
     num_samples: int = 1

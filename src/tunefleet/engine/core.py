@@ -77,8 +77,8 @@ __all__ = ["Command", "Engine", "EngineConfig", "HaltTrial", "LaunchTrial", "Rep
 class EngineConfig:
     """Everything the engine needs to know about the experiment, validated by the runner."""
 
-    metric: str | None = None
-    mode: str | None = None
+    metric: str | list[str] | None = None  # a list: several objectives
+    mode: str | list[str] | None = None
     total_trials: int | None = 1  # None: unlimited (ends by time budget or stopper)
     max_failures: int = 0  # -1: retry forever
     fail_fast: bool | str = False

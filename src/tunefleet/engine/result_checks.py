@@ -6,6 +6,7 @@ keys that were reported, and the runner raises at the end if no result ever had 
 NaN and inf are recorded as reported and treated as the worst score by schedulers; the
 first one gets one warning. A metric that is not a number (a string, a list) cannot be
 ranked at all: the trial that reported it fails, with an error naming the key and the type.
+With several objectives (``metric`` a list) each of them is watched the same way.
 A stop criterion on a key that no result carries never stops anything: the first result
 without it gets one warning, and the runner raises at the end if no result ever had it.
 """
@@ -25,11 +26,12 @@ def _is_number(value: Any) -> bool:
 
 
 class MetricWatch:
-    """Watches ``metric`` (None: nothing to watch) and the keys of dict stop criteria
+    """Watches ``metric`` (None: nothing to watch; a list: each of several objectives) and the keys of dict stop criteria
     (``stop_keys``) across every result of an experiment."""
 
     __slots__ = (
         "metric",
+        "metrics",
         "seen",
         "numeric_keys",
         "stop_unseen",
@@ -38,11 +40,15 @@ class MetricWatch:
         "_stop_warned",
     )
 
-    def __init__(self, metric: str | None, stop_keys: tuple[str, ...] = ()) -> None:
+    def __init__(self, metric: str | list[str] | None, stop_keys: tuple[str, ...] = ()) -> None:
         self.metric = metric
-        self.seen = metric is None  # some result has carried the metric
-        # keys whose values must be numbers: the metric, and the scheduler's own metric
-        self.numeric_keys: tuple[str, ...] = (metric,) if metric is not None else ()
+        if metric is None:
+            self.metrics: tuple[str, ...] = ()
+        else:
+            self.metrics = (metric,) if isinstance(metric, str) else tuple(metric)
+        self.seen = metric is None  # some result has carried every metric
+        # keys whose values must be numbers: the metrics, and the scheduler's own metric
+        self.numeric_keys: tuple[str, ...] = self.metrics
         self.stop_unseen: set[str] = set(stop_keys)  # stop keys no result carried yet
         self._missing_warned = False
         self._nonfinite_warned = False
@@ -79,23 +85,24 @@ class MetricWatch:
 
     def observe(self, trial_id: str, result: dict[str, Any]) -> str | None:
         """A warning to show (at most one of each kind per experiment), or None."""
-        metric = self.metric
-        if metric is None:
+        if not self.metrics:
             return None
-        value = result.get(metric)
-        if value is None:
+        missing = [m for m in self.metrics if result.get(m) is None]
+        if missing:
             if self._missing_warned:
                 return None
             self._missing_warned = True
             return (
-                f"trial {trial_id} reported a result without metric {metric!r} "
+                f"trial {trial_id} reported a result without metric {missing[0]!r} "
                 f"(reported keys: {sorted(k for k in result if k not in _AUTO)})"
             )
         self.seen = True
-        if not self._nonfinite_warned and isinstance(value, float) and not math.isfinite(value):
-            self._nonfinite_warned = True
-            return (
-                f"trial {trial_id} reported {metric}={value}; non-finite values are "
-                "recorded and treated as the worst score by schedulers"
-            )
+        for metric in self.metrics:
+            value = result[metric]
+            if not self._nonfinite_warned and isinstance(value, float) and not math.isfinite(value):
+                self._nonfinite_warned = True
+                return (
+                    f"trial {trial_id} reported {metric}={value}; non-finite values are "
+                    "recorded and treated as the worst score by schedulers"
+                )
         return None

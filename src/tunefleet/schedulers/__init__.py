@@ -42,6 +42,8 @@ _REGISTRY: dict[str, str | Callable[[], Scheduler]] = {
     "hyperband_bohb": "tunefleet.schedulers.bohb:HyperBandForBOHB",
     "dehb": "tunefleet.schedulers.dehb:HyperBandForDEHB",
     "hypertune": "tunefleet.schedulers.hypertune:HyperTuneASHA",
+    "mo_asha": "tunefleet.schedulers.mo_asha:MOASHAScheduler",
+    "pareto_stopping": "tunefleet.schedulers.mo_asha:ParetoStoppingRule",
 }
 
 _LAZY_CLASSES = {
@@ -54,6 +56,8 @@ _LAZY_CLASSES = {
     "HyperBandForBOHB": "tunefleet.schedulers.bohb",
     "HyperBandForDEHB": "tunefleet.schedulers.dehb",
     "HyperTuneASHA": "tunefleet.schedulers.hypertune",
+    "MOASHAScheduler": "tunefleet.schedulers.mo_asha",
+    "ParetoStoppingRule": "tunefleet.schedulers.mo_asha",
 }
 
 
@@ -104,8 +108,10 @@ __all__ = [
     "CONTINUE",
     "HyperBandForBOHB",
     "HyperBandScheduler",
+    "MOASHAScheduler",
     "MedianStoppingRule",
     "PB2",
+    "ParetoStoppingRule",
     "PopulationBasedTraining",
     "NEW_TRIAL",
     "PAUSE",

@@ -30,6 +30,7 @@ SAMPLERS = {
     "gp": "GPSampler",
     "nsgaii": "NSGAIISampler",
     "nsga2": "NSGAIISampler",
+    "motpe": "TPESampler",  # TPE takes several objectives (MOTPE, Ozaki et al. 2020)
     "qmc": "QMCSampler",
     "random": "RandomSampler",
 }

@@ -1,0 +1,204 @@
+"""Early stopping for several objectives: multi-objective ASHA and a Pareto stopping rule.
+
+- :class:`MOASHAScheduler`: Schmucker, Donini, Zafar, Salinas, Archambeau (2021),
+  "Multi-objective multi-fidelity hyperparameter optimization with application to fairness"
+  (MO-ASHA). ASHA's rungs (Li et al. 2018, :mod:`tunefleet.schedulers.asha`), but a rung
+  ranks the objective vectors recorded there by non-dominated sorting, ties inside a front
+  broken by NSGA-II crowding distance (one of the paper's two tie-breaks; the other is an
+  epsilon-net); a trial goes on when it ranks in the top ``1/reduction_factor`` (at least the
+  first goes on). This is ASHA's stopping variant (reports never wait, no pause).
+- :class:`ParetoStoppingRule`: a multi-objective analogue of the median stopping rule
+  (Golovin et al. 2017, Google Vizier): at each milestone, once ``min_samples_required``
+  trials were recorded there, a trial is stopped when it lies beyond the first
+  ``keep_fronts`` non-dominated fronts of the results recorded at that milestone. Unlike a
+  quota it keeps every trial that is not clearly dominated, so it stops less than MO-ASHA.
+
+Cost per decision: non-dominated sorting of the n vectors recorded at the rung,
+O(m n^2) for m objectives (:mod:`tunefleet.pareto`); rungs hold few results in practice.
+A missing or non-finite objective counts as the worst value. With one metric both reduce to
+their single-objective counterparts (the shipped scheduler suite runs them that way).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from tunefleet.errors import TuneValueError
+from tunefleet.objectives import metric_names
+from tunefleet.pareto import non_dominated_sort, rank_order
+from tunefleet.schedulers.base import CONTINUE, STOP, Decision, DecisionPoints, Scheduler
+from tunefleet.trial import Trial
+
+__all__ = ["MOASHAScheduler", "ParetoStoppingRule"]
+
+
+class MOASHAScheduler(Scheduler):
+    """Multi-objective ASHA (stopping variant); ``metric``/``mode`` are lists.
+
+    Parameters follow :class:`~tunefleet.schedulers.ASHAScheduler`: ``time_attr``,
+    ``max_t``, ``grace_period``, ``reduction_factor``, ``stop_last_trials``.
+    """
+
+    multi_objective: ClassVar[bool] = True
+    _param_attrs: ClassVar[Mapping[str, str]] = Scheduler._param_attrs
+
+    def __init__(
+        self,
+        time_attr: str = "training_iteration",
+        metric: list[str] | None = None,
+        mode: list[str] | None = None,
+        max_t: float = 100,
+        grace_period: float = 1,
+        reduction_factor: float = 4,
+        stop_last_trials: bool = True,
+    ) -> None:
+        super().__init__(metric, mode)  # type: ignore[arg-type]
+        name = type(self).__name__
+        if not grace_period > 0:
+            raise TuneValueError(f"{name}(grace_period={grace_period}): must be > 0")
+        if not max_t > 0 or max_t < grace_period:
+            raise TuneValueError(
+                f"{name}(max_t={max_t}): must be > 0 and >= grace_period ({grace_period})"
+            )
+        if not reduction_factor > 1:
+            raise TuneValueError(f"{name}(reduction_factor={reduction_factor}): must be > 1")
+        self.time_attr = time_attr
+        self.max_t = max_t
+        self.grace_period = grace_period
+        self.reduction_factor = reduction_factor
+        self.stop_last_trials = stop_last_trials
+        self._eta = max(2, int(round(reduction_factor)))
+        self._milestones = self._make_milestones()
+        self._recorded: list[dict[str, list[float]]] = [{} for _ in self._milestones]
+        self._next: dict[str, int] = {}  # index of the next milestone each trial reaches
+
+    def _make_milestones(self) -> list[float]:
+        out, k = [], 0
+        while (m := self.grace_period * self.reduction_factor**k) < self.max_t:
+            out.append(m)
+            k += 1
+        return out
+
+    def setup(self, metric: Any, mode: Any, seed: int | None = None) -> None:
+        super().setup(metric, mode, seed)
+        names, modes = metric_names(self.metric), metric_names(self.mode)
+        if not names or len(modes) != len(names):
+            raise TuneValueError(
+                f"metric: {type(self).__name__} needs metric and mode (lists of the same "
+                f"length for several objectives), got metric={self.metric!r}, "
+                f"mode={self.mode!r}"
+            )
+        self._names, self._modes = names, modes
+
+    def decision_points(self) -> DecisionPoints:
+        return DecisionPoints(self.time_attr, (*self._milestones, float(self.max_t)))
+
+    def vector(self, result: Mapping[str, Any]) -> list[float]:
+        """The result's objectives; missing/NaN/inf become the worst value."""
+        out = []
+        for name, mode in zip(self._names, self._modes, strict=True):
+            v = result.get(name)
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            worst = math.inf if mode == "min" else -math.inf
+            out.append(float(v) if ok else worst)  # type: ignore[arg-type]
+        return out
+
+    def _keeps(self, tid: str, recorded: dict[str, list[float]]) -> bool:
+        ids = list(recorded)
+        order = rank_order(_finite([recorded[i] for i in ids]), self._modes)
+        keep = max(1, len(ids) // self._eta)
+        return ids.index(tid) in order[:keep]
+
+    def on_result(self, trial: Trial, result: dict[str, Any]) -> Decision:
+        tid = trial.trial_id
+        t = result.get(self.time_attr)
+        if t is None:
+            return CONTINUE
+        if t >= self.max_t and self.stop_last_trials:
+            return STOP
+        k = self._next.get(tid, 0)
+        if k >= len(self._milestones) or t < self._milestones[k]:
+            return CONTINUE
+        while k + 1 < len(self._milestones) and t >= self._milestones[k + 1]:
+            k += 1
+        self._next[tid] = k + 1
+        recorded = self._recorded[k]
+        if tid in recorded:
+            return CONTINUE
+        recorded[tid] = self.vector(result)
+        return CONTINUE if self._keeps(tid, recorded) else STOP
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"recorded": [dict(r) for r in self._recorded], "next": dict(self._next)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self._recorded = [
+            {str(t): [float(x) for x in v] for t, v in r.items()} for r in state["recorded"]
+        ]
+        self._next = {str(k): int(v) for k, v in state["next"].items()}
+
+
+class ParetoStoppingRule(MOASHAScheduler):
+    """Stop a trial beyond the first ``keep_fronts`` fronts at a milestone (every
+    ``check_every`` units of ``time_attr`` from ``grace_period``), once
+    ``min_samples_required`` trials were recorded there."""
+
+    def __init__(
+        self,
+        time_attr: str = "training_iteration",
+        metric: list[str] | None = None,
+        mode: list[str] | None = None,
+        max_t: float = 100,
+        grace_period: float = 1,
+        check_every: float = 1,
+        keep_fronts: int = 1,
+        min_samples_required: int = 3,
+        stop_last_trials: bool = True,
+    ) -> None:
+        name = type(self).__name__
+        if not check_every > 0:
+            raise TuneValueError(f"{name}(check_every={check_every}): must be > 0")
+        if int(keep_fronts) != keep_fronts or keep_fronts < 1:
+            raise TuneValueError(f"{name}(keep_fronts={keep_fronts}): must be an integer >= 1")
+        if int(min_samples_required) != min_samples_required or min_samples_required < 1:
+            raise TuneValueError(
+                f"{name}(min_samples_required={min_samples_required}): must be an integer >= 1"
+            )
+        self.check_every = check_every
+        self.keep_fronts = int(keep_fronts)
+        self.min_samples_required = int(min_samples_required)
+        super().__init__(time_attr, metric, mode, max_t, grace_period, 2, stop_last_trials)
+
+    def _make_milestones(self) -> list[float]:
+        n = int(math.ceil((self.max_t - self.grace_period) / self.check_every))
+        out = [self.grace_period + i * self.check_every for i in range(n)]
+        return [m for m in out if m < self.max_t]
+
+    def _keeps(self, tid: str, recorded: dict[str, list[float]]) -> bool:
+        if len(recorded) < self.min_samples_required:
+            return True
+        ids = list(recorded)
+        fronts = non_dominated_sort(_finite([recorded[i] for i in ids]), self._modes)
+        mine = ids.index(tid)
+        return any(mine in f for f in fronts[: self.keep_fronts])
+
+
+def _finite(vectors: list[list[float]]) -> list[list[float]]:
+    """Replace ±inf (worst values) by a finite value beyond every finite one, so that the
+    dominance order is unchanged and the sorting accepts them."""
+    if not vectors:
+        return vectors
+    out = [list(v) for v in vectors]
+    for k in range(len(out[0])):
+        finite = [v[k] for v in out if math.isfinite(v[k])]
+        span = (max(finite) - min(finite) + 1.0) if finite else 1.0
+        hi = (max(finite) if finite else 0.0) + span
+        lo = (min(finite) if finite else 0.0) - span
+        for v in out:
+            if not math.isfinite(v[k]):
+                v[k] = hi if v[k] > 0 else lo
+    return out

@@ -1,0 +1,145 @@
+"""Several objectives end to end on the local engine: front vs brute force, constraints,
+MO-ASHA and the Pareto stopping rule, resume, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunefleet import tune
+from tunefleet.errors import TuneValueError
+from tunefleet.schedulers import MOASHAScheduler, ParetoStoppingRule
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def two_goals(config: dict[str, Any]) -> None:
+    x = config["x"]
+    for i in range(1, config.get("epochs", 3) + 1):
+        # ZDT1-like trade-off: acc rises with x, latency too; more epochs help both
+        tune.report(acc=x * (1 - 0.5 / i), latency=x**2 + 0.1 * (1 - x), waste=x - 0.8)
+
+
+def _brute_front(last: dict[str, dict[str, Any]]) -> set[str]:
+    def dom(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        ge = a["acc"] >= b["acc"] and a["latency"] <= b["latency"]
+        return ge and (a["acc"] > b["acc"] or a["latency"] < b["latency"])
+
+    return {t for t, r in last.items() if not any(dom(q, r) for q in last.values())}
+
+
+def test_front_matches_brute_force_and_export_marks_it(tmp_path: Path) -> None:
+    results = tune.run(
+        two_goals,
+        config={"x": tune.uniform(0, 1)},
+        metric=["acc", "latency"],
+        mode=["max", "min"],
+        num_samples=12,
+        storage_path=str(tmp_path),
+        name="mo",
+        verbose=0,
+        seed=3,
+    )
+    last = {t.trial_id: t.last_result for t in results.trials}
+    front = {t.trial_id for t in results.pareto_front()}
+    assert front and front == _brute_front(last)
+    df = results.dataframe()
+    assert set(df.loc[df["pareto"], "trial_id"]) == front
+    with pytest.raises(TuneValueError, match="several objectives"):
+        results.get_best_trial()
+    assert results.get_best_trial("acc", "max") is not None  # one of them, asked explicitly
+    # outcome constraint (c <= 0 satisfied): waste = x - 0.8 must not be positive
+    feasible = {t.trial_id for t in results.pareto_front(constraints=["waste"])}
+    assert feasible == _brute_front({t: r for t, r in last.items() if r["waste"] <= 0})
+    assert all(last[t]["waste"] <= 0 for t in feasible)
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        MOASHAScheduler(max_t=9, grace_period=1, reduction_factor=3),
+        ParetoStoppingRule(max_t=9, grace_period=2, check_every=2, min_samples_required=2),
+    ],
+    ids=["mo_asha", "pareto_stopping"],
+)
+def test_schedulers_stop_dominated_trials(tmp_path: Path, scheduler: Any) -> None:
+    def fn(config: dict[str, Any]) -> None:
+        for i in range(1, 10):
+            # trials with larger y are dominated in both objectives at every step
+            tune.report(a=config["y"] + 1 / i, b=config["y"] * 2 + 1 / i)
+
+    results = tune.run(
+        fn,
+        config={"y": tune.grid_search([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])},
+        metric=["a", "b"],
+        mode=["min", "min"],
+        scheduler=scheduler,
+        max_concurrent_trials=1,
+        storage_path=str(tmp_path),
+        verbose=0,
+    )
+    iters = {t.config["y"]: t.last_result["training_iteration"] for t in results.trials}
+    assert iters[0.0] == 9  # the best trial always runs to max_t
+    assert min(iters.values()) < 9  # some dominated trial was stopped early
+    assert [t.trial_id for t in results.pareto_front()] == [
+        t.trial_id for t in results.trials if t.config["y"] == 0.0
+    ]
+
+
+def test_optuna_nsga2_resume_rebuilds_the_same_experiment(tmp_path: Path) -> None:
+    from tunefleet.search.optuna import OptunaSearch
+
+    kwargs: dict[str, Any] = dict(
+        config={"x": tune.uniform(0, 1)},
+        metric=["acc", "latency"],
+        mode=["max", "min"],
+        storage_path=str(tmp_path),
+        name="mo_resume",
+        verbose=0,
+        seed=1,
+    )
+    first = tune.run(two_goals, num_samples=3, search_alg=OptunaSearch(sampler="nsgaii"), **kwargs)
+    assert len(first.trials) == 3
+    # resume with more samples and no searcher given: the recorded one is rebuilt
+    again = tune.run(two_goals, num_samples=5, resume=True, **kwargs)
+    assert len(again.trials) == 5
+    assert again.spec["metric"] == ["acc", "latency"]
+    assert again.spec["components"]["searcher"]["params"]["sampler"] == "nsgaii"
+    assert {t.trial_id for t in again.pareto_front()} == _brute_front(
+        {t.trial_id: t.last_result for t in again.trials}
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"metric": ["acc", "latency"], "mode": ["max"]}, "mode: 1 modes for 2 metrics"),
+        ({"metric": ["acc", "acc"], "mode": ["max", "max"]}, "metric: .*more than once"),
+        ({"metric": ["acc", "latency"], "mode": ["max", "up"]}, "mode: each entry"),
+        ({"metric": ["acc", "latency"], "mode": "max"}, "mode: metric="),
+        (
+            {"metric": ["acc", "latency"], "mode": ["max", "min"], "scheduler": "asha"},
+            "scheduler: ASHA",
+        ),
+        (
+            {"metric": ["acc", "latency"], "mode": ["max", "min"], "search_alg": "tpe"},
+            "search_alg: TPE",
+        ),
+    ],
+)
+def test_refusals_name_the_parameter_before_compute(
+    tmp_path: Path, kwargs: dict[str, Any], match: str
+) -> None:
+    calls: list[int] = []
+
+    def fn(config: dict[str, Any]) -> None:
+        calls.append(1)
+        tune.report(acc=1.0, latency=1.0)
+
+    with pytest.raises(TuneValueError, match=match):
+        tune.run(
+            fn, config={"x": tune.uniform(0, 1)}, storage_path=str(tmp_path), verbose=0, **kwargs
+        )
+    assert not calls
