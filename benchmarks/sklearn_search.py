@@ -1,0 +1,185 @@
+"""TuneSearchCV + ASHA against scikit-learn's and Optuna's search estimators, at equal compute.
+
+Compute is counted in SGD epochs over a fold's training rows (one ``partial_fit`` pass,
+or one of ``max_iter`` passes inside ``fit`` with ``tol=None``), summed over candidates and
+folds. HalvingRandomSearchCV (``resource="max_iter"``, factor 3, 1 to ``--epochs`` epochs,
+``n_candidates="exhaust"``) sets the budget B; RandomizedSearchCV and OptunaSearchCV get
+``B / epochs`` full-length candidates, and TuneSearchCV ``B / 4`` candidates (per fold), chosen so
+that asynchronous ASHA (reduction factor 3, rungs 1, 3, 9, 27 epochs; it promotes more
+than synchronous halving, about 4 epochs a candidate) spends about B; every method's
+measured compute is printed beside its score. Same space, estimator, folds and one
+process (``n_jobs=1``) for all; features standardised once. Methods run interleaved
+(all methods for repeat 1, then repeat 2 ...). Prints one JSON object: per dataset and
+method, the best CV score, the held-out test accuracy of ``best_estimator_``, wall time,
+compute (epochs), each as median with min/max over repeats.
+
+    python benchmarks/sklearn_search.py --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy.stats import loguniform, uniform
+from sklearn import datasets
+from sklearn.linear_model import SGDClassifier
+from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, train_test_split
+from sklearn.preprocessing import StandardScaler
+
+DATASETS = {
+    "digits": datasets.load_digits,
+    "breast_cancer": datasets.load_breast_cancer,
+    "wine": datasets.load_wine,
+}
+CATEGORIES = {
+    "penalty": ["l2", "l1", "elasticnet"],
+    "learning_rate": ["optimal", "invscaling", "constant", "adaptive"],
+    "average": [False, True],
+}
+
+
+def _scipy_space() -> dict[str, Any]:
+    return {
+        "alpha": loguniform(1e-7, 1e-1),
+        "l1_ratio": uniform(0, 1),
+        "eta0": loguniform(1e-4, 1.0),
+        **CATEGORIES,
+    }
+
+
+def _optuna_space() -> dict[str, Any]:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    return {
+        "alpha": FloatDistribution(1e-7, 1e-1, log=True),
+        "l1_ratio": FloatDistribution(0, 1),
+        "eta0": FloatDistribution(1e-4, 1.0, log=True),
+        **{k: CategoricalDistribution(v) for k, v in CATEGORIES.items()},
+    }
+
+
+def _sgd(epochs: int, seed: int) -> SGDClassifier:
+    return SGDClassifier(max_iter=epochs, tol=None, random_state=seed)
+
+
+def _compute(search: Any, name: str, epochs: int, folds: int) -> int:
+    """Epochs over a fold's training rows spent by the search (refit not counted)."""
+    if name == "optuna":
+        return len(search.trials_) * epochs * folds
+    results = search.cv_results_
+    if "n_resources" in results:  # halving and tunefleet: epochs each candidate trained
+        return int(np.sum(results["n_resources"])) * folds
+    return len(results["params"]) * epochs * folds
+
+
+def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, folds: int) -> Any:
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    full_candidates = max(1, budget // (epochs * folds))
+    if method == "tunefleet_asha":
+        from tunefleet.schedulers import ASHAScheduler
+        from tunefleet.sklearn import TuneSearchCV
+
+        asha = ASHAScheduler(max_t=epochs, grace_period=1, reduction_factor=3)
+        return TuneSearchCV(
+            SGDClassifier(random_state=seed),
+            _scipy_space(),
+            n_trials=budget // (4 * folds),  # async ASHA, factor 3: about 4 epochs a candidate
+            cv=cv,
+            n_jobs=1,
+            early_stopping=asha,
+            max_iters=epochs,
+            random_state=seed,
+        )
+    if method == "random":
+        return RandomizedSearchCV(
+            _sgd(epochs, seed), _scipy_space(), n_iter=full_candidates, cv=cv, random_state=seed
+        )
+    if method == "halving":
+        from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+        from sklearn.model_selection import HalvingRandomSearchCV
+
+        return HalvingRandomSearchCV(
+            _sgd(epochs, seed),
+            _scipy_space(),
+            resource="max_iter",
+            min_resources=1,
+            max_resources=epochs,
+            factor=3,
+            cv=cv,
+            random_state=seed,
+        )
+    if method == "optuna":
+        from optuna_integration import OptunaSearchCV
+
+        return OptunaSearchCV(
+            _sgd(epochs, seed),
+            _optuna_space(),
+            n_trials=full_candidates,
+            cv=cv,
+            random_state=seed,
+            verbose=0,
+        )
+    raise ValueError(f"method={method!r}")
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=27)
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--methods", default="halving,tunefleet_asha,random,optuna")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    methods = args.methods.split(",")
+    # Halving's budget with min 1, max E epochs, factor 3, exhaust: 1 x E + 3 x E/3 + ...
+    rungs = int(round(np.log(args.epochs) / np.log(3))) + 1
+    budget = rungs * args.epochs * args.folds
+    out: dict[str, Any] = {
+        "command": "python benchmarks/sklearn_search.py "
+        + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}",
+        "budget_epochs": budget,
+        "datasets": {},
+    }
+    for name in args.datasets.split(","):
+        X, y = DATASETS[name](return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+        raw: dict[str, dict[str, list[float]]] = {
+            m: {"cv": [], "test": [], "wall_s": [], "epochs": []} for m in methods
+        }
+        for seed in range(args.repeats):
+            x_tr, x_te, y_tr, y_te = train_test_split(
+                X, y, test_size=0.25, random_state=seed, stratify=y
+            )
+            for method in methods:
+                search = run_one(method, x_tr, y_tr, seed, args.epochs, budget, args.folds)
+                start = time.perf_counter()
+                search.fit(x_tr, y_tr)
+                raw[method]["wall_s"].append(time.perf_counter() - start)
+                raw[method]["cv"].append(float(search.best_score_))
+                raw[method]["test"].append(float(search.score(x_te, y_te)))
+                raw[method]["epochs"].append(_compute(search, method, args.epochs, args.folds))
+        out["datasets"][name] = {
+            m: {key: _spread(v) for key, v in r.items()} for m, r in raw.items()
+        }
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
