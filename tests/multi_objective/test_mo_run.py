@@ -143,3 +143,31 @@ def test_refusals_name_the_parameter_before_compute(
             fn, config={"x": tune.uniform(0, 1)}, storage_path=str(tmp_path), verbose=0, **kwargs
         )
     assert not calls
+
+
+def test_scalarized_tpe_spreads_along_the_front_and_resumes(tmp_path: Path) -> None:
+    from tunefleet.search.scalarized import ScalarizedSearch
+
+    def fn(config: dict[str, Any]) -> None:
+        x, y = config["x"], config["y"]
+        # a convex trade-off in x; y only hurts both objectives
+        tune.report(f1=x + y, f2=(1 - x) ** 2 + y, bad=y - 0.5)
+
+    kwargs: dict[str, Any] = dict(
+        config={"x": tune.uniform(0, 1), "y": tune.uniform(0, 1)},
+        metric=["f1", "f2"],
+        mode=["min", "min"],
+        storage_path=str(tmp_path),
+        name="scal",
+        verbose=0,
+        seed=0,
+    )
+    searcher = ScalarizedSearch(n_startup_trials=5, constraints=["bad"])
+    assert len(tune.run(fn, num_samples=14, search_alg=searcher, **kwargs).trials) == 14
+    again = tune.run(fn, num_samples=24, resume=True, **kwargs)
+    assert len(again.trials) == 24
+    ys = [t.config["y"] for t in again.trials]
+    # after the random start the model learns that y > 0.5 is infeasible and y hurts both
+    assert sum(y < 0.5 for y in ys[5:]) > 0.75 * len(ys[5:])
+    xs = {round(t.config["x"], 1) for t in again.pareto_front(constraints=["bad"])}
+    assert len(xs) >= 3  # the front is spread, not one weighting's optimum

@@ -26,6 +26,7 @@ _BUILTIN: dict[str, str] = {
     "quasirandom": "tunefleet.search.sobol:SobolSearch",
     "bohb": "tunefleet.search.bohb:TuneBOHB",
     "tpe": "tunefleet.search.tpe:TPESearch",
+    "scalarized": "tunefleet.search.scalarized:ScalarizedSearch",
     "dehb": "tunefleet.search.dehb:DEHBSearch",
     "hypertune": "tunefleet.search.hypertune:HyperTuneSearch",
     # adapters to outside libraries (optional extras, imported on first use)
