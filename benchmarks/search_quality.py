@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from search_quality_extra import dehb_available, dehb_package, table_functions
+from search_quality_extra import available, dehb_package, smac_hyperband, table_functions
 
 BUDGETS = (1, 3, 9, 27)
 MAX_B = BUDGETS[-1]
@@ -231,7 +231,7 @@ METHODS: dict[str, Callable[..., None]] = {
     "optuna tpe+hyperband": optuna_method("tpe_hyperband"),
     "optuna cmaes": optuna_method("cmaes"),
 }
-if dehb_available():
+if available("dehb"):
     METHODS["dehb (package)"] = dehb_package(MAX_B)
 
 
@@ -255,7 +255,17 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--out", default=None, help="write the JSON here too")
     ap.add_argument("--chart", default=None, help="PNG: mean log10 regret vs cost")
+    ap.add_argument(
+        "--smac",
+        action="store_true",
+        help="add SMAC3's multi-fidelity facade (pip install smac; ~85 s per run on the "
+        "2-core dev machine, so off by default)",
+    )
     args = ap.parse_args()
+    if args.smac:
+        if not available("smac"):
+            raise SystemExit("--smac: SMAC3 is not installed (pip install smac)")
+        METHODS["smac3 hyperband"] = smac_hyperband(MAX_B)
     if args.seeds < 1:
         raise SystemExit("--seeds: must be >= 1")
     warnings.filterwarnings("ignore")

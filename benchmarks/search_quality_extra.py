@@ -1,4 +1,5 @@
-"""Helpers of benchmarks/search_quality.py: the two table benchmarks and the `dehb` package.
+"""Helpers of benchmarks/search_quality.py: the two table benchmarks, the `dehb` package
+and SMAC3.
 
 Tables (built by benchmarks/make_tables.py from real scikit-learn learning curves, committed
 as benchmarks/data/sq_tables.json.gz): a method proposes a point of the unit cube; each
@@ -10,6 +11,9 @@ Hyperband brackets and trains every job from scratch, so a job at budget b pays 
 under the suite's cost rule (pay for what is computed). dehb 0.1.2 pins numpy<2 (installing
 it downgrades the project's numpy), so the suite imports it only if importable, e.g. after
 ``pip install --no-deps --target DIR dehb`` and ``PYTHONPATH=DIR``.
+
+SMAC3 (Lindauer et al. 2022, JMLR 23(54)): ``MultiFidelityFacade`` (random-forest BO with
+Hyperband, η = 3), ask/tell; like `dehb`, each job runs from scratch and pays b/27 FFE.
 """
 
 from __future__ import annotations
@@ -50,9 +54,9 @@ def _lookup(
     return f
 
 
-def dehb_available() -> bool:
+def available(module: str) -> bool:
     try:
-        import dehb  # noqa: F401
+        __import__(module)
     except ImportError:
         return False
     return True
@@ -85,5 +89,46 @@ def dehb_package(max_b: int) -> Callable[..., None]:
                 v = f(np.clip(np.asarray(job["config"], dtype=float), 0.0, 1.0), b / max_b)
                 tr.pay(0, b, v)  # from scratch: DEHB keeps no checkpoint
                 opt.tell(job, {"fitness": v, "cost": float(b)})
+
+    return run
+
+
+def smac_hyperband(max_b: int) -> Callable[..., None]:
+    """SMAC3's multi-fidelity facade (BOHB-like: random forest + Hyperband)."""
+
+    def run(f: Callable[..., float], d: int, tr: Any, seed: int, max_cost: float) -> None:
+        import logging
+
+        from ConfigSpace import ConfigurationSpace, Float
+        from smac import MultiFidelityFacade, Scenario
+        from smac.intensifier.hyperband import Hyperband
+        from smac.runhistory.dataclasses import TrialValue
+
+        logging.getLogger("smac").setLevel(logging.ERROR)
+        cs = ConfigurationSpace(seed=seed)
+        cs.add([Float(f"x{i}", (0.0, 1.0)) for i in range(d)])
+        with tempfile.TemporaryDirectory() as tmp:
+            sc = Scenario(
+                cs,
+                deterministic=True,
+                n_trials=10**6,
+                min_budget=1,
+                max_budget=max_b,
+                output_directory=pathlib.Path(tmp),
+                seed=seed,
+            )
+            opt = MultiFidelityFacade(
+                sc,
+                lambda config, seed=0, budget=1: 0.0,  # never called: ask/tell
+                intensifier=Hyperband(sc, eta=3),
+                overwrite=True,
+                logging_level=40,
+            )
+            while tr.cost < max_cost:
+                trial = opt.ask()
+                b = int(round(float(trial.budget)))
+                v = f(np.array([trial.config[f"x{i}"] for i in range(d)]), b / max_b)
+                tr.pay(0, b, v)  # from scratch, as dehb
+                opt.tell(trial, TrialValue(cost=v))
 
     return run
