@@ -17,6 +17,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from tunefleet.dashboard.app import create_app  # noqa: E402
 from tunefleet.dashboard.live import LiveExperiment  # noqa: E402
+from tunefleet.pareto import pareto_front  # noqa: E402
 from tunefleet.storage.records import (  # noqa: E402
     EXPERIMENT_STARTED,
     RESULT,
@@ -176,6 +177,11 @@ def test_damaged_is_listed_and_pareto(tmp_path: Any) -> None:
     store = SQLiteStore(str(tmp_path))
     store.create_experiment("two", {"metric": ["a", "b"], "mode": ["max", "max"]})
     _log(store, "two", {}, 6)
+    dominated = [
+        Record(RESULT, f"t{i}", {"a": 0.5, "b": -100.0, "training_iteration": 1}, time.time())
+        for i in range(6, 9)
+    ]
+    store.append("two", dominated)
     store.close()
     os.makedirs(tmp_path / "broken")
     (tmp_path / "broken" / "experiment.db").write_bytes(b"not a database at all" * 10)
@@ -184,5 +190,8 @@ def test_damaged_is_listed_and_pareto(tmp_path: Any) -> None:
         assert rows["broken"]["status"] == "damaged" and "doctor" in rows["broken"]["problem"]
         par = c.get("/api/experiments/two/pareto").json()
         # best a = i + 3 rises with i, best b = -i falls: every trial is on the front
-        assert par["metrics"] == ["a", "b"] and par["front_size"] == 6
+        assert par["metrics"] == ["a", "b"] and par["front_size"] == 6 and len(par["points"]) == 9
+        pts = [p["values"] for p in par["points"]]
+        expected = {par["points"][i]["trial_id"] for i in pareto_front(pts, ["max", "max"])}
+        assert {p["trial_id"] for p in par["points"] if p["front"]} == expected
         assert c.get("/api/experiments/nope").status_code == 404

@@ -85,6 +85,11 @@ class LiveExperiment:
         self.replay = ReplayedExperiment()
         self.series: dict[str, Series] = {}
         self.text: dict[str, str] = {}  # trial_id -> what the filter box searches
+        # the first objective per trial, kept as it is folded so that views sort and sample
+        # 10⁵ trials with C-level dict walks instead of a Python call per trial
+        self.scores: dict[str, float] = {}  # best reported
+        self.lasts: dict[str, float] = {}  # last reported
+        self.edges: list[dict[str, Any]] = []  # PBT/PB2: parent -> child, at an iteration
         self.improvements: list[Improvement] = []
         self.num_results = 0
         self.compute = 0.0
@@ -160,6 +165,11 @@ class LiveExperiment:
                             s.best[k] = v
                 if nm:
                     v0 = _num(row[7])
+                    if v0 is not None:
+                        self.lasts[tid] = v0
+                        best0 = s.best[0]
+                        if best0 is not None:
+                            self.scores[tid] = best0
                     if v0 is not None and (self._best is None or sign * v0 < sign * self._best):
                         self._best = v0
                         self.improvements.append(
@@ -178,6 +188,11 @@ class LiveExperiment:
                     self._mark(tid, kind, payload)
                     if kind in (TRIAL_CREATED, TRIAL_RESTARTED):  # the config, as logged
                         self.text[tid] = f"{tid} {data}".lower()
+                    parent = payload.get("parent" if kind == TRIAL_CREATED else "from_trial")
+                    if kind in (TRIAL_CREATED, TRIAL_RESTARTED) and parent:
+                        it = self.series[tid].iteration if tid in self.series else []
+                        at = int(it[-1]) if len(it) else 0
+                        self.edges.append({"parent": str(parent), "child": tid, "iteration": at})
             self.last_seq = seq
 
     def _series(self, tid: str | None) -> Series:
@@ -214,14 +229,11 @@ class LiveExperiment:
 
     def score(self, tid: str) -> float | None:
         """The trial's best value of the first objective (None before it reports)."""
-        s = self.series.get(tid)
-        return None if s is None or not s.best else s.best[0]
+        return self.scores.get(tid)
 
     def last_value(self, tid: str) -> float | None:
-        s = self.series.get(tid)
-        if s is None or not s.values or not len(s.values[0]):
-            return None
-        return short(float(s.values[0][-1]))
+        v = self.lasts.get(tid)
+        return None if v is None else short(v)
 
     def last_result(self, tid: str) -> dict[str, Any] | None:
         """The trial's last result in full: one probe of the (trial_id, seq) index."""

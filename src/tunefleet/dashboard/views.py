@@ -12,6 +12,7 @@ import heapq
 import math
 import random
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any
 
 from tunefleet.dashboard.live import LiveExperiment, short
@@ -59,43 +60,61 @@ def trials_page(
     limit = max(1, min(limit, MAX_PAGE))
     with live.lock:
         trials: Iterable[TrialSnapshot] = live.replay.trials.values()
-        if status:
-            wanted = {s.strip().upper() for s in status.split(",")}
-            trials = [t for t in trials if t.status in wanted]
-        if q:
-            needle = q.lower()
-            trials = [t for t in trials if _matches(live, t, needle)]
-        key = _sort_key(live, sort)
-        # trials without a value sort last either way; only the page asked for is ordered
-        keyed = [(k, t.index, t) for t in trials if (k := key(t)) is not None]
-        missing = (
-            [t for t in trials if key(t) is None] if len(keyed) < len(live.replay.trials) else []
-        )
-        total = len(keyed) + len(missing)
+        wanted = {s.strip().upper() for s in status.split(",")} if status else None
+        if q or wanted:
+            # one pass: the status, then the id + config as logged, the status, the error
+            needle, text = q.lower(), live.text
+            trials = [
+                t
+                for t in trials
+                if (wanted is None or t.status in wanted)
+                and (
+                    not needle
+                    or needle in text.get(t.trial_id, "")
+                    or needle in t.status.lower()
+                    or (t.error is not None and needle in t.error.lower())
+                )
+            ]
         want = offset + limit
-        pick = heapq.nlargest if desc else heapq.nsmallest
-        top = [t for _, _, t in pick(want, keyed, key=lambda r: (r[0], r[1]))]
-        if len(top) < want:
-            missing.sort(key=lambda t: t.index)
-            top += missing[: want - len(top)]
+        if sort == "index" and not q and not status:  # the log's order: no sort at all
+            ordered = list(trials)
+            total = len(ordered)
+            top = (ordered[::-1] if desc else ordered)[:want]
+        else:
+            top, total = _select(live, trials, sort, desc, want)
         rows = [trial_row(live, t) for t in top[offset:want]]
         return {"total": total, "offset": offset, "rows": rows, "seq": live.last_seq}
 
 
-def _matches(live: LiveExperiment, t: TrialSnapshot, needle: str) -> bool:
-    """The filter box: a substring of the id, the config (as logged), the status, the error."""
-    return (
-        needle in live.text.get(t.trial_id, t.trial_id.lower())
-        or needle in t.status.lower()
-        or (t.error is not None and needle in t.error.lower())
-    )
+def _select(
+    live: LiveExperiment, trials: Iterable[TrialSnapshot], sort: str, desc: bool, want: int
+) -> tuple[list[TrialSnapshot], int]:
+    """The first ``want`` trials in the order asked (trials without a value last) and how
+    many there are: heap selection, O(n log want), not a full sort; for the scores, over
+    the (trial, value) dict itself, with C-level keys."""
+    every = live.replay.trials
+    subset = trials if isinstance(trials, list) else None
+    pick = heapq.nlargest if desc else heapq.nsmallest
+    if sort in ("score", "last"):
+        values = live.scores if sort == "score" else live.lasts
+        items: Iterable[tuple[str, float]] = values.items()
+        if subset is not None:
+            get = values.get
+            items = [(t.trial_id, v) for t in subset if (v := get(t.trial_id)) is not None]
+        top = [every[tid] for tid, _ in pick(want, items, key=itemgetter(1)) if tid in every]
+        has_value: Any = values
+    else:
+        key = _sort_key(live, sort)
+        keyed = [(k, t.index, t) for t in (subset or every.values()) if (k := key(t)) is not None]
+        top = [r[2] for r in pick(want, keyed, key=lambda r: (r[0], r[1]))]
+        has_value = {r[2].trial_id for r in keyed}
+    pool = subset if subset is not None else list(every.values())
+    if len(top) < want:
+        top += [t for t in pool if t.trial_id not in has_value][: want - len(top)]
+    return top, len(pool)
 
 
 def _sort_key(live: LiveExperiment, sort: str) -> Any:
-    if sort == "score":
-        return lambda t: live.score(t.trial_id)
-    if sort == "last":
-        return lambda t: live.last_value(t.trial_id)
     if sort == "iteration":
         return lambda t: len(live.series[t.trial_id].iteration) if t.trial_id in live.series else 0
     return lambda t: getattr(t, sort)
@@ -176,13 +195,10 @@ def curves(
         else:
             running = [t for t, s in live.replay.trials.items() if s.status == "RUNNING"]
             skip = set(running)
-            scored = [
-                (sign * v, tid)
-                for tid, s in live.series.items()
-                if s.best and (v := s.best[0]) is not None and tid not in skip
-            ]
-            best = heapq.nsmallest(max(0, max_trials - len(running)), scored)
-            chosen = (running + [tid for _, tid in best])[:max_trials]
+            room = max(0, max_trials - len(running))
+            pick = heapq.nlargest if sign < 0 else heapq.nsmallest
+            best = pick(room + len(skip), live.scores.items(), key=itemgetter(1))
+            chosen = (running + [tid for tid, _ in best if tid not in skip][:room])[:max_trials]
         for tid in chosen:
             s = live.series[tid]
             n = len(s.iteration)
@@ -209,17 +225,18 @@ def param_sample(live: LiveExperiment, max_trials: int = 2000) -> tuple[dict[str
 
     sign = -1.0 if live.modes and live.modes[0] == "max" else 1.0
     with live.lock:
-        scored = [
-            (tid, t.config, v)
-            for tid, t in live.replay.trials.items()
-            if (v := live.score(tid)) is not None
-        ]
-    total = len(scored)
-    if total > max_trials:
-        top = heapq.nsmallest(max_trials // 10, scored, key=lambda r: sign * r[2])
-        chosen = {r[0] for r in top}
-        rest = [r for r in scored if r[0] not in chosen]
-        scored = top + random.Random(0).sample(rest, max_trials - len(top))
+        trials = live.replay.trials
+        scores = live.scores
+        total = len(scores)
+        if total > max_trials:
+            pick = heapq.nlargest if sign < 0 else heapq.nsmallest
+            top = [tid for tid, _ in pick(max_trials // 10, scores.items(), key=itemgetter(1))]
+            chosen = set(top)
+            rest = [tid for tid in scores if tid not in chosen]
+            ids = top + random.Random(0).sample(rest, max_trials - len(top))
+        else:
+            ids = list(scores)
+        scored = [(tid, trials[tid].config, scores[tid]) for tid in ids if tid in trials]
     table = param_table(scored, metric=live.metrics[0] if live.metrics else "score")
     params = [
         {
@@ -244,16 +261,10 @@ def param_sample(live: LiveExperiment, max_trials: int = 2000) -> tuple[dict[str
 
 def lineage(live: LiveExperiment) -> dict[str, Any]:
     """PBT/PB2 ancestry: each exploit (child took parent's weights) and each spawn."""
-    edges = []
     with live.lock:
-        for tid, s in live.series.items():
-            for it, kind, detail in s.markers:
-                if kind == "exploited":
-                    edges.append({"child": tid, "parent": detail[5:], "iteration": it})
-        for t in live.replay.trials.values():
-            if t.parent_trial_id:
-                edges.append({"child": t.trial_id, "parent": t.parent_trial_id, "iteration": 0})
-    return {"edges": edges[:5000], "total": len(edges)}
+        edges = live.edges[-5000:]
+        total = len(live.edges)
+    return {"edges": edges, "total": total}
 
 
 def errors(live: LiveExperiment, limit: int = 200) -> dict[str, Any]:
