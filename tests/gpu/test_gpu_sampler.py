@@ -94,3 +94,30 @@ def test_bench_run_shows_gpu_columns_with_the_fake_provider(
     table = (out / "bench.md").read_text()
     assert "GPU util (busy)" in table and "55.0%" in table
     assert "GPU util" in result.output
+
+
+def test_gpu_benchmark_script_exits_clearly_without_a_gpu(fake_gpus: FakeGpus) -> None:
+    import subprocess
+    import sys
+
+    fake_gpus([])
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--trials", "1"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "no GPU on this machine" in proc.stderr and proc.stdout == ""
+
+
+def test_bench_job_asks_each_engine_for_its_gpu_share(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    from tunefleet.bench.systems import Job, _engine
+
+    job = Job(
+        system="dask", workload="xgboost", data=str(tmp_path), rows=None, trials=4,
+        scheduler="fifo", search="random", cpus_per_trial=1, workers_per_trial=1,
+        concurrency=4, seed=0, out=str(tmp_path), gpus_per_trial=0.25,
+    )  # fmt: skip
+    engine = _engine(job)
+    assert engine.resources == {"GPU": 0.25} and engine.n_workers == 4
+    assert Job.from_json(job.to_json()).gpus_per_trial == 0.25

@@ -91,6 +91,9 @@ def run_cmd(
     ] = "bench_results",
     timeout: Annotated[float, typer.Option(help="Seconds allowed per system.")] = 3600.0,
     device: Annotated[str, typer.Option(help="cpu, or cuda: mlp/xgboost/lightgbm on GPU.")] = "cpu",
+    gpus_per_trial: Annotated[
+        float, typer.Option(help="GPUs per trial; 0.5 packs two trials on a device.")
+    ] = 0.0,
 ) -> None:
     """Run one workload's sweep on each engine and peer; print and write the comparison."""
     from tunefleet.bench import report
@@ -116,6 +119,7 @@ def run_cmd(
         out=out,
         timeout_s=timeout,
         device=device,
+        gpus_per_trial=gpus_per_trial,
     )
     try:
         validate(cfg, check_data=bool(data))

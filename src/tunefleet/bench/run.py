@@ -57,6 +57,7 @@ class BenchConfig:
     timeout_s: float = 3600.0
     search: str = "random"
     device: str = "cpu"
+    gpus_per_trial: float = 0.0
 
 
 def validate(cfg: BenchConfig, check_data: bool = True) -> BenchConfig:
@@ -116,6 +117,8 @@ def validate(cfg: BenchConfig, check_data: bool = True) -> BenchConfig:
     concurrency = cfg.concurrency or max(1, cores // per_trial)
     if concurrency < 1:
         raise TuneValueError(f"--concurrency: must be >= 1, got {concurrency}")
+    if not cfg.gpus_per_trial >= 0:
+        raise TuneValueError(f"--gpus-per-trial: must be >= 0, got {cfg.gpus_per_trial}")
     if cfg.device not in ("cpu", "cuda"):
         raise TuneValueError(f"--device: must be cpu or cuda, got {cfg.device!r}")
     if cfg.device == "cuda":
@@ -169,6 +172,7 @@ def _job(cfg: BenchConfig, system: str, configs: list[dict[str, Any]] | None) ->
         inject_failure=cfg.inject_failure,
         kill_after_s=cfg.kill_after_s,
         configs=configs,
+        gpus_per_trial=cfg.gpus_per_trial,
     )
 
 
@@ -257,6 +261,7 @@ def run_bench(
         "cpus_per_trial": cfg.cpus_per_trial,
         "workers_per_trial": cfg.workers_per_trial,
         "device": cfg.device,
+        "gpus_per_trial": cfg.gpus_per_trial,
         "inject_failure": cfg.inject_failure,
         "data": {"path": os.path.abspath(cfg.data), "rows_used": cfg.rows, **meta},
         "machine": machine(),

@@ -51,6 +51,8 @@ class Job:
     #: The configurations every system trains, in order (random search): drawn once by the
     #: harness so that no system is luckier or cheaper than another. None: each samples.
     configs: list[dict[str, Any]] | None = None
+    #: GPUs per trial (per worker process): 0.5 packs two trials on a device.
+    gpus_per_trial: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -226,6 +228,8 @@ def run_tunefleet(job: Job, workload: Workload, data: Dataset) -> Outcome:
             rows.append(_row(result, workload.metric))
 
     resources: dict[str, Any] = {"cpu": job.cpus_per_trial}
+    if job.gpus_per_trial > 0:
+        resources["gpu"] = job.gpus_per_trial
     if job.workers_per_trial > 1:
         resources["workers"] = job.workers_per_trial
     engine = _engine(job)
@@ -274,7 +278,12 @@ def _engine(job: Job) -> Any:
         from tunefleet.executors.dask import DaskExecutor
 
         per_slot = job.cpus_per_trial * job.workers_per_trial
-        return DaskExecutor(n_workers=job.concurrency, threads_per_worker=per_slot)
+        gpu = job.gpus_per_trial * job.workers_per_trial  # each worker holds one trial
+        return DaskExecutor(
+            n_workers=job.concurrency,
+            threads_per_worker=per_slot,
+            resources={"GPU": gpu} if gpu > 0 else None,
+        )
     if job.system == "spark":
         from tunefleet.executors import spark_classcache
         from tunefleet.executors.spark import SparkExecutor
@@ -352,7 +361,7 @@ def run_raytune(job: Job, workload: Workload, data: Dataset) -> Outcome:
             tune.with_parameters(
                 raytune_trainable(workload, job.cpus_per_trial, checkpoint), data=data
             ),
-            {"cpu": job.cpus_per_trial},
+            {"cpu": job.cpus_per_trial, "gpu": job.gpus_per_trial},
         )
         tuner = tune.Tuner(
             trainable,
