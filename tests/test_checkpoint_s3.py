@@ -177,7 +177,8 @@ def test_sweep_checkpoints_to_s3_with_manifests_and_restores_from_s3(
     assert len(partial) == 2, [str(w.message) for w in caught]  # one per trial
 
     keys = _keys(endpoint, bucket)
-    assert keys and all(k.startswith("runs/s3exp/trials/") for k in keys)
+    log = "runs/s3exp/experiment.db"  # the mirrored log (tunefleet/log_mirror.py)
+    assert log in keys and all(k.startswith("runs/s3exp/trials/") for k in keys if k != log)
     assert not any("/.tmp-" in k for k in keys)  # uploads were moved and cleaned up
     store = open_store(str(tmp_path))
     ckpts = list(store.read("s3exp", kinds=[rk.CHECKPOINT]))

@@ -551,9 +551,17 @@ def resume(
     from tunefleet.restore import import_ref
     from tunefleet.restore import resume as resume_run
 
-    store = _open(storage_path)
+    local = storage_path
+    if "://" in storage_path:  # the log mirrored beside checkpoints (log_mirror.py)
+        from tunefleet.log_mirror import localize
+
+        try:
+            local = localize(storage_path, name, None, True)[0]
+        except (TuneValueError, OSError) as e:
+            _fail(str(e))
+    store = _open(local)
     if not store.experiment_exists(name):
-        _load(name, storage_path, None, None)  # prints the existing names and exits 1
+        _load(name, local, None, None)  # prints the existing names and exits 1
     try:
         store.check_trusted(name, trusted=trust_storage)  # before importing what it names
     except TuneValueError as e:

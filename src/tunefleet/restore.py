@@ -96,6 +96,13 @@ def resume(
     from tunefleet.space import space_from_json
     from tunefleet.storage import open_store
 
+    if storage_path is not None and "://" in str(storage_path):
+        from tunefleet.log_mirror import localize
+
+        options = kwargs.get("checkpoint_storage_options")
+        storage_path, kwargs["checkpoint_storage"] = localize(
+            str(storage_path), name, options, True
+        )
     store = open_store(storage_path)
     if not store.experiment_exists(name):
         names = [e.name for e in store.list_experiments()]

@@ -305,6 +305,18 @@ def build_spec(
         # Every engine runs the launcher like any function; it starts the rank processes.
         fn = data_parallel(fn, resources)
     storage_path = os.fspath(storage_path) if storage_path is not None else DEFAULT_STORAGE_PATH
+    if "://" in storage_path and not storage_path.startswith("file://"):
+        # The log stays local and is mirrored beside the checkpoints (log_mirror.py).
+        from tunefleet.log_mirror import localize
+
+        if checkpoint_storage is not None:
+            raise TuneValueError(
+                "storage_path: a URL storage_path is where checkpoints go; do not pass "
+                "checkpoint_storage as well"
+            )
+        storage_path, checkpoint_storage = localize(
+            storage_path, name, checkpoint_storage_options, resume
+        )
     open_store(storage_path).check_writable()
     executor = create_executor(engine)
     validate_slot(executor, resources)

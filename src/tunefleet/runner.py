@@ -30,6 +30,7 @@ from tunefleet.engine import Engine, EngineConfig, HaltTrial, LaunchTrial, Reply
 from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
 from tunefleet.executors.base import Executor
 from tunefleet.legacy_args import adapt
+from tunefleet.log_mirror import start_mirror
 from tunefleet.progress import Progress
 from tunefleet.protocol import (
     EXPERIMENT_FINISHED,
@@ -262,6 +263,12 @@ class Runner:
         self._verifier = RestoreVerifier(self.store, self.name, s.checkpoint_storage_options)
         writer = BatchedWriter(self.store, self.name)
         self._writer = writer
+        mirror = start_mirror(  # the log beside remote checkpoints (log_mirror.py)
+            getattr(self.store, "db_path", lambda n: None)(self.name),
+            self.name,
+            s.checkpoint_storage,
+            s.checkpoint_storage_options,
+        )
         exp_dir = self.store.experiment_dir(self.name)
         progress = Progress(
             self.name,
@@ -293,7 +300,11 @@ class Runner:
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self._finish(engine, executor, writer, status, reason)
+            try:
+                self._finish(engine, executor, writer, status, reason)
+            finally:
+                if mirror is not None:
+                    mirror.close()
         trials = list(engine.trials.values())
         ending = [cb for cb in s.callbacks if hasattr(cb, "on_experiment_end")]
         if ending:

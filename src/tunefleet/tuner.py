@@ -176,6 +176,7 @@ class Tuner:
         resume_errored: bool = False,
         restart_errored: bool = False,
         trust_storage: bool = False,
+        checkpoint_storage_options: dict[str, Any] | None = None,
         **_: Any,
     ) -> Tuner:
         """Resume the experiment stored at ``path`` (``storage_path/name``) with the
@@ -184,12 +185,18 @@ class Tuner:
         Ray Tune's flags: ``resume_unfinished=False`` ends running and paused trials as they
         stand; ``resume_errored`` continues errored trials from their last checkpoint,
         ``restart_errored`` from scratch. ``trust_storage=True``: restore even from a path
-        that other users can write (see :mod:`tunefleet.storage.trust`)."""
+        that other users can write (see :mod:`tunefleet.storage.trust`). A URL path
+        (``s3://bucket/prefix/NAME``) resumes from the log mirrored there (log_mirror.py)."""
         from tunefleet.space import space_from_json
         from tunefleet.storage import open_store
 
         path = os.fspath(path).rstrip("/")
         storage_path, name = os.path.split(path)
+        url = None
+        if "://" in storage_path:
+            from tunefleet.log_mirror import localize
+
+            storage_path, url = localize(storage_path, name, checkpoint_storage_options, True)
         store = open_store(storage_path or ".")
         if not store.experiment_exists(name):
             raise TuneValueError(f"path: no tunefleet experiment at {path!r}")
@@ -205,7 +212,11 @@ class Tuner:
             trainable,
             param_space=param_space if param_space is not None else space_from_json(spec["space"]),
             run_config=RunConfig(
-                name=name, storage_path=storage_path or ".", trust_storage=trust_storage
+                name=name,
+                storage_path=storage_path or ".",
+                trust_storage=trust_storage,
+                checkpoint_storage=url,
+                checkpoint_storage_options=checkpoint_storage_options if url else None,
             ),
             _resume=True,
         )
