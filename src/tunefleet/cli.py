@@ -235,6 +235,10 @@ def trial_columns(
     return cols
 
 
+def _objective_column(name: str) -> Column:
+    return Column(name, lambda t: _fmt_value(_metric_value(t.last_result, name)), justify="right")
+
+
 def _config_cell(key: str) -> Callable[[TrialResult], str]:
     from tunefleet.results import flatten
 
@@ -298,8 +302,17 @@ def show(
             return (0, sign * v, t.index)
 
         trials = sorted(trials, key=key)
+    objectives = results.spec.get("metric") if metric is None else None
+    front: set[str] = set()
+    cols = trial_columns(results.trials, metric, score)
+    if isinstance(objectives, list):  # several objectives: their values, the front first
+        front = {t.trial_id for t in results.pareto_front()}
+        for objective in objectives:
+            cols.insert(-1, _objective_column(objective))
+        cols.insert(-1, Column("pareto", lambda t: "*" if t.trial_id in front else ""))
+        trials = sorted(trials, key=lambda t: (t.trial_id not in front, t.index))
     shown = trials if limit <= 0 else trials[:limit]
-    console.print(build_trials_table(trial_columns(results.trials, metric, score), shown))
+    console.print(build_trials_table(cols, shown))
     if len(shown) < len(trials):
         console.print(f"… {len(trials) - len(shown)} more trials (use --limit 0 to see all)")
 
@@ -318,6 +331,13 @@ def show(
             _print_config(console, best.config)
             if best.checkpoint is not None:
                 console.print(f"Checkpoint: {best.checkpoint.path}")
+    elif isinstance(objectives, list):
+        modes = results.spec.get("mode") or []
+        goals = ", ".join(f"{m} ({d})" for m, d in zip(objectives, modes, strict=False))
+        console.print(
+            f"\n[bold]Pareto front[/bold] of {goals}: {len(front)} trial(s) marked * "
+            "(several objectives: no single best; --metric/--mode ranks by one)"
+        )
     else:
         console.print("\nNo metric/mode recorded: pass --metric and --mode to rank trials.")
     lineage = build_lineage_table(_open(storage_path), name, limit)

@@ -171,3 +171,34 @@ def test_scalarized_tpe_spreads_along_the_front_and_resumes(tmp_path: Path) -> N
     assert sum(y < 0.5 for y in ys[5:]) > 0.75 * len(ys[5:])
     xs = {round(t.config["x"], 1) for t in again.pareto_front(constraints=["bad"])}
     assert len(xs) >= 3  # the front is spread, not one weighting's optimum
+
+
+def test_cli_show_marks_the_front_and_export_has_the_column(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tunefleet.cli import app
+
+    results = tune.run(
+        two_goals,
+        config={"x": tune.uniform(0, 1)},
+        metric=["acc", "latency"],
+        mode=["max", "min"],
+        num_samples=6,
+        storage_path=str(tmp_path),
+        name="mo_cli",
+        verbose=0,
+        seed=5,
+    )
+    front = {t.trial_id for t in results.pareto_front()}
+    runner = CliRunner()
+    out = runner.invoke(app, ["show", "mo_cli", "--storage-path", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    marked = {line.split()[1] for line in out.output.splitlines() if "│ *" in line}
+    assert marked == front and "Pareto front of acc (max), latency (min)" in out.output
+    out = runner.invoke(
+        app, ["export", "mo_cli", "--storage-path", str(tmp_path), "-f", "json", "-o", "-"]
+    )
+    import json
+
+    rows = json.loads(out.output)
+    assert {r["trial_id"] for r in rows if r["pareto"]} == front
