@@ -12,14 +12,22 @@ import subprocess
 import sys
 import textwrap
 
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import SGDClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tunefleet.sklearn import TuneSearchCV
 
 
 @parametrize_with_checks(
-    [TuneSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, n_trials=1, cv=2, engine="simulated")]
+    [
+        TuneSearchCV(
+            SGDClassifier(max_iter=5, tol=None, random_state=0),
+            {"alpha": [1e-4, 1e-3]},
+            n_trials=1,
+            cv=2,
+            engine="simulated",
+        )
+    ]
 )
 def test_sklearn_compatible(estimator: object, check: object) -> None:
     check(estimator)  # type: ignore[operator]

@@ -182,3 +182,18 @@ def test_fit_params_reach_the_estimator() -> None:
         search.fit(X_IRIS, Y_IRIS, sample_weight=weights)
     plain = _logreg().fit(X_IRIS, Y_IRIS)
     assert not np.allclose(search.best_estimator_.coef_, plain.coef_)
+
+
+def test_grid_with_bohb_still_tries_every_point() -> None:
+    X, y = load_digits(return_X_y=True)
+    grid = {"alpha": tune.grid_search([1e-5, 1e-3, 1.0, 10.0])}
+    search = TuneGridSearchCV(
+        SGDClassifier(random_state=0),
+        grid,
+        cv=2,
+        early_stopping="bohb",
+        max_iters=9,
+        engine="simulated",
+    ).fit(X / 16, y)
+    assert [p["alpha"] for p in search.cv_results_["params"]] == [1e-5, 1e-3, 1.0, 10.0]
+    assert search.best_params_["alpha"] < 1

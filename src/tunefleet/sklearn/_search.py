@@ -193,7 +193,7 @@ class _TuneSearchBase(BaseSearchCV):
                 num_samples=num_samples,
                 metric=OBJECTIVE,
                 mode="max",
-                search_alg=self._searcher(scheduler),
+                search_alg=self._searcher(scheduler, points is not None),
                 scheduler=scheduler,
                 max_concurrent_trials=max(1, int(n_jobs)),
                 engine=self.engine,
@@ -221,8 +221,10 @@ class _TuneSearchBase(BaseSearchCV):
         self.n_splits_ = len(splits)
         return self
 
-    def _searcher(self, scheduler: Any) -> Any:
-        if self.search_alg is not None:
+    def _searcher(self, scheduler: Any, grid: bool) -> Any:
+        """The user's searcher; else BOHB's own KDE for BOHB, except over a grid (every
+        point is a candidate there: the grid is the search)."""
+        if self.search_alg is not None or grid:
             return self.search_alg
         name = getattr(scheduler, "__class__", type(None)).__name__
         return "bohb" if name == "HyperBandForBOHB" else None

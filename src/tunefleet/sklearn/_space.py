@@ -99,4 +99,14 @@ def grid_points(grid: Any, where: str) -> list[dict[str, Any]]:
             raise TuneTypeError(f"{where}: expected dicts of parameter -> list, got {part!r:.40}")
         for name, v in part.items():
             to_domain(v, name, where, True)  # the checks, with their messages
-    return list(ParameterGrid([dict(p) for p in parts]))
+    return list(ParameterGrid([{k: _values(v) for k, v in p.items()} for p in parts]))
+
+
+def _values(value: Any) -> Any:
+    """A finite tunefleet domain (``tune.grid_search``, ``tune.choice``) as its values."""
+    if isinstance(value, domains.Domain):
+        values = value.values()
+        if values is None:
+            raise TuneTypeError(f"param_grid: {value!r} is not a finite list of values")
+        return values
+    return value
