@@ -21,6 +21,7 @@ from typing import Any
 from tunefleet.storage.base import DamagedStoreError
 from tunefleet.storage.records import (
     CHECKPOINT,
+    CHECKPOINT_INVALID,
     EXPERIMENT_FINISHED,
     EXPERIMENT_STARTED,
     RESULT,
@@ -101,6 +102,7 @@ class ReplayedExperiment:
         self._handlers: dict[str, Callable[[Record], None]] = {
             RESULT: self._result,
             CHECKPOINT: self._checkpoint,
+            CHECKPOINT_INVALID: self._invalid,
             TRIAL_CREATED: self._created,
             TRIAL_STARTED: self._started,
             TRIAL_PAUSED: self._paused,
@@ -174,6 +176,14 @@ class ReplayedExperiment:
         snap = self._trial(rec)
         snap.checkpoint = rec.data.get("path")
         snap.checkpoint_iteration = int(rec.data.get("iteration") or 0)
+
+    def _invalid(self, rec: Record) -> None:
+        """A checkpoint found missing or corrupt before a restore: the trial went on from
+        its fallback, so a later resume starts there too (and does not warn again)."""
+        snap = self._trial(rec)
+        if snap.checkpoint == rec.data.get("path"):
+            snap.checkpoint = rec.data.get("fallback")
+            snap.checkpoint_iteration = int(rec.data.get("iteration") or 0)
 
     def _created(self, rec: Record) -> None:
         d = rec.data
