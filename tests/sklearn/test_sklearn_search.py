@@ -197,3 +197,16 @@ def test_grid_with_bohb_still_tries_every_point() -> None:
     ).fit(X / 16, y)
     assert [p["alpha"] for p in search.cv_results_["params"]] == [1e-5, 1e-3, 1.0, 10.0]
     assert search.best_params_["alpha"] < 1
+
+
+def test_list_of_spaces_draws_one_per_candidate() -> None:
+    spaces = [{"C": loguniform(1e-2, 1e2)}, {"C": [1.0], "fit_intercept": [False]}]
+    search = TuneSearchCV(_logreg(), spaces, n_trials=8, cv=2, random_state=0, engine="simulated")
+    params = search.fit(X_IRIS, Y_IRIS).cv_results_["params"]
+    assert {tuple(sorted(p)) for p in params} == {("C",), ("C", "fit_intercept")}
+    masked = search.cv_results_["param_fit_intercept"].mask
+    assert list(masked) == ["fit_intercept" not in p for p in params]
+    with pytest.raises(ValueError, match="'bogus'"):
+        TuneSearchCV(_logreg(), [{"C": [1.0]}, {"bogus": [1]}], engine="simulated").fit(
+            X_IRIS, Y_IRIS
+        )

@@ -19,6 +19,8 @@ import numpy as np
 
 #: Report key the scheduler and searcher rank trials by (the refit scorer's mean).
 OBJECTIVE = "objective"
+#: Config key of the drawn sub-space when ``param_distributions`` is a list of dicts.
+SUBSPACE = "_space"
 #: Report key of a scorer's error: [exception class name, message].
 SCORE_ERROR = "score_error"
 
@@ -140,7 +142,10 @@ def cv_trial(config: dict[str, Any], plan: Plan) -> None:
     from tunefleet.checkpoint import Checkpoint
     from tunefleet.worker.session import report
 
-    params = plan.points[config["_point"]] if plan.points is not None else dict(config)
+    if plan.points is not None:
+        params = plan.points[config["_point"]]
+    else:
+        params = dict(config.get(SUBSPACE, config))
     state = _start(plan, params)
     models, dead, errors = state["models"], state["dead"], state["errors"]
     fit_time, score_time = state["fit_time"], state["score_time"]

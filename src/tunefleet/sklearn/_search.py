@@ -27,7 +27,15 @@ from sklearn.utils.validation import indexable
 
 from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
 from tunefleet.sklearn import _results, _space
-from tunefleet.sklearn._fit import OBJECTIVE, SCORE_ERROR, Plan, cv_trial, incremental_method
+from tunefleet.sklearn._fit import (
+    OBJECTIVE,
+    SCORE_ERROR,
+    SUBSPACE,
+    Plan,
+    cv_trial,
+    incremental_method,
+)
+from tunefleet.space.domains import Categorical
 
 _SCHEDULERS = ("asha", "hyperband", "bohb")
 
@@ -137,7 +145,8 @@ class _TuneSearchBase(BaseSearchCV):
     def _check(self, X: Any) -> tuple[dict[str, Any], bool, str, Any, str, str | None]:
         valid = set(self.estimator.get_params(deep=True))
         config, points, _ = self._config()
-        for point in points or [config]:
+        subspaces = config[SUBSPACE].values() if SUBSPACE in config else None
+        for point in points or subspaces or [config]:
             _space.check_names(point, valid, self._space_name)
         scorers, multimetric = _scorers(self.estimator, self.scoring)
         if multimetric:
@@ -211,7 +220,7 @@ class _TuneSearchBase(BaseSearchCV):
             params = [points[configs[i]["_point"]] for i in order]
             last = [last[i] for i in order]
         else:
-            params = configs
+            params = [c.get(SUBSPACE, c) for c in configs]
         _warn_failures(last, len(splits), self.error_score)
         self._store(params, last, len(splits), scorers, multimetric, scheduler is not None)
         if self.refit:
@@ -286,7 +295,8 @@ class TuneSearchCV(_TuneSearchBase):
     """Like ``RandomizedSearchCV``: ``n_trials`` candidates from ``param_distributions``.
 
     Values may be lists (uniform choice), scipy.stats distributions, or tunefleet domains
-    (``tune.loguniform(1e-4, 1)``); ``search_alg`` is any tunefleet searcher (default
+    (``tune.loguniform(1e-4, 1)``); a list of such dicts draws one dict per candidate;
+    ``search_alg`` is any tunefleet searcher (default
     random). ``early_stopping=True`` (ASHA), ``"hyperband"``, ``"bohb"`` or a scheduler
     object stops poor candidates after an epoch of ``partial_fit`` or a ``warm_start``
     step; ``max_iters`` is the number of epochs (steps) a candidate may run.
@@ -337,11 +347,13 @@ class TuneSearchCV(_TuneSearchBase):
         if not (isinstance(self.n_trials, int) and self.n_trials >= 1):
             raise TuneValueError(f"n_trials={self.n_trials!r}: must be an int >= 1")
         seed = self.random_state if isinstance(self.random_state, int) else None
-        return (
-            _space.to_space(self.param_distributions, self._space_name, seed),
-            None,
-            self.n_trials,
-        )
+        space = self.param_distributions
+        if isinstance(space, list):  # several spaces: a candidate draws one, then its values
+            if not space:
+                raise TuneValueError(f"{self._space_name}: the list of spaces is empty")
+            parts = [_space.to_space(part, self._space_name, seed) for part in space]
+            return {SUBSPACE: Categorical(parts)}, None, self.n_trials
+        return _space.to_space(space, self._space_name, seed), None, self.n_trials
 
 
 class TuneGridSearchCV(_TuneSearchBase):
