@@ -24,7 +24,10 @@ boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 pytest.importorskip("s3fs")
 
+from typer.testing import CliRunner  # noqa: E402
+
 import tunefleet  # noqa: E402
+from tunefleet.cli import app  # noqa: E402
 from tunefleet.tuner import Tuner  # noqa: E402
 
 pytestmark = pytest.mark.timeout(90)
@@ -165,3 +168,13 @@ def resume_twice(
     grid = Tuner.restore(f"{url}/exp", train, checkpoint_storage_options=options).fit()
     assert len(grid) == 2 and not grid.errors
     assert (third / "tunefleet_runs" / "exp" / "experiment.db").exists()
+    fourth = tmp_path / "machine4"  # the CLI; the endpoint from the environment (botocore)
+    fourth.mkdir()
+    monkeypatch.chdir(fourth)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    out = CliRunner().invoke(
+        app, ["resume", "exp", "--storage-path", url, "-t", "mirror_trainable:train", "-q"]
+    )
+    assert out.exit_code == 0, out.output
+    assert "exp resumed: 2 trials" in out.output
+    assert (fourth / "tunefleet_runs" / "exp" / "experiment.db").exists()
