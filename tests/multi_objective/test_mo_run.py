@@ -202,3 +202,25 @@ def test_cli_show_marks_the_front_and_export_has_the_column(tmp_path: Path) -> N
 
     rows = json.loads(out.output)
     assert {r["trial_id"] for r in rows if r["pareto"]} == front
+
+
+def test_tuner_with_tune_config_lists_and_the_pareto_stopping_name(tmp_path: Path) -> None:
+    import tunefleet as tf
+
+    grid = tf.Tuner(
+        two_goals,
+        param_space={"x": tune.uniform(0, 1), "epochs": 4},
+        tune_config=tf.TuneConfig(
+            metric=["acc", "latency"],
+            mode=["max", "min"],
+            num_samples=6,
+            scheduler="pareto_stopping",
+            search_alg="scalarized",
+        ),
+        run_config=tf.RunConfig(storage_path=str(tmp_path), name="tuner_mo", verbose=0),
+    ).fit()
+    front = grid.pareto_front()
+    last = {r.trial_id: r.metrics for r in grid}
+    assert {r.trial_id for r in front} == _brute_front(last)
+    with pytest.raises(TuneValueError, match="several objectives"):
+        grid.get_best_result()
