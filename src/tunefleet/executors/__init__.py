@@ -12,18 +12,10 @@ import importlib
 from typing import Any
 
 from tunefleet.errors import TuneTypeError, TuneValueError
-from tunefleet.executors.base import (
-    Event,
-    Executor,
-    Failed,
-    Finished,
-    Launch,
-    Reported,
-    Resources,
-    Started,
-)
+from tunefleet.executors.base import Executor
 from tunefleet.executors.local import LocalExecutor
 from tunefleet.executors.simulated import SimulatedExecutor
+from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Resources, Started
 
 __all__ = [
     "Event",

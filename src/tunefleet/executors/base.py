@@ -15,31 +15,28 @@ and picks up a stop/pause request at its next report. The data types live in
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from tunefleet.errors import TuneValueError
-from tunefleet.protocol import (
-    Event,
-    Failed,
-    Finished,
-    Launch,
-    Reported,
-    Resources,
-    Started,
-)
+from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Resources, Started
 
-__all__ = [
-    "Event",
-    "Executor",
-    "Failed",
-    "Finished",
-    "Launch",
-    "Reported",
-    "Resources",
-    "Started",
-]
+__all__ = ["Executor", "Start", "close_at_exit"]
+# The shared types of protocol.py, importable from here too.
+__all__ += ["Event", "Failed", "Finished", "Launch", "Reported", "Resources", "Started"]
+
+
+class Start(NamedTuple):
+    """What :meth:`Executor.start` was given, as its engine's :meth:`Executor.open` gets it."""
+
+    trainable: Callable[..., Any]
+    resources: Resources
+    max_concurrent: int | None
+    experiment_dir: str
 
 
 class Executor(ABC):
@@ -48,14 +45,9 @@ class Executor(ABC):
     #: Name used in specs and the CLI ("local", "simulated", "ray", ...).
     name: str = "executor"
 
-    def check_start(self, started: bool, max_concurrent: int | None) -> None:
-        """What every ``start()`` refuses first, in the same words on every engine."""
-        if started:
-            raise RuntimeError(f"{type(self).__name__}.start() was already called")
-        if max_concurrent is not None and max_concurrent < 1:
-            raise TuneValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
+    #: Set by :meth:`open` once the engine has started.
+    _started = False
 
-    @abstractmethod
     def start(
         self,
         trainable: Callable[..., Any],
@@ -63,7 +55,18 @@ class Executor(ABC):
         max_concurrent: int | None,
         experiment_dir: str,
     ) -> None:
-        """Start workers and ship the trainable to each of them once."""
+        """Start workers and ship the trainable to each of them once. What every engine
+        refuses first (a second start, ``max_concurrent`` < 1) is refused here, in the same
+        words on every engine; the rest is the engine's :meth:`open`."""
+        if self._started:
+            raise RuntimeError(f"{type(self).__name__}.start() was already called")
+        if max_concurrent is not None and max_concurrent < 1:
+            raise TuneValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
+        self.open(Start(trainable, resources, max_concurrent, experiment_dir))
+
+    @abstractmethod
+    def open(self, start: Start) -> None:
+        """The engine's part of :meth:`start`; sets ``_started`` once it has started."""
 
     @abstractmethod
     def capacity(self) -> int:
@@ -103,3 +106,23 @@ class Executor(ABC):
 
     def validate_resources(self, resources: Resources) -> None:  # noqa: B027 - optional hook
         """Raise TuneValueError naming ``resources_per_trial`` if no slot can ever fit it."""
+
+
+# Executors whose workers outlive a forgotten close(): closed at interpreter exit. Their
+# workers end with the driver anyway (end of stream, watchdog); this ends them at once.
+_OPEN: weakref.WeakSet[Executor] = weakref.WeakSet()
+
+
+def close_at_exit(executor: Executor, on: bool = True) -> None:
+    """Close ``executor`` at interpreter exit if it is still open then; ``on=False``: not."""
+    if on:
+        _OPEN.add(executor)
+    else:
+        _OPEN.discard(executor)
+
+
+@atexit.register
+def _close_open() -> None:
+    for ex in list(_OPEN):
+        with contextlib.suppress(Exception):
+            ex.close()

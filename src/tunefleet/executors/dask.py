@@ -17,8 +17,9 @@ registered, and again to each worker that joins later (a replacement started by 
 after a crash, or a scaled-up worker). The worker unpickles the trainable at once, in a
 background thread (so the user's imports are done before its first trial), and keeps it: the
 trainable (and what :func:`tunefleet.with_parameters` put inside it) crosses the network and
-is unpickled once per worker, never once per trial. A task carries only the
-:class:`Launch`. The worker's side (the plugin, the task, its end of the connection) is
+is unpickled once per worker, never once per trial. A task carries only the driver's
+address, its attempt's id and the key; the :class:`Launch` is the first frame the driver
+sends on its connection. The worker's side (the plugin, the task, its end of the connection) is
 :mod:`tunefleet.worker.dask_task`; this module is the driver's.
 
 Report channel
@@ -73,11 +74,10 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
-from tunefleet.errors import TuneError, TuneValueError
-from tunefleet.executors.base import Executor
+from tunefleet.errors import TuneValueError
+from tunefleet.executors.base import Executor, Start
 from tunefleet.executors.dask_capacity import (
     WorkerInfo,
     cluster_slots,
@@ -88,6 +88,7 @@ from tunefleet.executors.dask_capacity import (
     scheduler_address,
     worker_slots,
 )
+from tunefleet.executors.dask_cluster import connect_scheduler, start_local_cluster
 from tunefleet.executors.slots import Slot, SlotPool, accept_all, open_listener, send_frame
 from tunefleet.protocol import Event, Failed, Finished, Launch, Resources
 from tunefleet.worker import wire
@@ -98,19 +99,18 @@ from tunefleet.worker.trial import describe
 # dask_resources and worker_slots are part of this module's interface.
 __all__ = ["DaskExecutor", "dask_resources", "worker_slots"]
 
-_INSTALL_HINT = "pip install tunefleet[dask]"
 # A first message larger than this is not a greeting: the connection is dropped.
 _MAX_HELLO = 4096
 
 
-def _require_distributed() -> Any:
+def _require_distributed() -> None:
     try:
-        import distributed
+        import distributed  # noqa: F401
     except ImportError as exc:
         raise ImportError(
-            f"the Dask engine needs dask.distributed, which is not installed: {_INSTALL_HINT}"
+            "the Dask engine needs dask.distributed, which is not installed: "
+            "pip install tunefleet[dask]"
         ) from exc
-    return distributed
 
 
 # ------------------------------------------------------------------------- driver side
@@ -264,39 +264,21 @@ class DaskExecutor(Executor):
             return self._client
         if self._closed:
             raise RuntimeError("DaskExecutor was closed")
-        distributed = _require_distributed()
+        _require_distributed()
         if self._user_client is not None:
             self._client = self._user_client
         elif self.address is not None:
-            try:
-                client = distributed.Client(self.address, timeout=self.connect_timeout)
-            except OSError as exc:
-                raise TuneError(
-                    f"cannot connect to the Dask scheduler at {self.address}: {exc}"
-                ) from exc
-            self._client, self._owns_client = client, True
-            try:
-                client.wait_for_workers(1, timeout=self.connect_timeout)
-            except Exception as exc:
-                self._disconnect()
-                raise TuneError(
-                    f"no Dask worker joined the scheduler at {self.address} within "
-                    f"{self.connect_timeout:g} s"
-                ) from exc
+            self._client = connect_scheduler(self.address, self.connect_timeout)
+            self._owns_client = True
         else:
-            from tunefleet.executors.dask_cluster import local_cluster
-
-            cluster = local_cluster(
-                self.n_workers, self.threads_per_worker, self.resources, self.cluster_kwargs
+            self._cluster, self._client = start_local_cluster(
+                self.n_workers,
+                self.threads_per_worker,
+                self.resources,
+                self.cluster_kwargs,
+                self.connect_timeout,
             )
-            try:
-                client = distributed.Client(cluster, timeout=self.connect_timeout)
-                n = int(self.cluster_kwargs.get("n_workers", self.n_workers))
-                client.wait_for_workers(n, timeout=self.connect_timeout)
-            except BaseException:
-                cluster.close()
-                raise
-            self._cluster, self._client, self._owns_client = cluster, client, True
+            self._owns_client = True
         return self._client
 
     def _disconnect(self) -> None:
@@ -352,14 +334,8 @@ class DaskExecutor(Executor):
         return dict(self._client.run(os.getpid))
 
     # ------------------------------------------------------------------ lifecycle
-    def start(
-        self,
-        trainable: Callable[..., Any],
-        resources: Resources,
-        max_concurrent: int | None,
-        experiment_dir: str,
-    ) -> None:
-        self.check_start(self._started, max_concurrent)
+    def open(self, start: Start) -> None:
+        trainable, resources, max_concurrent, experiment_dir = start
         if self._closed:
             raise RuntimeError("DaskExecutor was closed")
         import cloudpickle
@@ -561,7 +537,8 @@ class DaskExecutor(Executor):
             if not run.trial_id:  # DONE or FAIL released it from the pool
                 self._end(run, reuse=True)
             elif not more:
-                self._connection_lost(run, events)
+                # End of file before the attempt's outcome: its worker process died.
+                self._lost(run, "died (its connection to the driver closed)", events)
             if not drain:
                 return
 
@@ -571,10 +548,6 @@ class DaskExecutor(Executor):
         msg = f"WorkerLost: {where} running trial {tid} {why}"
         events.append(Failed(tid, attempt, msg, msg, time.time(), True))
         self._end(run, reuse=False)
-
-    def _connection_lost(self, run: _Run, events: list[Event]) -> None:
-        """End of file before the attempt's outcome: its worker process died."""
-        self._lost(run, "died (its connection to the driver closed)", events)
 
     def _future_done(self, run_id: str, events: list[Event]) -> None:
         run = self._runs.get(run_id)

@@ -30,7 +30,14 @@ from typing import Any
 
 from tunefleet.errors import TuneError
 
-__all__ = ["NANNY_MODULE", "local_cluster", "nanny_command", "nanny_process_class"]
+__all__ = [
+    "NANNY_MODULE",
+    "connect_scheduler",
+    "local_cluster",
+    "nanny_command",
+    "nanny_process_class",
+    "start_local_cluster",
+]
 
 #: The module whose ``main()`` each Nanny process runs.
 NANNY_MODULE = "tunefleet.worker.dask_nanny"
@@ -196,3 +203,43 @@ def local_cluster(
     # We retry a lost trial from its latest checkpoint; Dask must not re-run it.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         return distributed.LocalCluster(**kwargs)
+
+
+def start_local_cluster(
+    n_workers: int,
+    threads_per_worker: int,
+    resources: dict[str, float],
+    cluster_kwargs: dict[str, Any],
+    timeout: float,
+) -> tuple[Any, Any]:
+    """:func:`local_cluster` and a Client of it, once its workers have joined."""
+    import distributed
+
+    cluster = local_cluster(n_workers, threads_per_worker, resources, cluster_kwargs)
+    try:
+        client = distributed.Client(cluster, timeout=timeout)
+        n = int(cluster_kwargs.get("n_workers", n_workers))
+        client.wait_for_workers(n, timeout=timeout)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster, client
+
+
+def connect_scheduler(address: str, timeout: float) -> Any:
+    """A Client of the running scheduler at ``address``, once a worker has joined it."""
+    import distributed
+
+    try:
+        client = distributed.Client(address, timeout=timeout)
+    except OSError as exc:
+        raise TuneError(f"cannot connect to the Dask scheduler at {address}: {exc}") from exc
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            client.close()
+        raise TuneError(
+            f"no Dask worker joined the scheduler at {address} within {timeout:g} s"
+        ) from exc
+    return client

@@ -57,7 +57,6 @@ release it) would look like a frozen worker.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import math
 import os
@@ -68,19 +67,20 @@ import tempfile
 import time
 import warnings
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 from tunefleet.errors import TuneError, TuneValueError
-from tunefleet.executors.base import (
-    Event,
-    Executor,
-    Failed,
-    Launch,
-    Resources,
-)
+from tunefleet.executors.base import Executor, Start, close_at_exit
 from tunefleet.executors.local_spawn import WorkerProcess, spawn_worker
-from tunefleet.executors.slots import Slot, SlotPool, add_reports
+from tunefleet.executors.slots import (
+    PoolControl,
+    Slot,
+    SlotPool,
+    add_reports,
+    check_lease_ttl,
+    readable,
+)
+from tunefleet.protocol import Event, Failed, Launch, Resources
 from tunefleet.worker import wire
 from tunefleet.worker.gpus import detect_gpus
 
@@ -176,20 +176,7 @@ def _shutdown_workers(
         stale.clear()
 
 
-_LIVE: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
-
-
-def _atexit() -> None:
-    # Workers end with their driver anyway (end of stream, watchdog); this ends them at once.
-    for ex in list(_LIVE):
-        with contextlib.suppress(Exception):
-            ex.close()
-
-
-atexit.register(_atexit)
-
-
-class LocalExecutor(Executor):
+class LocalExecutor(PoolControl, Executor):
     """Runs trials in persistent worker processes on this machine.
 
     Parameters
@@ -263,14 +250,7 @@ class LocalExecutor(Executor):
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
         ):
             raise TuneValueError("env must be a dict of str to str")
-        if lease_ttl is not None and (
-            isinstance(lease_ttl, bool)
-            or not isinstance(lease_ttl, (int, float))
-            or not 0 < lease_ttl < math.inf
-        ):
-            raise TuneValueError(
-                f"lease_ttl must be a positive number of seconds or None, got {lease_ttl!r}"
-            )
+        check_lease_ttl(lease_ttl)
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
         self.start_method = start_method
@@ -375,14 +355,8 @@ class LocalExecutor(Executor):
         return envs
 
     # ------------------------------------------------------------------ lifecycle
-    def start(
-        self,
-        trainable: Callable[..., Any],
-        resources: Resources,
-        max_concurrent: int | None,
-        experiment_dir: str,
-    ) -> None:
-        self.check_start(self._started, max_concurrent)
+    def open(self, start: Start) -> None:
+        trainable, resources, max_concurrent, experiment_dir = start
         self.validate_resources(resources)
         import cloudpickle
 
@@ -393,9 +367,9 @@ class LocalExecutor(Executor):
         self._boot = wire.encode((wire.BOOT, list(sys.argv), payload, self._heartbeat_s))
         self.experiment_dir = experiment_dir
         self._started = True
-        _LIVE.add(self)
+        close_at_exit(self)
         self._finalizer = weakref.finalize(self, _shutdown_workers, self._workers, 0.2, self._stale)
-        self._finalizer.atexit = False  # _atexit() handles interpreter exit
+        self._finalizer.atexit = False  # close_at_exit() handles interpreter exit
         for slot, env in enumerate(self._slot_envs(resources, max_concurrent)):
             self._workers.append(self._spawn(slot, env))
         self._idle[:] = reversed(self._workers)
@@ -444,12 +418,6 @@ class LocalExecutor(Executor):
     def _control(self, w: _Worker, msg: tuple[Any, ...]) -> None:
         with contextlib.suppress(OSError):
             wire.send(w.fd, msg)
-
-    def reply(self, trial_id: str, proceed: bool) -> None:
-        self._pool.reply(trial_id, proceed)
-
-    def stop(self, trial_id: str, pause: bool = False) -> None:
-        self._pool.stop(trial_id, pause)
 
     # ------------------------------------------------------------------ events
     def poll(self, timeout: float) -> list[Event]:
@@ -534,7 +502,7 @@ class LocalExecutor(Executor):
         cutoff = now - self.lease_ttl
         overdue = self._pool.overdue(cutoff)
         for w in overdue:
-            if self._readable(w.fd):  # it did renew; the driver had not read it yet
+            if readable(w.fd):  # it did renew; the driver had not read it yet
                 w.renewed = now
                 w.heard = True
                 self._read(w, events)
@@ -547,12 +515,6 @@ class LocalExecutor(Executor):
                 with contextlib.suppress(OSError):
                     w.proc.kill()  # SIGKILL also ends a stopped process; the sentinel follows
                 w.stale_until = math.inf  # killed once; reaped through its sentinel
-
-    @staticmethod
-    def _readable(fd: int) -> bool:
-        p = select.poll()
-        p.register(fd, _POLLIN)
-        return bool(p.poll(0))
 
     def _expire(self, w: _Worker, now: float, events: list[Event]) -> None:
         """The lease of ``w``'s attempt expired: fail it as stale and replace the worker."""
@@ -640,7 +602,7 @@ class LocalExecutor(Executor):
         if self._closed:
             return
         self._closed = True
-        _LIVE.discard(self)
+        close_at_exit(self, on=False)
         if self._finalizer is not None:
             self._finalizer.detach()
         _shutdown_workers(self._workers, self.close_grace_s, self._stale)

@@ -65,17 +65,17 @@ from json import loads as _loads
 from typing import Any
 
 from tunefleet.errors import StopTrial, TuneError, TuneValueError
-from tunefleet.executors.base import (
+from tunefleet.executors.base import Executor, Start
+from tunefleet.protocol import (
     Event,
-    Executor,
     Failed,
     Finished,
     Launch,
     Reported,
     Resources,
     Started,
+    WaitRule,
 )
-from tunefleet.protocol import WaitRule
 from tunefleet.protocol import dumps as _dumps
 from tunefleet.worker.session import Session
 from tunefleet.worker.trial import describe, run_attempt
@@ -454,14 +454,8 @@ class RayExecutor(Executor):
         return max(1, n)
 
     # ------------------------------------------------------------------ lifecycle
-    def start(
-        self,
-        trainable: Callable[..., Any],
-        resources: Resources,
-        max_concurrent: int | None,
-        experiment_dir: str,
-    ) -> None:
-        self.check_start(self._started, max_concurrent)
+    def open(self, start: Start) -> None:
+        trainable, resources, max_concurrent, experiment_dir = start
         ray = self._connect()
         self.validate_resources(resources)
         self.experiment_dir = experiment_dir

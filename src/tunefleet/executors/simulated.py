@@ -29,16 +29,8 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from tunefleet.errors import StopTrial, TuneValueError
-from tunefleet.executors.base import (
-    Event,
-    Executor,
-    Failed,
-    Finished,
-    Launch,
-    Reported,
-    Resources,
-    Started,
-)
+from tunefleet.executors.base import Executor, Start
+from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Resources, Started
 from tunefleet.worker.generator import is_generator_function, report_yielded, split_item
 from tunefleet.worker.session import Session, set_session
 from tunefleet.worker.trial import describe, session_for, user_traceback
@@ -188,16 +180,11 @@ class SimulatedExecutor(Executor):
         if not resources.gpu >= 0:
             raise TuneValueError(f"resources_per_trial: gpu must be >= 0, got {resources.gpu!r}")
 
-    def start(
-        self,
-        trainable: Callable[..., Any],
-        resources: Resources,
-        max_concurrent: int | None,
-        experiment_dir: str,
-    ) -> None:
-        self.check_start(self._fn is not None, max_concurrent)
+    def open(self, start: Start) -> None:
+        trainable, resources, max_concurrent, experiment_dir = start
         self.validate_resources(resources)
         self._fn = trainable
+        self._started = True
         self._gen_fn = is_generator_function(trainable)
         self._slots = min(self.num_workers, max_concurrent or self.num_workers)
         self.experiment_dir = experiment_dir

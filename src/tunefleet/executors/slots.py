@@ -13,11 +13,14 @@ started and replaced, and what a lost slot means.
 from __future__ import annotations
 
 import contextlib
+import math
+import select
 import socket
 import time
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
+from tunefleet.errors import TuneValueError
 from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Started
 from tunefleet.protocol import loads as _loads
 from tunefleet.worker import wire
@@ -42,6 +45,18 @@ class Slot:
     def write(self, frame: bytes) -> None:
         """Send one encoded frame; a dead worker shows up elsewhere, never as an error here."""
         raise NotImplementedError
+
+
+def check_lease_ttl(lease_ttl: float | None) -> None:
+    """Refuse a lease TTL that is not a positive number of seconds (None: no leases)."""
+    if lease_ttl is not None and (
+        isinstance(lease_ttl, bool)
+        or not isinstance(lease_ttl, (int, float))
+        or not 0 < lease_ttl < math.inf
+    ):
+        raise TuneValueError(
+            f"lease_ttl must be a positive number of seconds or None, got {lease_ttl!r}"
+        )
 
 
 def open_listener(host: str) -> tuple[socket.socket, socket.socket, socket.socket]:
@@ -77,6 +92,13 @@ def accept_all(listener: socket.socket, send_timeout_s: float) -> list[socket.so
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         out.append(sock)
+
+
+def readable(fd: int) -> bool:
+    """Whether ``fd`` has data (or its end) waiting, without reading it."""
+    p = select.poll()
+    p.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(p.poll(0))
 
 
 def send_frame(sock: socket.socket | None, frame: bytes) -> None:
@@ -173,6 +195,19 @@ class SlotPool(Generic[S]):
             else:
                 rest.append(msg)
         return rest
+
+
+class PoolControl:
+    """``reply()`` and ``stop()`` of an executor whose running trials are all slots of its
+    ``_pool`` (put it before :class:`~tunefleet.executors.base.Executor` in the bases)."""
+
+    _pool: SlotPool[Any]
+
+    def reply(self, trial_id: str, proceed: bool) -> None:
+        self._pool.reply(trial_id, proceed)
+
+    def stop(self, trial_id: str, pause: bool = False) -> None:
+        self._pool.stop(trial_id, pause)
 
 
 def add_reports(trial_id: str, attempt: int, msg: tuple[Any, ...], events: list[Event]) -> None:

@@ -41,7 +41,6 @@ Resources: :mod:`tunefleet.executors.spark_context`.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
 import hmac
@@ -55,20 +54,21 @@ import select
 import socket
 import threading
 import time
-import weakref
-from collections.abc import Callable
 from typing import Any
 
 from tunefleet.errors import TuneError, TuneValueError
 from tunefleet.executors import spark_classcache
-from tunefleet.executors.base import (
-    Event,
-    Executor,
-    Failed,
-    Launch,
-    Resources,
+from tunefleet.executors.base import Executor, Start, close_at_exit
+from tunefleet.executors.slots import (
+    PoolControl,
+    Slot,
+    SlotPool,
+    accept_all,
+    check_lease_ttl,
+    open_listener,
+    readable,
+    send_frame,
 )
-from tunefleet.executors.slots import Slot, SlotPool, accept_all, open_listener, send_frame
 from tunefleet.executors.spark_context import (
     _LOCAL_CLUSTER,
     _is_loopback_master,
@@ -83,6 +83,7 @@ from tunefleet.executors.spark_context import (
     task_defaults,
     task_requests,
 )
+from tunefleet.protocol import Event, Failed, Launch, Resources
 from tunefleet.worker import wire
 from tunefleet.worker.import_paths import driver_import_paths
 from tunefleet.worker.spark_slot import _GO, _READY, _slot_task
@@ -137,18 +138,6 @@ class _Conn:
         self.slot: _Slot | None = None  # None until the handshake
 
 
-_LIVE: weakref.WeakSet[SparkExecutor] = weakref.WeakSet()
-
-
-def _atexit() -> None:
-    for ex in list(_LIVE):
-        with contextlib.suppress(Exception):
-            ex.close()
-
-
-atexit.register(_atexit)
-
-
 def _job_error_head(error: BaseException) -> str:
     """The telling line of a failed job's error: our own message from the task if there is
     one, else Spark's reason for a lost executor or worker, else the first error line."""
@@ -161,7 +150,7 @@ def _job_error_head(error: BaseException) -> str:
     return next((ln for ln in lines if "Exception" in ln or "Error" in ln), lines[0])[:500]
 
 
-class SparkExecutor(Executor):
+class SparkExecutor(PoolControl, Executor):
     """Runs trials in long-running Spark slot tasks (one Spark job per slot).
 
     Parameters
@@ -267,14 +256,7 @@ class SparkExecutor(Executor):
         ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise TuneValueError(f"{label} must be a number of seconds >= 0, got {value!r}")
-        if lease_ttl is not None and (
-            isinstance(lease_ttl, bool)
-            or not isinstance(lease_ttl, (int, float))
-            or not 0 < lease_ttl < math.inf
-        ):
-            raise TuneValueError(
-                f"lease_ttl must be a positive number of seconds or None, got {lease_ttl!r}"
-            )
+        check_lease_ttl(lease_ttl)
         self.spark = spark
         self.master = master.strip() if master is not None else None
         self.num_slots = num_slots
@@ -344,14 +326,8 @@ class SparkExecutor(Executor):
         """The driver's class-data archive is ours to use unless the user set JVM options."""
         return self.class_cache and "spark.driver.extraJavaOptions" not in self.conf
 
-    def start(
-        self,
-        trainable: Callable[..., Any],
-        resources: Resources,
-        max_concurrent: int | None,
-        experiment_dir: str,
-    ) -> None:
-        self.check_start(self._started, max_concurrent)
+    def open(self, start: Start) -> None:
+        trainable, resources, max_concurrent, experiment_dir = start
         self.validate_resources(resources)
         import cloudpickle
 
@@ -360,7 +336,7 @@ class SparkExecutor(Executor):
             self.spark, self.master, resources, self.conf, self.app_name, self._uses_class_cache()
         )
         self._started = True
-        _LIVE.add(self)
+        close_at_exit(self)
         try:
             self._setup(payload, resources, max_concurrent, experiment_dir)
         except BaseException:
@@ -531,8 +507,11 @@ class SparkExecutor(Executor):
             with contextlib.suppress(Exception):
                 self._sc.cancelJobGroup(slot.group)
 
-    def _slot_lost(self, slot: _Slot, events: list[Event], why: str) -> None:
-        """Give a slot up: fail its trial as lost, cancel its job, launch a replacement."""
+    def _slot_lost(
+        self, slot: _Slot, events: list[Event], why: str, failure: Failed | None = None
+    ) -> None:
+        """Give a slot up: fail its trial (as lost, or with ``failure``), cancel its job,
+        launch a replacement."""
         if slot.lost:
             return
         slot.lost = True
@@ -541,14 +520,14 @@ class SparkExecutor(Executor):
         with contextlib.suppress(ValueError):
             self._idle.remove(slot)
         if slot.trial_id:
-            tid = slot.trial_id
-            self._running.pop(tid, None)
-            slot.trial_id = ""
-            msg = (
-                f"WorkerLost: the Spark slot task running trial {tid} (Python worker "
-                f"{slot.worker or 'unknown'}) was lost: {why}"
-            )
-            events.append(Failed(tid, slot.attempt, msg, msg, time.time(), True))
+            if failure is None:
+                msg = (
+                    f"WorkerLost: the Spark slot task running trial {slot.trial_id} (Python "
+                    f"worker {slot.worker or 'unknown'}) was lost: {why}"
+                )
+                failure = Failed(slot.trial_id, slot.attempt, msg, msg, time.time(), True)
+            events.append(failure)
+            self._pool.release(slot, reuse=False)
         elif not slot.ready:
             self._failed_starts += 1
             self._last_failure = why
@@ -581,18 +560,6 @@ class SparkExecutor(Executor):
         if not self._started or self._closed:
             raise RuntimeError("SparkExecutor.submit() needs start() first and no close()")
         self._pending.append(self._pool.launch(launch))
-
-    # ------------------------------------------------------------------ control
-    @staticmethod
-    def _send(conn: _Conn, msg: tuple[Any, ...]) -> None:
-        """A message on a connection that is not a slot's yet (the handshake's)."""
-        send_frame(conn.sock, wire.encode(msg))
-
-    def reply(self, trial_id: str, proceed: bool) -> None:
-        self._pool.reply(trial_id, proceed)
-
-    def stop(self, trial_id: str, pause: bool = False) -> None:
-        self._pool.stop(trial_id, pause)
 
     # ------------------------------------------------------------------ events
     def poll(self, timeout: float) -> list[Event]:
@@ -703,7 +670,7 @@ class SparkExecutor(Executor):
         if slot.lost or slot.conn is not None or spark_attempt or self._closed:
             # Spark re-ran a slot task (or one that was given up connected late): it must
             # not serve trials. Its task returns; a fresh slot replaces it.
-            self._send(conn, (wire.EXIT,))
+            send_frame(conn.sock, wire.encode((wire.EXIT,)))
             self._drop(conn)
             if slot.conn is None:  # a slot whose first task never connected
                 why = f"Spark re-ran its task (task attempt {spark_attempt})"
@@ -712,7 +679,7 @@ class SparkExecutor(Executor):
         conn.slot = slot
         slot.conn = conn
         slot.worker = str(worker)
-        self._send(conn, (_GO, self._heartbeat_s))
+        send_frame(conn.sock, wire.encode((_GO, self._heartbeat_s)))
         return True
 
     def _messages(self, slot: _Slot, conn: _Conn, events: list[Event]) -> None:
@@ -733,28 +700,19 @@ class SparkExecutor(Executor):
         cutoff = now - self.lease_ttl
         for slot in self._pool.overdue(cutoff):
             conn = slot.conn
-            if conn is not None and self._readable(conn.fd):  # renewed, not read yet
+            if conn is not None and readable(conn.fd):  # renewed, not read yet
                 self._read(conn, events)
                 if slot.renewed >= cutoff:
                     continue
             if slot.lost or not slot.trial_id:
                 continue
-            tid = slot.trial_id
-            self._running.pop(tid, None)
-            slot.trial_id = ""
             msg = (
                 f"lease expired after {now - slot.renewed:.1f} s (Spark slot task, Python "
                 f"worker {slot.worker or 'unknown'}, stopped renewing it)"
             )
-            events.append(Failed(tid, slot.attempt, msg, "", time.time(), True, True))
+            expired = Failed(slot.trial_id, slot.attempt, msg, "", time.time(), True, True)
             # Spark kills the frozen task's Python worker when its job is cancelled.
-            self._slot_lost(slot, events, "its lease expired")
-
-    @staticmethod
-    def _readable(fd: int) -> bool:
-        p = select.poll()
-        p.register(fd, _POLLIN)
-        return bool(p.poll(0))
+            self._slot_lost(slot, events, "its lease expired", expired)
 
     # ------------------------------------------------------------------ job ends
     def _drain_job_ends(self, events: list[Event]) -> None:
@@ -770,7 +728,7 @@ class SparkExecutor(Executor):
             conn = slot.conn
             if not slot.lost and conn is not None:
                 # The task wrote an outcome before it ended: take it without blocking.
-                while self._conns.get(conn.fd) is conn and self._readable(conn.fd):
+                while self._conns.get(conn.fd) is conn and readable(conn.fd):
                     self._read(conn, events)
             if not slot.lost:
                 if error is None:
@@ -785,7 +743,7 @@ class SparkExecutor(Executor):
         if self._closed:
             return
         self._closed = True
-        _LIVE.discard(self)
+        close_at_exit(self, on=False)
         if not self._started:
             return
         self._idle.clear()
