@@ -77,6 +77,7 @@ class Leftovers(Callback):
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
         self.iterations: dict[str, int] = {}
+        self.errors = 0
 
     def _count(self, trial: Any) -> None:
         cfg = trial.config
@@ -87,6 +88,7 @@ class Leftovers(Callback):
         self._count(trial)
 
     def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+        self.errors += 1
         self._count(trial)
 
 
@@ -97,20 +99,20 @@ def test_asha_stopped_failed_and_finished_trials_leave_no_process(
     tune.run(
         trainable,
         config={
-            "q": tune.grid_search([1, 2, 3, 4]),
+            "q": tune.grid_search([4, 3, 2, 1]),  # worse and worse: ASHA stops
             "marker": marker,
             "steps": 8,
         },
         metric="score",
         mode="max",
         scheduler=ASHAScheduler(max_t=8, grace_period=1, reduction_factor=2),
-        max_concurrent_trials=2,
+        max_concurrent_trials=1,
         callbacks=[seen],
         raise_on_failed_trial=False,
         storage_path=str(tmp_path / "runs"),
         verbose=0,
     )
-    assert len(seen.seen) == 4
+    assert len(seen.seen) == 4 and seen.errors == 1  # q=4 raised
     assert any(it < 8 for it in seen.iterations.values()), seen.iterations  # ASHA stopped one
     assert seen.seen == dict.fromkeys(seen.seen, 0)  # gone when the driver heard the end
     assert with_marker(marker) == []
