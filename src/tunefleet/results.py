@@ -317,10 +317,13 @@ class Results(PlotMethods):
         self, metric: Any = None, mode: Any = None, constraints: list[str] | None = None
     ) -> list[TrialResult]:
         """The non-dominated feasible trials by their last results (see
-        :mod:`tunefleet.results_pareto`); metric/mode lists default to the experiment's."""
-        from tunefleet.results_pareto import front_ids, objectives_of
+        :mod:`tunefleet.results_pareto`); metric/mode lists default to the experiment's,
+        ``constraints`` to the searcher's (``[]``: none)."""
+        from tunefleet.results_pareto import front_ids, objectives_of, searcher_constraints
 
         metrics, modes = objectives_of(self.spec, metric, mode, self.name)
+        if constraints is None:  # the searcher's own, so the front honours what it did
+            constraints = searcher_constraints(self.spec)
         ids = front_ids(
             {t.trial_id: t.last_result for t in self._trials}, metrics, modes, constraints
         )

@@ -19,7 +19,14 @@ from tunefleet.objectives import validate_objectives
 from tunefleet.pareto import pareto_front
 from tunefleet.search.constraints import check_constraints, infeasible
 
-__all__ = ["front_ids", "objectives_of"]
+__all__ = ["front_ids", "objectives_of", "searcher_constraints"]
+
+
+def searcher_constraints(spec: dict[str, Any]) -> list[str] | None:
+    """The ``constraints`` the experiment's searcher was built with, from the run spec."""
+    params = (spec.get("components") or {}).get("searcher", {}).get("params") or {}
+    keys = params.get("constraints")
+    return list(keys) if isinstance(keys, list) else None
 
 
 def objectives_of(

@@ -169,7 +169,11 @@ def test_scalarized_tpe_spreads_along_the_front_and_resumes(tmp_path: Path) -> N
     ys = [t.config["y"] for t in again.trials]
     # after the random start the model learns that y > 0.5 is infeasible and y hurts both
     assert sum(y < 0.5 for y in ys[5:]) > 0.75 * len(ys[5:])
-    xs = {round(t.config["x"], 1) for t in again.pareto_front(constraints=["bad"])}
+    front = again.pareto_front(constraints=["bad"])
+    assert all(t.last_result["bad"] <= 0 for t in front)
+    # by default the front honours the searcher's constraints (recorded in the run spec)
+    assert [t.trial_id for t in again.pareto_front()] == [t.trial_id for t in front]
+    xs = {round(t.config["x"], 1) for t in front}
     assert len(xs) >= 3  # the front is spread, not one weighting's optimum
 
 
