@@ -29,7 +29,8 @@ class Progress:
     ) -> None:
         self.name = name
         self.hint = hint  # e.g. the command that opens the live dashboard
-        self.metric = metric
+        # several objectives (a list) have no single best to show
+        self.metric = metric if isinstance(metric, str) else None
         self.sign = -1.0 if mode == "min" else 1.0
         self.total = total
         self.verbose = verbose
