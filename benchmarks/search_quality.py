@@ -190,7 +190,8 @@ def optuna_method(kind: str) -> Callable[..., None]:
             pruner = optuna.pruners.HyperbandPruner(
                 min_resource=1, max_resource=MAX_B, reduction_factor=3
             )
-        study = optuna.create_study(sampler=sampler, pruner=pruner)
+        # a fixed name: HyperbandPruner assigns brackets by hashing it with the trial number
+        study = optuna.create_study(sampler=sampler, pruner=pruner, study_name=f"sq-{seed}")
         while tr.cost < max_cost:
             trial = study.ask()
             x = np.array([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(d)])
@@ -313,6 +314,11 @@ def main() -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        colors = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
+        style = {
+            m: {"color": colors[i % 20], "ls": "-" if m.startswith("tunefleet") else "--"}
+            for i, m in enumerate(METHODS)
+        }
         rows = math.ceil((len(FUNCTIONS) + 1) / 3)
         fig, grid = plt.subplots(rows, 3, figsize=(15, 4 * rows), squeeze=False)
         axes = list(grid.ravel())
@@ -321,12 +327,13 @@ def main() -> None:
         axes = axes[: len(FUNCTIONS) + 1]
         for ax, fn in zip(axes, FUNCTIONS, strict=False):
             for m in METHODS:
-                ax.plot(CHECKPOINTS, [math.log10(max(v, 1e-9)) for v in mean[fn][m]], label=m)
+                floor = [math.log10(max(v, 1e-4)) for v in mean[fn][m]]  # 0 shows as -4
+                ax.plot(CHECKPOINTS, floor, label=m, **style[m])
             ax.set_title(fn)
             ax.set_xlabel("cost (full-fidelity equivalents)")
             ax.set_ylabel("log10 mean regret")
         for m in METHODS:
-            axes[-1].plot(CHECKPOINTS, ranks[m], label=m)
+            axes[-1].plot(CHECKPOINTS, ranks[m], label=m, **style[m])
         axes[-1].set_title("average rank (lower is better)")
         axes[-1].legend(fontsize=7)
         fig.tight_layout()
