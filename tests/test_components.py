@@ -41,6 +41,7 @@ from tunefleet.schedulers import (
 )
 from tunefleet.schedulers.dehb import HyperBandForDEHB
 from tunefleet.schedulers.hypertune import HyperTuneASHA
+from tunefleet.schedulers.mo_asha import MOASHAScheduler, ParetoStoppingRule
 from tunefleet.schedulers.pb2 import PB2
 from tunefleet.search import (
     BasicVariantGenerator,
@@ -61,6 +62,7 @@ from tunefleet.search.hypertune import HyperTuneSearch
 from tunefleet.search.nevergrad import NevergradSearch
 from tunefleet.search.optuna import OptunaSearch
 from tunefleet.search.repeater import Repeater
+from tunefleet.search.scalarized import ScalarizedSearch
 from tunefleet.search.tpe import TPESearch
 from tunefleet.search.zoopt import ZOOptSearch
 from tunefleet.stoppers import (
@@ -172,6 +174,13 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
     HyperBandForBOHB: lambda: HyperBandForBOHB("epoch", "acc", "max", 9, 3, False),
     HyperBandForDEHB: lambda: HyperBandForDEHB("epoch", "acc", "max", 9, 3, False),
     HyperTuneASHA: lambda: HyperTuneASHA("epoch", "acc", "max", 27, 1, 3, 1, False, seed=2),
+    MOASHAScheduler: lambda: MOASHAScheduler("epoch", ["acc", "ms"], ["max", "min"], 27, 1, 3),
+    ParetoStoppingRule: lambda: ParetoStoppingRule(
+        "epoch", ["acc", "ms"], ["max", "min"], 20, 2, 3, 2, 4, False
+    ),
+    ScalarizedSearch: lambda: ScalarizedSearch(
+        metric=["acc", "ms"], mode=["max", "min"], seed=4, n_startup_trials=5, constraints=["c"]
+    ),
     MedianStoppingRule: lambda: MedianStoppingRule("epoch", "loss", "min", 2.0, 4, 1.5, False),
     PopulationBasedTraining: lambda: PopulationBasedTraining(
         time_attr="training_iteration",
