@@ -98,6 +98,7 @@ def test_error_score_number_warns_and_raise_raises() -> None:
         ({"param_distributions": {"C": []}}, "'C'"),
         ({"param_distributions": {"C": [1.0]}, "scoring": "no_such_metric"}, "scoring"),
         ({"param_distributions": {"C": [1.0]}, "n_trials": 0}, "n_trials"),
+        ({"param_distributions": {"C": [1.0]}, "n_jobs": 0}, "n_jobs"),
         ({"param_distributions": {"C": [1.0]}, "early_stopping": "median"}, "early_stopping"),
     ],
 )

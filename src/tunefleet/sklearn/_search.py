@@ -62,6 +62,15 @@ def _scorers(estimator: Any, scoring: Any) -> tuple[dict[str, Any], bool]:
         ) from exc
 
 
+def _n_jobs(n_jobs: Any) -> int:
+    """Concurrent trials as joblib counts them: None is 1, -1 every core, -2 all but one."""
+    if n_jobs is None:
+        return 1
+    if not isinstance(n_jobs, int) or n_jobs == 0:
+        raise TuneValueError(f"n_jobs={n_jobs!r}: must be None or a non-zero int")
+    return n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+
+
 def _may_pause(scheduler: Any) -> bool:
     """Whether ``scheduler`` pauses trials (to resume them): all but ASHA's stopping variant."""
     if scheduler is None:
@@ -194,7 +203,7 @@ class _TuneSearchBase(BaseSearchCV):
             points=points,
             checkpoint=_may_pause(scheduler),
         )
-        n_jobs = self.n_jobs if self.n_jobs not in (None, -1) else (os.cpu_count() or 1)
+        n_jobs = _n_jobs(self.n_jobs)
         with tempfile.TemporaryDirectory(prefix="tunefleet-sklearn-") as storage:
             results = _run(
                 tune.with_parameters(cv_trial, plan=plan),
