@@ -14,23 +14,16 @@ from tunefleet.schedulers import ASHAScheduler, PopulationBasedTraining
 EVIL = "<script>window.__pwned = 1</script><img src=x onerror=window.__pwned=2>"
 
 
-def climb(config: dict[str, Any]) -> None:
-    """score rises with lr; the trial with lr > 0.95 raises at its third step."""
-    for i in range(1, 10):
-        if config["lr"] > 0.95 and i == 3:
-            raise RuntimeError("lr too high: diverged")
-        tune.report({"score": config["lr"] * i, "cost": config["lr"] * 3 + i})
-
-
-def stepper(config: dict[str, Any]) -> None:
-    ckpt = tune.get_checkpoint()
-    state = ckpt.to_dict() if ckpt is not None else {"step": 0, "acc": 0.0}
-    while state["step"] < 9:
-        state = {"step": state["step"] + 1, "acc": state["acc"] + config["lr"] * (1 - state["acc"])}
-        tune.report({"acc": state["acc"]}, checkpoint=tune.Checkpoint.from_dict(state))
-
-
 def asha_sweep(root: str, name: str = "asha", num_samples: int = 9, **kw: Any) -> Any:
+    # Trainables are local functions: shipped by value. At module level they would be
+    # pickled as ``conftest.climb``, and a worker may import another conftest by that name.
+    def climb(config: dict[str, Any]) -> None:
+        """score rises with lr; the trial with lr > 0.95 raises at its third step."""
+        for i in range(1, 10):
+            if config["lr"] > 0.95 and i == 3:
+                raise RuntimeError("lr too high: diverged")
+            tune.report({"score": config["lr"] * i, "cost": config["lr"] * 3 + i})
+
     return tune.run(
         climb,
         config={
@@ -57,6 +50,15 @@ def evil() -> str:
 @pytest.fixture(scope="session")
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = str(tmp_path_factory.mktemp("dashboard"))
+
+    def stepper(config: dict[str, Any]) -> None:
+        ckpt = tune.get_checkpoint()
+        state = ckpt.to_dict() if ckpt is not None else {"step": 0, "acc": 0.0}
+        while state["step"] < 9:
+            acc = state["acc"] + config["lr"] * (1 - state["acc"])
+            state = {"step": state["step"] + 1, "acc": acc}
+            tune.report({"acc": state["acc"]}, checkpoint=tune.Checkpoint.from_dict(state))
+
     asha_sweep(root, raise_on_failed_trial=False, max_concurrent_trials=1)
     tune.run(
         stepper,
