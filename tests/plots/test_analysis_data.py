@@ -197,3 +197,17 @@ def test_refusals_name_the_parameter(store_path: str) -> None:
     assert names == ["score", "cost"] and len(ids) == len(pts) == 12 and front
     shares = src.importance_of(asha)
     assert set(shares) == {"lr", "noise", "opt"} and sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_the_package_importance_function_survives_its_own_first_call() -> None:
+    """The function and the module that implements it must not share a name: importing
+    the module used to replace ``tunefleet.analysis.importance`` with the module."""
+    import tunefleet.analysis as analysis
+
+    table = analysis.param_table(
+        [(f"t{i}", {"x": i / 20, "noise": (i * 7 % 20) / 20}, float(i)) for i in range(20)],
+        "score",
+    )
+    for _ in range(2):
+        assert callable(analysis.importance)
+        assert set(analysis.importance(table)) == {"x", "noise"}

@@ -23,8 +23,8 @@ from tunefleet.analysis.pareto import non_dominated
 
 
 def importance(*args: object, **kwargs: object) -> dict[str, float]:
-    """See :func:`tunefleet.analysis.importance.importance` (imports scikit-learn)."""
-    from tunefleet.analysis.importance import importance as _importance
+    """See :func:`tunefleet.analysis.forest_importance.importance` (imports scikit-learn)."""
+    from tunefleet.analysis.forest_importance import importance as _importance
 
     return _importance(*args, **kwargs)  # type: ignore[arg-type]
 

@@ -77,7 +77,7 @@ def table_of(results: Results, metric: str | None = None) -> ParamTable:
 
 
 def importance_of(results: Results, metric: str | None = None) -> dict[str, float]:
-    from tunefleet.analysis.importance import importance
+    from tunefleet.analysis.forest_importance import importance
 
     table = table_of(results, metric)
     try:

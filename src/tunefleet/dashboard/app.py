@@ -339,7 +339,7 @@ def _fit_importance(fit: dict[str, Any], live: LiveExperiment) -> None:
     out: dict[str, Any] = {"trials": len(table)}
     try:
         # the submodule itself: once imported, it shadows the package's wrapper of one name
-        from tunefleet.analysis.importance import importance
+        from tunefleet.analysis.forest_importance import importance
 
         out["importance"] = importance(table)
     except Exception as e:  # too few trials, no scikit-learn...: said on the page
