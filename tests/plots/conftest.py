@@ -4,12 +4,18 @@ that exploits (on the simulated engine, so the whole population is alive togethe
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+import cloudpickle
 import pytest
 
 import tunefleet as tune
 from tunefleet.schedulers import ASHAScheduler, PopulationBasedTraining
+
+# Every tests folder has a module named "conftest": a worker that imported the trainables
+# by reference could find another one first, so they travel by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def quadratic(config: dict[str, Any]) -> None:
