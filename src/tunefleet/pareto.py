@@ -114,9 +114,28 @@ def non_dominated_sort(points: Sequence[Vector], modes: Sequence[str]) -> list[l
 
 
 def pareto_front(points: Sequence[Vector], modes: Sequence[str]) -> list[int]:
-    """Indices of the non-dominated points (equal points are all kept)."""
-    fronts = non_dominated_sort(points, modes)
-    return fronts[0] if fronts else []
+    """Indices of the non-dominated points, ascending (equal points are all kept).
+
+    Sort-then-scan (Kung, Luccio, Preparata 1975, "On finding the maxima of a set of
+    vectors", J. ACM 22(4)): in lexicographic order a point can only be dominated by an
+    earlier one, and then by one already on the front, so each point is compared with the
+    front so far: O(n log n + n·|front|) instead of the full sort's O(n^2). Two objectives
+    need one scan: a point is dominated exactly when an earlier one has a lower second
+    value, or the same point came first (then it is a duplicate, kept)."""
+    pts = to_minimised(points, modes)
+    order = sorted(range(len(pts)), key=lambda k: pts[k])
+    front: list[int] = []
+    if pts and len(pts[0]) == 2:
+        best: tuple[float, ...] | None = None
+        for i in order:
+            if best is None or pts[i][1] < best[1] or pts[i] == best:
+                best = pts[i]
+                front.append(i)
+        return sorted(front)
+    for i in order:
+        if not any(_dom(pts[j], pts[i]) for j in front):
+            front.append(i)
+    return sorted(front)
 
 
 def crowding_distance(points: Sequence[Vector], modes: Sequence[str]) -> list[float]:
