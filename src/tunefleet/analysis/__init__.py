@@ -19,7 +19,7 @@ from tunefleet.analysis.curves import CURVE_KINDS, MARKERS, Curve, Marker, curve
 from tunefleet.analysis.history import HISTORY_KINDS, History, best_so_far, history
 from tunefleet.analysis.lineage import LINEAGE_KINDS, Edge, Lineage, lineage
 from tunefleet.analysis.params import Param, ParamTable, Slice, param_table, slices
-from tunefleet.analysis.pareto import non_dominated
+from tunefleet.pareto import pareto_front as non_dominated
 
 
 def importance(*args: object, **kwargs: object) -> dict[str, float]:

@@ -149,6 +149,6 @@ def pareto_of(
 
 
 def _front(points: list[list[float]], modes: list[str]) -> list[int]:
-    from tunefleet.analysis.pareto import non_dominated
+    from tunefleet.pareto import pareto_front as non_dominated
 
     return non_dominated(points, modes)
