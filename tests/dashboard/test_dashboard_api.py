@@ -173,6 +173,27 @@ def test_running_then_crashed_and_incremental(tmp_path: Any) -> None:
         assert row["status"] == "crashed" and row["trials"] == 5 and row["best"] == 4 + 3
 
 
+def test_best_is_the_best_last_value_as_ls_reports_it(tmp_path: Any) -> None:
+    """A trial that peaked early and ended low does not make the experiment's best: the
+    list shows what `tunefleet ls` and Results show (each trial's last result)."""
+    store = SQLiteStore(str(tmp_path))
+    store.create_experiment("peak", {"metric": "a", "mode": "max"})
+    recs = [Record(EXPERIMENT_STARTED, None, {"run": 0}, time.time())]
+    for i, curve in enumerate(([1.0, 9.0, 2.0], [3.0, 4.0, 5.0])):
+        tid = f"t{i}"
+        recs.append(Record(TRIAL_CREATED, tid, {"config": {"i": i}, "index": i}, time.time()))
+        for it, v in enumerate(curve, 1):
+            recs.append(Record(RESULT, tid, {"a": v, "training_iteration": it}, time.time()))
+    store.append("peak", recs)
+    expected = store.summary("peak")
+    store.close()
+    with TestClient(create_app(str(tmp_path)), base_url=LOCAL) as c:
+        row = c.get("/api/experiments/peak").json()
+    assert (
+        (row["best"], row["best_trial"]) == (expected.best, expected.best_trial_id) == (5.0, "t1")
+    )
+
+
 def test_damaged_is_listed_and_pareto(tmp_path: Any) -> None:
     store = SQLiteStore(str(tmp_path))
     store.create_experiment("two", {"metric": ["a", "b"], "mode": ["max", "max"]})

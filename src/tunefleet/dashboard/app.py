@@ -156,10 +156,9 @@ def summary(reg: Registry, name: str) -> dict[str, Any]:
         return {"name": name, "status": "damaged", "problem": str(e)}
     with live.lock:
         counts = live.replay.counts()
-        best = None
-        best_trial = None
-        if live.improvements:
-            best, best_trial = live.improvements[-1].value, live.improvements[-1].trial_id
+        # as `tunefleet ls` and Results rank (Ray's scope="last"): the best of the trials'
+        # last values; the history chart shows the best value ever reported
+        best, best_trial = live.best_last()
         started = live.replay.started or live.first_ts
         end = live.replay.finished_ts if live.replay.finished is not None else live.last_ts
         return {

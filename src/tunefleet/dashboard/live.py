@@ -231,6 +231,14 @@ class LiveExperiment:
         """The trial's best value of the first objective (None before it reports)."""
         return self.scores.get(tid)
 
+    def best_last(self) -> tuple[float | None, str | None]:
+        """The best last-reported value of the first objective, and its trial."""
+        if not self.lasts or not self.modes:
+            return None, None
+        pick = min if self.modes[0] == "min" else max
+        tid = pick(self.lasts, key=self.lasts.__getitem__)
+        return self.lasts[tid], tid
+
     def last_value(self, tid: str) -> float | None:
         v = self.lasts.get(tid)
         return None if v is None else short(v)
