@@ -132,6 +132,18 @@ def _dec(x: float | str) -> float:
     return float(x)
 
 
+def check_rungs(who: str, max_t: float, grace_period: float, reduction_factor: float) -> None:
+    """The rung ladder's arguments, as every successive-halving scheduler takes them."""
+    if not grace_period > 0:
+        raise TuneValueError(f"{who}(grace_period={grace_period}): must be > 0")
+    if not max_t > 0 or max_t < grace_period:
+        raise TuneValueError(
+            f"{who}(max_t={max_t}): must be > 0 and >= grace_period ({grace_period})"
+        )
+    if not reduction_factor > 1:
+        raise TuneValueError(f"{who}(reduction_factor={reduction_factor}): must be > 1")
+
+
 class ASHAScheduler(Scheduler):
     """Asynchronous successive halving, stopping or promotion variant.
 
@@ -159,14 +171,7 @@ class ASHAScheduler(Scheduler):
         super().__init__(metric, mode)
         if mode is not None and mode not in ("min", "max"):
             raise TuneValueError(f"ASHAScheduler(mode={mode!r}): must be 'min' or 'max'")
-        if not grace_period > 0:
-            raise TuneValueError(f"ASHAScheduler(grace_period={grace_period}): must be > 0")
-        if not max_t > 0 or max_t < grace_period:
-            raise TuneValueError(
-                f"ASHAScheduler(max_t={max_t}): must be > 0 and >= grace_period ({grace_period})"
-            )
-        if not reduction_factor > 1:
-            raise TuneValueError(f"ASHAScheduler(reduction_factor={reduction_factor}): must be > 1")
+        check_rungs("ASHAScheduler", max_t, grace_period, reduction_factor)
         if int(brackets) != brackets or brackets < 1:
             raise TuneValueError(f"ASHAScheduler(brackets={brackets}): must be an integer >= 1")
         if variant not in VARIANTS:

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from tunefleet.errors import TuneValueError
 from tunefleet.objectives import metric_names
 from tunefleet.pareto import non_dominated_sort, rank_order
+from tunefleet.schedulers.asha import check_rungs
 from tunefleet.schedulers.base import CONTINUE, STOP, Decision, DecisionPoints, Scheduler
 from tunefleet.trial import Trial
 
@@ -55,15 +56,7 @@ class MOASHAScheduler(Scheduler):
         stop_last_trials: bool = True,
     ) -> None:
         super().__init__(metric, mode)  # type: ignore[arg-type]
-        name = type(self).__name__
-        if not grace_period > 0:
-            raise TuneValueError(f"{name}(grace_period={grace_period}): must be > 0")
-        if not max_t > 0 or max_t < grace_period:
-            raise TuneValueError(
-                f"{name}(max_t={max_t}): must be > 0 and >= grace_period ({grace_period})"
-            )
-        if not reduction_factor > 1:
-            raise TuneValueError(f"{name}(reduction_factor={reduction_factor}): must be > 1")
+        check_rungs(type(self).__name__, max_t, grace_period, reduction_factor)
         self.time_attr = time_attr
         self.max_t = max_t
         self.grace_period = grace_period
