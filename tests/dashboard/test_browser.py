@@ -41,6 +41,8 @@ import tunefleet as tune
 from tunefleet.schedulers import ASHAScheduler
 
 def trainable(config):
+    if config["lr"] == %(failing)r:
+        raise ValueError("this learning rate fails on purpose")
     for i in range(1, 10):
         time.sleep(0.2)
         tune.report({"score": config["lr"] * i})
@@ -50,10 +52,11 @@ tune.run(
     config={"lr": tune.grid_search(%(lrs)s), "note": %(evil)r},
     metric="score", mode="max", max_concurrent_trials=2,
     scheduler=ASHAScheduler(max_t=9, grace_period=1, reduction_factor=3),
-    name="live", storage_path=%(root)r, verbose=0, seed=0,
+    name="live", storage_path=%(root)r, verbose=0, seed=0, raise_on_failed_trial=False,
 )
 """
 LRS = [0.9, 0.8, 0.1, 0.2, 0.15, 0.3, 0.05, 0.25, 0.12, 0.7, 0.11, 0.13]
+FAILING = 0.11  # one trial errors before its first report: the status filter has two states
 
 
 def _port() -> int:
@@ -104,7 +107,9 @@ def sweep(tmp_path: Any, evil: str) -> Iterator[tuple[str, list[subprocess.Popen
 
 def start(root: str, procs: list[subprocess.Popen[bytes]], evil: str, where: Any) -> None:
     script = where / "sweep.py"
-    script.write_text(textwrap.dedent(SWEEP % {"lrs": LRS, "evil": evil, "root": root}))
+    script.write_text(
+        textwrap.dedent(SWEEP % {"lrs": LRS, "evil": evil, "root": root, "failing": FAILING})
+    )
     procs.append(subprocess.Popen([sys.executable, str(script)]))
     deadline = time.monotonic() + 30
     while not os.path.exists(os.path.join(root, "live", "experiment.db")):
@@ -146,7 +151,7 @@ def test_live_dashboard_in_chromium(
                 f"Number(document.querySelector('#trial-count').dataset.total) > {first}",
                 timeout=30_000,
             )
-            assert procs[0].wait(timeout=60) == 0
+            assert procs[0].wait(timeout=120) == 0
             page.wait_for_function(
                 "document.querySelector('#summary').textContent.includes('completed')",
                 timeout=10_000,
@@ -159,17 +164,30 @@ def test_live_dashboard_in_chromium(
             # sorting: by best, best first (mode max: descending), then reversed
             page.click("#trials th[data-sort=score]")
             page.wait_for_selector("#trials th[data-sort=score]:has-text('▼')")
-            desc = [float(v) for v in _column(page, 4)]
-            assert desc == sorted(desc, reverse=True) and len(desc) == len(LRS)
+            desc = [float(v) for v in _column(page, 4) if v != "-"]  # the failed trial: "-"
+            assert desc == sorted(desc, reverse=True) and len(desc) == len(LRS) - 1
             page.click("#trials th[data-sort=score]")
             page.wait_for_selector("#trials th[data-sort=score]:has-text('▲')")
-            asc = [float(v) for v in _column(page, 4)]
+            asc = [float(v) for v in _column(page, 4) if v != "-"]
             assert asc == sorted(desc) and asc != desc
 
             # filtering: by status, then by text
+            rows = page.request.get(server.url + "api/experiments/live/trials?limit=100").json()
+            terminated = sum(r["status"] == "TERMINATED" for r in rows["rows"])
+            assert rows["total"] == len(LRS) and terminated == len(LRS) - 1, rows["rows"]
             page.select_option("#status-filter", "TERMINATED")
-            page.wait_for_function("document.querySelector('#page').textContent.length > 0")
+            # the filtered page has drawn once its row count is the unfiltered list's count
+            page.wait_for_function(
+                f"document.querySelectorAll('#trials tbody tr').length === {terminated}",
+                timeout=10_000,
+            )
             assert set(_column(page, 2)) == {"TERMINATED"}
+            page.select_option("#status-filter", "ERROR")
+            page.wait_for_function(
+                "document.querySelectorAll('#trials tbody tr').length === 1", timeout=10_000
+            )
+            assert _column(page, 2) == ["ERROR"]
+            assert "fails on purpose" in page.locator("#trials tbody").inner_text()
             page.select_option("#status-filter", "")
             target = _column(page, 1)[0]
             page.fill("#filter", target)
@@ -212,7 +230,7 @@ def test_live_dashboard_in_chromium(
             # parallel coordinates and one scatter per parameter, over every scored trial
             page.wait_for_function(
                 "(document.getElementById('parcoords').data || []).length === 1 && "
-                f"document.getElementById('params-note').textContent.startsWith('{len(LRS)} of')",
+                f"document.getElementById('params-note').textContent.startsWith('{len(LRS) - 1} of')",
                 timeout=10_000,
             )
             assert page.locator("#slices > div").count() == 1  # lr (the note is constant)

@@ -91,10 +91,15 @@ async function refreshSummary() {
 const BASE_COLS = [["trial_id", "trial"], ["status", "status"], ["iteration", "iter"],
   ["score", "best"], ["last", "last"]];
 
+// Requests overlap (the 1 s tick and a click on a header): only the latest one may draw, so
+// a slow answer to an older query never paints its rows under the newer query's headers.
+let trialsGeneration = 0;
 async function refreshTrials() {
+  const generation = ++trialsGeneration;
   const qs = new URLSearchParams({ sort: state.sort, desc: state.desc, q: state.q,
     status: state.status, offset: state.offset, limit: state.limit });
   const page = await api(base() + "/trials?" + qs);
+  if (generation !== trialsGeneration) return;
   document.getElementById("trial-count").textContent = page.total + " trials";
   document.getElementById("trial-count").dataset.total = page.total;
   document.getElementById("page").textContent =
@@ -131,7 +136,9 @@ async function refreshTrials() {
 async function refreshDetail() {
   const box = document.getElementById("detail");
   if (!state.trial) { box.hidden = true; return; }
-  const t = await api(base() + "/trials/" + enc(state.trial));
+  const asked = state.trial;
+  const t = await api(base() + "/trials/" + enc(asked));
+  if (asked !== state.trial) return;  // another row was clicked meanwhile
   box.hidden = false;
   document.getElementById("detail-id").textContent = t.trial_id + " (" + t.status + ")";
   document.getElementById("detail-config").textContent = JSON.stringify(t.config, null, 2);
