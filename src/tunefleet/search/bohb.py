@@ -353,12 +353,13 @@ class TuneBOHB(Searcher):
         else:
             coin = rng.random()
             values: dict[Path, Any] = {}
-            if not self._dims or self._model_budget is None:
+            model_budget = self._model_choice(trial_id) if self._dims else None
+            if model_budget is None:
                 source = "random"
             elif coin < self._cfg["random_fraction"]:
                 source = "random_fraction"
             else:
-                budget = self._model_budget
+                budget = model_budget
                 u = self._from_model(budget, rng)
                 values = {dim.path: dim.decode(ui) for dim, ui in zip(self._dims, u, strict=True)}
                 source = "model"
@@ -369,6 +370,11 @@ class TuneBOHB(Searcher):
         self._live.add(trial_id)
         self.suggestion_log.append((trial_id, source, budget))
         return config
+
+    def _model_choice(self, trial_id: str) -> float | None:
+        """The budget whose model proposes ``trial_id``'s configuration, or None for a
+        random one: BOHB's largest budget with enough observations."""
+        return self._model_budget
 
     def _encode(self, config: dict[str, Any]) -> list[float] | None:
         try:
