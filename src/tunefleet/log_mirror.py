@@ -2,8 +2,9 @@
 (a spot instance, a deleted disk) loses at most one interval of results.
 
 With ``checkpoint_storage`` at a URL the runner copies the log, ``experiment.db``, to
-``<checkpoint_storage>/<name>/experiment.db`` every ``$TUNEFLEET_LOG_MIRROR_S`` seconds
-(default 30) while the run goes on, and once more when it ends, however it ends (completed,
+``<checkpoint_storage>/<name>/experiment.db`` every ``log_mirror_interval_s`` seconds (the
+``run()``/``RunConfig`` argument; when it is not given, ``$TUNEFLEET_LOG_MIRROR_S``, else
+30; either is checked before any compute) while the run goes on, and once more when it ends, however it ends (completed,
 failed, interrupted). Each copy is a consistent snapshot taken with SQLite's online backup
 API into a private temporary file, then uploaded as one object: object stores replace an
 object whole, so a reader sees the previous snapshot or this one, never a mix.
@@ -63,11 +64,13 @@ def snapshot(db_path: str, dest: str) -> None:
 class LogMirror:
     """Uploads snapshots of one experiment's log to ``url`` from a background thread."""
 
-    def __init__(self, db_path: str, url: str, options: dict[str, Any] | None) -> None:
+    def __init__(
+        self, db_path: str, url: str, options: dict[str, Any] | None, interval: float | None = None
+    ) -> None:
         self.db_path = db_path
         self.url = url
         self.options = options
-        self.interval = interval_s()
+        self.interval = interval_s() if interval is None else interval
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._warned = False
@@ -105,12 +108,16 @@ class LogMirror:
 
 
 def start_mirror(
-    db_path: str | None, name: str, storage: str | None, options: dict[str, Any] | None
+    db_path: str | None,
+    name: str,
+    storage: str | None,
+    options: dict[str, Any] | None,
+    interval: float | None = None,
 ) -> LogMirror | None:
     """A running mirror when checkpoints go to a URL and the log is a local file."""
     if storage is None or not is_url(storage) or db_path is None:
         return None
-    return LogMirror(db_path, join(storage, name, LOG_FILE), options)
+    return LogMirror(db_path, join(storage, name, LOG_FILE), options, interval)
 
 
 def localize(

@@ -124,6 +124,9 @@ class Launch:
     # fsspec options (endpoint_url, key, secret, ...) when trial_dir is a URL; set by the
     # runner, never recorded in the log.
     storage_options: dict[str, Any] | None = None
+    # Seconds the processes the trial started get between SIGTERM and SIGKILL when the
+    # attempt ends (worker/reaper.py); run(kill_grace_s=...).
+    kill_grace_s: float = 5.0
 
     def run_fields(self) -> tuple[Any, ...]:
         """What a worker needs to start this attempt, in the order of the worker-side
@@ -141,6 +144,7 @@ class Launch:
             self.checkpoint_at_end,
             self.stop_criteria,
             self.storage_options,
+            self.kill_grace_s,
         )
 
 

@@ -81,6 +81,10 @@ class RunSpec:
     reproducible: bool = False  # decide in a canonical order (engine/canonical.py)
     # Resume from a storage path others can write (storage/trust.py).
     trust_storage: bool = False
+    # Seconds between snapshots of the log mirrored beside remote checkpoints (log_mirror.py).
+    log_mirror_interval_s: float = 30.0
+    # Seconds a trial's processes get between SIGTERM and SIGKILL at its end (worker/reaper.py).
+    kill_grace_s: float = 5.0
 
 
 # ------------------------------------------------------------------------------ validation
@@ -235,6 +239,8 @@ def build_spec(
     restart_errored: bool = False,
     reproducible: bool = False,
     trust_storage: bool = False,
+    log_mirror_interval_s: float | None = None,
+    kill_grace_s: float = 5.0,
 ) -> RunSpec:
     """Validate every argument; raise naming the offending parameter. No compute yet."""
     defaulted = _left_at_default(dict(locals()))
@@ -282,6 +288,13 @@ def build_spec(
         raise TuneTypeError(f"reproducible: expected True or False, got {reproducible!r}")
     if not isinstance(trust_storage, bool):
         raise TuneTypeError(f"trust_storage: expected True or False, got {trust_storage!r}")
+    kill_grace_s = _check_seconds(kill_grace_s, "kill_grace_s", zero=True)
+    if log_mirror_interval_s is None:
+        from tunefleet.log_mirror import interval_s
+
+        log_mirror_interval_s = interval_s()  # $TUNEFLEET_LOG_MIRROR_S, or the default
+    else:
+        log_mirror_interval_s = _check_seconds(log_mirror_interval_s, "log_mirror_interval_s")
     if reproducible and seed is None and "seed" in defaulted and resume is False:
         raise TuneValueError(
             "reproducible: a reproducible sweep needs a seed (seed=0, or any integer)"
@@ -384,7 +397,22 @@ def build_spec(
         resume_errored=bool(resume_errored),
         restart_errored=bool(restart_errored),
         trust_storage=trust_storage,
+        log_mirror_interval_s=log_mirror_interval_s,
+        kill_grace_s=kill_grace_s,
     )
+
+
+def _check_seconds(value: Any, param: str, zero: bool = False) -> float:
+    """A finite number of seconds, > 0 (``zero``: >= 0); a timedelta is converted."""
+    if isinstance(value, _dt.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TuneTypeError(f"{param}: expected a number of seconds, got {value!r}")
+    value = float(value)
+    if not (value >= 0 if zero else value > 0) or value == float("inf"):
+        bound = ">= 0" if zero else "> 0"
+        raise TuneValueError(f"{param}: must be a finite number of seconds {bound}, got {value!r}")
+    return value
 
 
 def _left_at_default(given: dict[str, Any]) -> frozenset[str]:

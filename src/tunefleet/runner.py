@@ -268,6 +268,7 @@ class Runner:
             self.name,
             s.checkpoint_storage,
             s.checkpoint_storage_options,
+            s.log_mirror_interval_s,
         )
         exp_dir = self.store.experiment_dir(self.name)
         progress = Progress(
@@ -399,6 +400,7 @@ class Runner:
                     self._verifier.verify(self.engine, launch, executor.now())
                 if self.spec.checkpoint_storage_options:
                     launch.storage_options = self.spec.checkpoint_storage_options
+                launch.kill_grace_s = self.spec.kill_grace_s
                 executor.submit(launch)
             elif t is Reply:
                 executor.reply(c.trial_id, c.proceed)
@@ -555,6 +557,8 @@ def run(
     reproducible: bool = False,
     warm_start_from: list[str] | None = None,
     trust_storage: bool = False,
+    log_mirror_interval_s: float | None = None,
+    kill_grace_s: float = 5.0,
     **ray_args: Any,
 ) -> Any:
     """Run a hyperparameter search and return its :class:`~tunefleet.results.Results`.
@@ -580,6 +584,14 @@ def run(
 
     ``trust_storage=True`` (tunefleet): resume even from a storage path that other users
     can write (a resume imports and unpickles what the store holds; storage/trust.py).
+
+    ``log_mirror_interval_s`` (tunefleet): with checkpoints at a URL, seconds between
+    snapshots of the experiment log uploaded beside them (default: the environment variable
+    ``TUNEFLEET_LOG_MIRROR_S``, else 30; log_mirror.py).
+
+    ``kill_grace_s`` (tunefleet, default 5): when a trial ends (returns, fails, is stopped),
+    the processes it started get SIGTERM, then this many seconds to exit before SIGKILL
+    (0: SIGKILL at once; worker/reaper.py).
     """
     run_or_experiment, stop, verbose, callbacks = adapt(
         run_or_experiment, stop, verbose, callbacks, ray_args
@@ -643,5 +655,7 @@ def run(
         checkpoint_storage_options=checkpoint_storage_options,
         reproducible=reproducible,
         trust_storage=trust_storage,
+        log_mirror_interval_s=log_mirror_interval_s,
+        kill_grace_s=kill_grace_s,
     )
     return Runner(spec, warm_start_from=warm_start_from).run()

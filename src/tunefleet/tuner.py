@@ -86,6 +86,11 @@ class RunConfig:
     checkpoint_storage_options: dict[str, Any] | None = None
     # tunefleet: resume from a storage path that other users can write (storage/trust.py).
     trust_storage: bool = False
+    # tunefleet: seconds between snapshots of the log mirrored beside remote checkpoints
+    # (None: $TUNEFLEET_LOG_MIRROR_S, else 30; log_mirror.py).
+    log_mirror_interval_s: float | None = None
+    # tunefleet: seconds a trial's processes get between SIGTERM and SIGKILL when it ends.
+    kill_grace_s: float = 5.0
 
 
 class Tuner:
@@ -152,6 +157,8 @@ class Tuner:
             resume_errored=flags.get("resume_errored", False),
             restart_errored=flags.get("restart_errored", False),
             trust_storage=rc.trust_storage,
+            log_mirror_interval_s=rc.log_mirror_interval_s,
+            kill_grace_s=rc.kill_grace_s,
         )
         return ResultGrid(Runner(spec).run())
 

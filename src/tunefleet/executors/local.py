@@ -83,6 +83,7 @@ from tunefleet.executors.slots import (
 from tunefleet.protocol import Event, Failed, Launch, Resources
 from tunefleet.worker import wire
 from tunefleet.worker.gpus import detect_gpus
+from tunefleet.worker.reaper import descendants
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _EPS = 1e-9
@@ -145,9 +146,11 @@ def _write_payload(payload: bytes, directory: str) -> str:
 
 
 def _shutdown_workers(
-    pool: list[_Worker], grace: float, stale: list[_Worker] | None = None
+    pool: list[_Worker], grace: float, stale: list[_Worker] | None = None, kill_grace: float = 0.0
 ) -> None:
-    """EXIT to all, a short wait, then SIGTERM and SIGKILL for whoever is left."""
+    """EXIT to all, a short wait, then SIGTERM and SIGKILL for whoever is left. A worker
+    whose trial started processes gets ``kill_grace`` more after SIGTERM: it spends it
+    ending them (SIGTERM, grace, SIGKILL: worker/reaper.py)."""
     workers = pool + stale if stale else list(pool)
     for w in stale or ():  # their attempts were already given up: no need to wait
         with contextlib.suppress(Exception):
@@ -160,10 +163,13 @@ def _shutdown_workers(
     deadline = time.monotonic() + grace
     for w in workers:
         w.proc.join(max(0.0, deadline - time.monotonic()))
+    extra = 0.0
     for w in workers:
         if w.proc.is_alive():
+            if kill_grace > 0 and descendants(w.proc.pid):
+                extra = kill_grace
             w.proc.terminate()
-    deadline = time.monotonic() + 0.5
+    deadline = time.monotonic() + 0.5 + extra
     for w in workers:
         w.proc.join(max(0.0, deadline - time.monotonic()))
         if w.proc.is_alive():
@@ -414,6 +420,9 @@ class LocalExecutor(PoolControl, Executor):
         if not self._started or self._closed:
             raise RuntimeError("LocalExecutor.submit() needs start() first and no close()")
         self._pending.append(self._pool.launch(launch))
+        # close() waits this much longer for busy workers: their trials' processes get it
+        # between SIGTERM and SIGKILL (worker/reaper.py).
+        self._kill_grace_s = max(getattr(self, "_kill_grace_s", 0.0), launch.kill_grace_s)
 
     def _control(self, w: _Worker, msg: tuple[Any, ...]) -> None:
         with contextlib.suppress(OSError):
@@ -605,7 +614,9 @@ class LocalExecutor(PoolControl, Executor):
         close_at_exit(self, on=False)
         if self._finalizer is not None:
             self._finalizer.detach()
-        _shutdown_workers(self._workers, self.close_grace_s, self._stale)
+        _shutdown_workers(
+            self._workers, self.close_grace_s, self._stale, getattr(self, "_kill_grace_s", 0.0)
+        )
         if self._payload_file is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._payload_file)

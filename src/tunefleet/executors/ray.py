@@ -231,6 +231,7 @@ class RayExecutor(Executor):
         self._idle_deaths = 0
         self._started = False
         self._closed = False
+        self._kill_grace_s = 0.0  # the longest kill_grace_s of a launch (close() waits it)
         self.experiment_dir = ""
         #: Poll replies received and reports they carried (for measurements and tests).
         self.poll_replies = 0
@@ -395,6 +396,7 @@ class RayExecutor(Executor):
         if not self._idle:
             raise RuntimeError("no free actor: check capacity() before submit()")
         args = launch.run_fields()
+        self._kill_grace_s = max(self._kill_grace_s, launch.kill_grace_s)  # for close()
         a = self._idle[-1]
         self._seq += 1
         try:
@@ -559,6 +561,16 @@ class RayExecutor(Executor):
         self._closed = True
         ray = self._ray
         if ray is not None and self._started:
+            # A busy actor ends its trial's processes first (SIGTERM, grace, SIGKILL):
+            # once it is killed they would be orphans out of reach (worker/reaper.py).
+            reaping = []
+            for a in self._actors:
+                if a.trial_id:
+                    with contextlib.suppress(Exception):
+                        reaping.append(a.handle.reap.remote())
+            if reaping:
+                with contextlib.suppress(Exception):
+                    ray.wait(reaping, num_returns=len(reaping), timeout=self._kill_grace_s + 5)
             for a in self._actors:
                 with contextlib.suppress(Exception):
                     ray.kill(a.handle, no_restart=True)

@@ -36,8 +36,7 @@ from typing import Any
 
 from tunefleet.errors import StopTrial
 from tunefleet.protocol import dumps as _dumps
-from tunefleet.worker import wire
-from tunefleet.worker.reaper import kill_descendants
+from tunefleet.worker import reaper, wire
 from tunefleet.worker.session import Session
 from tunefleet.worker.trial import run_attempt
 
@@ -53,8 +52,11 @@ class TrialChannel:
     ``fn`` is the trainable (None until loaded: see :meth:`serve`). ``flush_s``: the batching
     window of asynchronous reports. ``exit_now``: called on ``EXIT``, end of stream or a failed
     write, and expected not to return (see the module docstring); None: unwind and return.
-    ``reap``: this process runs nothing but these trials, one at a time, so every process
-    left under it when an attempt ends is that attempt's and is killed (worker/reaper.py).
+    ``reap``: True: this process runs nothing but these trials, one at a time, so every
+    process left under it when an attempt ends is that attempt's and is ended (SIGTERM, the
+    launch's ``kill_grace_s``, SIGKILL: worker/reaper.py); a
+    :class:`~tunefleet.worker.reaper.SharedReaper`: the process is shared (a Dask worker),
+    and only what the attempt started is ended.
     """
 
     __slots__ = (
@@ -89,7 +91,7 @@ class TrialChannel:
         *,
         flush_s: float = FLUSH_AFTER_S,
         exit_now: Callable[[], None] | None = None,
-        reap: bool = False,
+        reap: bool | reaper.SharedReaper = False,
     ) -> None:
         self.fd = fd
         self.fn = fn
@@ -336,12 +338,18 @@ class TrialChannel:
             self.send((wire.FAIL, err[0], err[1]))
             return
         self._active.set()
-        stopped, failure = run_attempt(
-            fn, wire.launch_from_fields(msg[2:]), self, lambda: self.stop_requested
-        )
+        launch = wire.launch_from_fields(msg[2:])
+        shared = self.reap if isinstance(self.reap, reaper.SharedReaper) else None
+        token = shared.begin() if shared is not None else 0
+        if self.reap is True:  # a worker that exits mid-trial gives the same grace
+            reaper.exit_grace_s = launch.kill_grace_s
+        stopped, failure = run_attempt(fn, launch, self, lambda: self.stop_requested)
         self._active.clear()
-        if self.reap:  # before DONE/FAIL: once the driver hears the end, nothing is left
-            kill_descendants()
+        # Before DONE/FAIL: once the driver hears the end, nothing the trial started is left.
+        if shared is not None:
+            shared.end(token, launch.kill_grace_s)
+        elif self.reap:
+            reaper.kill_descendants(grace_s=launch.kill_grace_s)
         if failure is None:
             self.send((wire.DONE, stopped))
         else:

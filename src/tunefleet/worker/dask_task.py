@@ -7,6 +7,11 @@ on the connection speaks :mod:`tunefleet.worker.wire` and the task is a
 :class:`~tunefleet.worker.channel.TrialChannel` serving the one ``RUN`` the driver sends,
 as a local worker process or a Spark slot does. The driver's end is
 :mod:`tunefleet.executors.dask`.
+
+A Dask worker may run several tasks at once, in threads of one process that is Dask's, not
+ours: the task makes that process a subreaper and ends, when its attempt ends, the processes
+the attempt started, however they detached, and only those
+(:class:`tunefleet.worker.reaper.SharedReaper`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 from tunefleet.worker import wire
 from tunefleet.worker.channel import TrialChannel
 from tunefleet.worker.import_paths import add_import_paths
+from tunefleet.worker.reaper import shared_reaper
 from tunefleet.worker.trial import describe
 
 # Seconds a task waits to connect to the driver before its attempt fails.
@@ -126,7 +132,7 @@ def _run_trial(plugin_name: str, driver: tuple[str, int], key: str, run_id: str)
         hello = {"key": key, "run": run_id, "worker": worker.address, "pid": os.getpid()}
         wire.write_frame(sock.fileno(), json.dumps(hello).encode())
         fn, load_error = _load(plugin)
-        channel = TrialChannel(sock.fileno(), fn)
+        channel = TrialChannel(sock.fileno(), fn, reap=shared_reaper())
         # One RUN, then the driver closes the connection (or never sends one: an attempt
         # it already gave up on); either way serve() returns at the end of the stream.
         channel.serve(load_error)

@@ -43,7 +43,7 @@ import time
 import traceback
 from typing import Any, NoReturn
 
-from tunefleet.worker import wire
+from tunefleet.worker import reaper, wire
 from tunefleet.worker.channel import FLUSH_AFTER_S, TrialChannel
 from tunefleet.worker.reaper import become_subreaper, kill_descendants
 from tunefleet.worker.trial import describe
@@ -52,10 +52,20 @@ from tunefleet.worker.trial import describe
 PARENT_CHECK_INTERVAL_S = 0.5
 
 
+_exiting = threading.Lock()
+
+
 def _exit(code: int = 0) -> NoReturn:
     """Leave at once: no atexit handlers, no joining of threads the trainable left behind,
-    and nothing the trials started left running (worker/reaper.py)."""
-    kill_descendants()
+    and nothing the trials started left running (worker/reaper.py: SIGTERM, the running
+    trial's ``kill_grace_s``, SIGKILL). A second call (the driver's SIGTERM, the watchdog)
+    while the first one waits out the grace changes nothing."""
+    if not _exiting.acquire(blocking=False):
+        if threading.current_thread() is threading.main_thread():
+            return  # type: ignore[misc]  # a signal handler: the interrupted _exit goes on
+        while True:  # another thread: the first caller exits the process
+            time.sleep(60)
+    kill_descendants(grace_s=reaper.exit_grace_s)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed or broken stream must not block exit
             stream.flush()

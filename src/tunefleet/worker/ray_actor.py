@@ -5,6 +5,12 @@ attempt it is given through :func:`tunefleet.worker.trial.run_attempt` (the sess
 outcome code of every engine) and is its trials' :class:`~tunefleet.worker.session.Channel`:
 what a trial produces goes to an outbox that the driver's one outstanding long-poll call
 collects. The driver's side is :mod:`tunefleet.executors.ray`.
+
+The actor's process is a subreaper: when an attempt ends, the processes it started, even
+in a session of their own or daemonised, get SIGTERM, the launch's ``kill_grace_s``, then
+SIGKILL (:class:`tunefleet.worker.reaper.SharedReaper`: the process is Ray's, whose own
+children are left alone). :meth:`_TrialActor.reap` does the same for a running trial before
+the driver kills the actor.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 from tunefleet.errors import StopTrial
 from tunefleet.protocol import dumps as _dumps
+from tunefleet.worker.reaper import shared_reaper
 from tunefleet.worker.session import Session
 from tunefleet.worker.trial import describe, run_attempt
 from tunefleet.worker.wire import launch_from_fields
@@ -48,6 +55,8 @@ class _TrialActor:
         self._jobs: queue.SimpleQueue[tuple[int, tuple[Any, ...]]] = queue.SimpleQueue()
         self._fn: Callable[..., Any] | None = None
         self._load_error: tuple[str, str] | None = None
+        self._reaper = shared_reaper()  # a subreaper from now on
+        self._attempt: tuple[int, float] | None = None  # (reaper token, kill grace)
         try:
             self._fn = ray.get(payload[0])
         except BaseException as exc:
@@ -90,6 +99,14 @@ class _TrialActor:
             else:
                 self._reply = (seq, proceed, pause)
             self._cond.notify_all()
+
+    def reap(self) -> int:
+        """End the running attempt's processes now (the driver is about to kill this actor,
+        which would orphan them); returns how many were signalled."""
+        attempt = self._attempt
+        if attempt is None:
+            return 0
+        return self._reaper.end(*attempt)
 
     # ------------------------------------------------------------ the trial thread
     def send_result(self, session: Session, result: dict[str, Any], checkpoint: str | None) -> None:
@@ -137,7 +154,11 @@ class _TrialActor:
         if self._fn is None:
             assert self._load_error is not None
             return (_FAIL, *self._load_error)
-        stopped, failure = run_attempt(
-            self._fn, launch_from_fields(args), self, lambda: seq in self._stops
-        )
+        launch = launch_from_fields(args)
+        self._attempt = (self._reaper.begin(), launch.kill_grace_s)
+        try:
+            stopped, failure = run_attempt(self._fn, launch, self, lambda: seq in self._stops)
+        finally:
+            attempt, self._attempt = self._attempt, None
+            self._reaper.end(*attempt)  # before the outcome goes out (worker/reaper.py)
         return (_DONE, stopped, None) if failure is None else (_FAIL, *failure)
