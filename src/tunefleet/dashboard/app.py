@@ -60,6 +60,7 @@ class Registry:
         self.answers: dict[
             tuple[Any, ...], tuple[int, Any]
         ] = {}  # (name, view...) -> (seq, answer)
+        self.memos: dict[tuple[Any, ...], tuple[int, Any]] = {}
         self.importance: dict[str, dict[str, Any]] = {}  # the latest fit, per experiment
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -79,7 +80,7 @@ class Registry:
             spec = self.store.get_spec(name)  # raises DamagedStoreError on a damaged file
             metrics, modes = objectives(spec)
             live = LiveExperiment(self.store.db_path(name), metrics, modes)
-            live.refresh(budget_s=0.1)
+            live.refresh(budget_s=0.1, foreground=True)  # a large log loads in the background
             with self.lock:
                 live = self.live.setdefault(name, live)
         self.seen[name] = time.monotonic()
@@ -90,19 +91,29 @@ class Registry:
         sweep cost a dict lookup. Encoded here with ``json`` (FastAPI's own encoder walks
         every value in Python, several times slower for the large answers)."""
         hit = self.answers.get((name, *key))
-        if hit is None or hit[0] != live.last_seq:
-            seq = live.last_seq
+        if hit is None or hit[0] != live.version:
+            seq = live.version
             body = encode(fn())
             if len(self.answers) > 256:
                 self.answers.clear()
             hit = self.answers[(name, *key)] = (seq, body)
         return Response(hit[1], media_type="application/json")
 
+    def memo(self, name: str, key: tuple[Any, ...], live: LiveExperiment, fn: Any) -> Any:
+        """``fn()``, recomputed only when the model has changed since (O(trials) walks
+        that every poll of the list and the summary would repeat)."""
+        hit = self.memos.get((name, *key))
+        if hit is None or hit[0] != live.version:
+            hit = self.memos[(name, *key)] = (live.version, fn())
+        return hit[1]
+
     def _loop(self) -> None:
-        while not self._stop.wait(POLL_S):
+        wait = POLL_S
+        while not self._stop.wait(wait):
             now = time.monotonic()
             with self.lock:
                 items = list(self.live.items())
+            wait = POLL_S
             for name, live in items:
                 if now - self.seen.get(name, 0.0) > IDLE_S:
                     continue
@@ -110,6 +121,8 @@ class Registry:
                     live.refresh(budget_s=0.3)
                 except Exception as e:  # a damaged record: shown, not fatal to the others
                     self.problems[name] = str(e)
+                if live.loading:
+                    wait = 0.01  # still catching up: next step soon
 
     def status(self, name: str, live: LiveExperiment) -> str:
         status = live.replay.status
@@ -154,11 +167,14 @@ def summary(reg: Registry, name: str) -> dict[str, Any]:
         raise
     except Exception as e:  # damaged or from a newer version: listed, not fatal
         return {"name": name, "status": "damaged", "problem": str(e)}
-    with live.lock:
-        counts = live.replay.counts()
+
+    def totals() -> tuple[dict[str, int], tuple[float | None, str | None]]:
         # as `tunefleet ls` and Results rank (Ray's scope="last"): the best of the trials'
         # last values; the history chart shows the best value ever reported
-        best, best_trial = live.best_last()
+        return live.replay.counts(), live.best_last()
+
+    with live.lock:
+        counts, (best, best_trial) = reg.memo(name, ("totals",), live, totals)
         started = live.replay.started or live.first_ts
         end = live.replay.finished_ts if live.replay.finished is not None else live.last_ts
         return {
@@ -181,6 +197,7 @@ def summary(reg: Registry, name: str) -> dict[str, Any]:
 
 def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> FastAPI:
     """The app over the store at ``root``; ``token`` required on every request when set."""
+    _preload()
     reg = Registry(root)
     app = FastAPI(
         title="tunefleet dashboard",
@@ -300,7 +317,7 @@ def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> 
         live = reg.get(name)
         with reg.lock:
             fit = reg.importance.setdefault(name, {"seq": -1, "at": 0.0, "running": False})
-            stale = fit["seq"] != live.last_seq and (
+            stale = fit["seq"] != live.version and (
                 "importance" not in fit
                 or "problem" in fit
                 or time.monotonic() - fit["at"] > IMPORTANCE_EVERY_S
@@ -324,16 +341,33 @@ def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> 
         return reg.cached(name, ("errors",), live, lambda: views.errors(live))
 
     @app.get("/api/experiments/{name}/pareto")
-    def pareto(name: str) -> dict[str, Any]:
-        out = views.pareto(reg.get(name))
-        return out if out is not None else {"metrics": reg.get(name).metrics, "points": []}
+    def pareto(name: str) -> Response:
+        live = reg.get(name)
+
+        def answer() -> dict[str, Any]:
+            out = views.pareto(live)
+            return out if out is not None else {"metrics": live.metrics, "points": []}
+
+        return reg.cached(name, ("pareto",), live, answer)
 
     return app
 
 
+def _preload() -> None:
+    """What the parameter and Pareto views import, imported at start-up rather than by
+    the first request that needs it (numpy alone is a good part of 200 ms)."""
+    try:
+        import numpy  # noqa: F401
+
+        import tunefleet.analysis  # noqa: F401
+        import tunefleet.pareto  # noqa: F401
+    except ImportError:  # said by the view that needs it
+        pass
+
+
 def _fit_importance(fit: dict[str, Any], live: LiveExperiment) -> None:
     """Random-forest importance (seconds of CPU): fit off the request path, served cached."""
-    seq = live.last_seq
+    seq = live.version
     _, table = views.param_sample(live, max_trials=500)
     out: dict[str, Any] = {"trials": len(table)}
     try:

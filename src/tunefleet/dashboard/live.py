@@ -1,17 +1,30 @@
-"""One experiment as the dashboard sees it: a read-only model caught up from the log.
+"""One experiment as the dashboard sees it: a read-only model caught up from the store.
 
-The store is an append-only log, so the model is folded forward with ``seq > last_seq``
-queries on a ``mode=ro`` connection: a running sweep (WAL), a finished one and a crashed one
-read the same way, and the dashboard never writes. Results are the bulk of the log (10⁷ at
-scale), so they are not decoded in Python: SQLite's ``json_extract`` hands over only the
-numbers the views need (the objectives, the iteration, the compute), kept per trial in
-compact arrays. Lifecycle records (a handful per trial) go through the reference reader,
-:class:`tunefleet.storage.replay.ReplayedExperiment`. A catch-up works in chunks and
-releases the lock between them, so requests are answered from what is loaded so far.
+Everything is read through ``mode=ro`` connections: a running sweep (WAL), a finished one
+and a crashed one read the same way, and the dashboard never writes.
+
+Start-up costs O(trials), not O(results): the writer keeps per-trial summaries beside the
+log (:mod:`tunefleet.storage.stats`: each trial's result count, last result, compute and best
+value, and the experiment's improvements), so the model starts from those, at the log
+position they cover, plus the lifecycle records (a handful per trial, read through the
+``(kind, seq)`` index and folded by the reference reader,
+:class:`tunefleet.storage.replay.ReplayedExperiment`). From there it folds the log forward
+with ``seq > last_seq`` queries; SQLite's ``json_extract`` hands over only the numbers the
+views need from each result. A trial's whole learning curve is read from the
+``(trial_id, seq)`` index when a view first needs it (:meth:`LiveExperiment.ensure_series`)
+and kept up to date from then on. A file without summaries (an older tunefleet wrote it
+and no writer has opened it since) is folded from its first record, as before.
+
+Loading works in steps and releases the lock between them, so requests are answered from
+what is loaded so far (``loading`` says so). The text filter's index is an in-memory
+SQLite FTS5 table (trigram tokenizer: any substring of 3+ characters) of each trial's id
+and logged config, private to this process.
 """
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import json
 import math
 import sqlite3
@@ -19,11 +32,14 @@ import threading
 import time
 import urllib.parse
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from tunefleet.storage.records import (
     CHECKPOINT,
+    EXPERIMENT_FINISHED,
+    EXPERIMENT_STARTED,
     RESULT,
     TRIAL_COMPLETED,
     TRIAL_CREATED,
@@ -34,20 +50,51 @@ from tunefleet.storage.records import (
     Record,
 )
 from tunefleet.storage.replay import ReplayedExperiment
+from tunefleet.storage.stats import json_path
+from tunefleet.storage.stats import number as _num
 
-CHUNK = 10_000  # rows per catch-up step: the lock is released between steps
+CHUNK = 10_000  # log rows per fold step: the lock is released between steps
+BASE_CHUNK = 2_000  # lifecycle rows per step of the start-up replay
+#: what the start-up replay reads (every kind but results and the components' state)
+BASE_KINDS = (
+    EXPERIMENT_STARTED,
+    TRIAL_CREATED,
+    TRIAL_STARTED,
+    CHECKPOINT,
+    TRIAL_PAUSED,
+    TRIAL_RESTARTED,
+    TRIAL_FAILED,
+    TRIAL_COMPLETED,
+    EXPERIMENT_FINISHED,
+    "checkpoint_invalid",
+    "trial_placed",
+)
+TRIAL_PLACED = "trial_placed"
 
 
 @dataclass
 class Series:
-    """One trial's reported objectives, as compact arrays (float32: 8 bytes per result)."""
+    """One trial's reported objectives, as compact arrays (float32), with each result's seq
+    (so the scheduler's decisions, kept by seq, land at the iteration they followed)."""
 
+    seqs: array = field(default_factory=lambda: array("q"))
     iteration: array = field(default_factory=lambda: array("f"))
     values: list[array] = field(default_factory=list)
-    best: list[float | None] = field(default_factory=list)
-    markers: list[tuple[int, str, str]] = field(default_factory=list)  # (iteration, kind, why)
+
+    def iteration_before(self, seq: int) -> int:
+        """The iteration of the trial's last result before ``seq`` (0 before any)."""
+        i = bisect.bisect_left(self.seqs, seq)
+        return int(self.iteration[i - 1]) if i else 0
+
+
+@dataclass
+class TrialInfo:
+    """What a trial's detail and its curve's markers show, from its lifecycle records."""
+
+    markers: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, kind, why)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     worker: str | None = None
+    paused_seq: int | None = None
 
 
 @dataclass
@@ -61,11 +108,6 @@ class Improvement:
     trial_id: str
 
 
-def json_path(key: str) -> str:
-    """A JSON path for a top-level key, quoted so any metric name is taken literally."""
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def connect_ro(db_path: str) -> sqlite3.Connection:
     """A read-only connection: ``mode=ro`` makes every write fail inside SQLite itself."""
     uri = f"file:{urllib.parse.quote(db_path)}?mode=ro"
@@ -73,6 +115,55 @@ def connect_ro(db_path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA query_only = 1")
     return conn
+
+
+def _guarded(expr: str) -> str:
+    """``json_extract`` only on valid JSON (a result holding NaN is not, for SQLite)."""
+    return f"CASE WHEN json_valid(data) THEN {expr} END"
+
+
+class TextIndex:
+    """Substring search over each trial's id and logged config: an in-memory FTS5 table
+    with the trigram tokenizer (case-insensitive; needles under 3 characters are scanned)."""
+
+    def __init__(self) -> None:
+        self.text: dict[str, str] = {}
+        self.ids: list[str] = []
+        self.rowid: dict[str, int] = {}
+        self.conn: sqlite3.Connection | None = sqlite3.connect(":memory:", check_same_thread=False)
+        try:
+            self.conn.execute("CREATE VIRTUAL TABLE t USING fts5(text, tokenize='trigram')")
+        except sqlite3.OperationalError:  # an SQLite without FTS5 or trigram: scans
+            self.conn = None
+        self._pending: list[tuple[int, str]] = []
+
+    def put(self, tid: str, text: str) -> None:
+        text = text.lower()
+        self.text[tid] = text
+        row = self.rowid.get(tid)
+        if row is None:
+            row = self.rowid[tid] = len(self.ids)
+            self.ids.append(tid)
+        elif self.conn is not None:
+            self.flush()
+            self.conn.execute("DELETE FROM t WHERE rowid = ?", (row,))
+        self._pending.append((row, text))
+
+    def flush(self) -> None:
+        if self._pending and self.conn is not None:
+            self.conn.executemany("INSERT INTO t (rowid, text) VALUES (?, ?)", self._pending)
+        self._pending = []
+
+    def search(self, needle: str) -> list[int]:
+        """The row numbers (first-seen order) of the trials whose text holds ``needle``."""
+        needle = needle.lower()
+        if self.conn is None or len(needle) < 3:
+            # the dict keeps first-seen order: its positions are the row numbers
+            return [i for i, text in enumerate(self.text.values()) if needle in text]
+        self.flush()
+        phrase = '"' + needle.replace('"', '""') + '"'
+        rows = self.conn.execute("SELECT rowid FROM t WHERE t MATCH ?", (phrase,)).fetchall()
+        return [r for (r,) in rows]
 
 
 class LiveExperiment:
@@ -83,30 +174,42 @@ class LiveExperiment:
         self.metrics = metrics
         self.modes = modes
         self.replay = ReplayedExperiment()
-        self.series: dict[str, Series] = {}
-        self.text: dict[str, str] = {}  # trial_id -> what the filter box searches
-        # the first objective per trial, kept as it is folded so that views sort and sample
-        # 10⁵ trials with C-level dict walks instead of a Python call per trial
-        self.scores: dict[str, float] = {}  # best reported
-        self.lasts: dict[str, float] = {}  # last reported
+        self.series: dict[str, Series] = {}  # curves read so far (complete up to last_seq)
+        self.info: dict[str, TrialInfo] = {}
+        self.text = TextIndex()
+        # per trial, kept as they are folded so that views sort and sample 10⁵ trials with
+        # C-level dict walks instead of a Python call per trial
+        self.scores: dict[str, float] = {}  # best reported value of the first objective
+        self.lasts: dict[str, float] = {}  # last reported value of the first objective
+        self.last_values: dict[str, list[float]] = {}  # last values, every objective (NaN: none)
+        self.counts: dict[str, int] = {}  # results per trial
+        self.last_it: dict[str, float] = {}  # the last result's iteration
+        self.errors: set[str] = set()  # trials with an error
         self.edges: list[dict[str, Any]] = []  # PBT/PB2: parent -> child, at an iteration
         self.improvements: list[Improvement] = []
         self.num_results = 0
         self.compute = 0.0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
-        self.last_seq = 0
+        self.last_seq = 0  # the model is complete up to here
         self.max_seq = 0  # the log's end when last looked at: catching up while below it
+        self.version = 0  # bumped by every fold step: what cached answers are keyed on
         self.lock = threading.RLock()
         self._refreshing = threading.Lock()
         self._best: float | None = None
-        self._paused_at: dict[str, int] = {}
-        cols = ", ".join(f"json_extract(data, ?{i + 3})" for i in range(len(metrics)))
+        self._base: Iterator[None] | None = None  # the start-up load, step by step
+        self._based = False
+        self._results_seq = 0  # the per-trial numbers cover the log up to here
+        self._sign = [1.0 if m == "min" else -1.0 for m in modes]  # smaller sign*v: better
+        cols = ", ".join(_guarded(f"json_extract(data, ?{i + 3})") for i in range(len(metrics)))
         self._sql = (
             "SELECT seq, kind, trial_id, ts,"
-            " CASE WHEN kind = 'result' THEN NULL ELSE data END,"
-            " CASE WHEN kind = 'result' THEN json_extract(data, '$.training_iteration') END,"
-            " CASE WHEN kind = 'result' THEN json_extract(data, '$.time_this_iter_s') END"
+            " CASE WHEN kind = 'result' AND json_valid(data) THEN NULL ELSE data END,"
+            " CASE WHEN kind = 'result' THEN "
+            + _guarded("json_extract(data, '$.training_iteration')")
+            + " END, CASE WHEN kind = 'result' THEN "
+            + _guarded("json_extract(data, '$.time_this_iter_s')")
+            + " END"
             + (", " + cols if cols else "")
             + " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
         )
@@ -114,25 +217,42 @@ class LiveExperiment:
 
     @property
     def loading(self) -> bool:
-        return self.last_seq < self.max_seq
+        return not self._based or self.last_seq < self.max_seq
 
-    def refresh(self, budget_s: float = 0.15) -> None:
-        """Fold in new records for up to ``budget_s`` (one refresher at a time)."""
+    # -- loading ----------------------------------------------------------------------
+
+    def refresh(self, budget_s: float = 0.15, foreground: bool = False) -> None:
+        """Load or fold in new records for up to ``budget_s`` (one refresher at a time).
+
+        A log of up to ``CHUNK`` records is always read whole. ``foreground`` (a request
+        waiting): a larger one's start-up load is left to the background refresher."""
         if not self._refreshing.acquire(blocking=False):
             return
         try:
+            deadline = time.perf_counter() + budget_s
             conn = connect_ro(self.db_path)
             try:
                 (self.max_seq,) = conn.execute(
                     "SELECT coalesce(max(seq), 0) FROM events"
                 ).fetchone()
-                deadline = time.perf_counter() + budget_s
+                small = self.max_seq <= CHUNK
+                if not self._based:
+                    if foreground and not small:
+                        return
+                    if self._base is None:
+                        self._base = self._load_base()
+                    for _ in self._base:
+                        if not small and time.perf_counter() > deadline:
+                            return
+                    self._based = True
                 while self.last_seq < self.max_seq:
                     rows = conn.execute(self._sql, (self.last_seq, CHUNK, *self._paths)).fetchall()
                     if not rows:
                         break
                     with self.lock:
                         self._fold(rows)
+                        self.text.flush()
+                        self.version += 1
                     if time.perf_counter() > deadline:
                         break
             finally:
@@ -140,92 +260,317 @@ class LiveExperiment:
         finally:
             self._refreshing.release()
 
+    def _load_base(self) -> Iterator[None]:
+        """The start-up load from the writer's summaries, in steps (a generator: each
+        ``next`` does one step). Without summaries it does nothing: the fold reads the log
+        from its first record."""
+        conn = connect_ro(self.db_path)
+        try:
+            base = self._read_summaries(conn)
+            if base is None:
+                return
+            seq = base["seq"]
+            with self.lock:  # assignments only: built outside the lock
+                self.counts, self.last_it = base["counts"], base["last_it"]
+                self.lasts, self.scores = base["lasts"], base["scores"]
+                self.last_values, self.improvements = base["last_values"], base["improvements"]
+                self.num_results, self.compute = base["num_results"], base["compute"]
+                self.first_ts, self.last_ts = base["first_ts"], base["last_ts"]
+                self._best = self.improvements[-1].value if self.improvements else None
+                self._results_seq = seq
+                self.version += 1
+            yield
+            for rows in self._lifecycle(conn, seq):
+                with self.lock:
+                    for seq_, kind, tid, ts, data in rows:
+                        self._apply(seq_, kind, tid, ts, data, None)
+                    self.text.flush()
+                    self.version += 1
+                yield
+            with self.lock:
+                self.last_seq = self.replay.last_seq = seq
+                self.version += 1
+        finally:
+            conn.close()
+
+    def _read_summaries(self, conn: sqlite3.Connection) -> dict[str, Any] | None:
+        """The summary tables, in one read transaction: at one log position ``seq``."""
+        conn.execute("BEGIN")
+        try:
+            try:
+                info = dict(conn.execute("SELECT key, value FROM stats_info").fetchall())
+            except sqlite3.OperationalError:  # no such table: an older writer's file
+                return None
+            seq = int(info.get("seq") or 0)
+            if seq <= 0:
+                return None
+            if self.metrics and (
+                info.get("metric") != self.metrics[0] or info.get("mode") != self.modes[0]
+            ):
+                return None
+            cols = "".join(
+                ", " + _guarded(f"json_extract(data, ?{i + 1})") for i in range(len(self.metrics))
+            )
+            rows = conn.execute(  # data: the last result's (trial_stats has no such column)
+                "SELECT s.trial_id, s.results, s.compute, s.best, "
+                + _guarded("json_extract(data, '$.training_iteration')")
+                + cols
+                + " FROM trial_stats s JOIN events e ON e.seq = s.last_seq",
+                self._paths,
+            ).fetchall()
+            imps = conn.execute(
+                "SELECT ts, compute, results, value, trial_id FROM best_so_far ORDER BY seq"
+            ).fetchall()
+            first = conn.execute("SELECT ts FROM events ORDER BY seq LIMIT 1").fetchone()
+            last = conn.execute("SELECT ts FROM events WHERE seq = ?", (seq,)).fetchone()
+        finally:
+            conn.execute("COMMIT")
+        nm = len(self.metrics)
+        counts, last_it, lasts, scores, last_values = {}, {}, {}, {}, {}
+        num, compute = 0, 0.0
+        for tid, n, c, best, it, *vals in rows:
+            counts[tid] = n
+            num += n
+            compute += c
+            if isinstance(it, int | float):
+                last_it[tid] = float(it)
+            if nm:
+                vs = [_num(v) for v in vals]
+                last_values[tid] = [math.nan if v is None else v for v in vs]
+                if vs[0] is not None:
+                    lasts[tid] = vs[0]
+                if best is not None:
+                    scores[tid] = float(best)
+        return {
+            "seq": seq,
+            "counts": counts,
+            "last_it": last_it,
+            "lasts": lasts,
+            "scores": scores,
+            "last_values": last_values,
+            "improvements": [Improvement(a, b, c, d, e or "") for a, b, c, d, e in imps]
+            if nm
+            else [],
+            "num_results": num,
+            "compute": compute,
+            "first_ts": first[0] if first else None,
+            "last_ts": last[0] if last else None,
+        }
+
+    def _lifecycle(self, conn: sqlite3.Connection, upto: int) -> Iterator[list[Any]]:
+        """Lifecycle records up to ``upto`` in seq order, ``BASE_CHUNK`` at a time: one
+        ``(kind, seq)`` index range per kind, merged (no sort of the whole set)."""
+
+        def one(kind: str) -> Iterator[tuple[Any, ...]]:
+            last = 0
+            while True:
+                rows = conn.execute(
+                    "SELECT seq, kind, trial_id, ts, data FROM events WHERE kind = ? AND"
+                    " seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                    (kind, last, upto, BASE_CHUNK),
+                ).fetchall()
+                yield from rows
+                if len(rows) < BASE_CHUNK:
+                    return
+                last = rows[-1][0]
+
+        merged = heapq.merge(*(one(k) for k in BASE_KINDS))
+        while True:
+            chunk = [r for _, r in zip(range(BASE_CHUNK), merged, strict=False)]
+            if not chunk:
+                return
+            yield chunk
+
+    # -- folding ----------------------------------------------------------------------
+
     def _fold(self, rows: list[tuple[Any, ...]]) -> None:
         nm = len(self.metrics)
-        sign = 1.0 if not self.modes or self.modes[0] == "min" else -1.0
+        sign0 = self._sign[0] if nm else 1.0
         for row in rows:
             seq, kind, tid, ts, data, it, dt = row[:7]
             if self.first_ts is None:
                 self.first_ts = ts
             self.last_ts = ts
-            if kind == RESULT:
-                s = self._series(tid)
-                n = len(s.iteration) + 1
-                s.iteration.append(float(it) if isinstance(it, int | float) else n)
-                self.num_results += 1
-                if isinstance(dt, int | float) and math.isfinite(dt):
-                    self.compute += float(dt)
-                for k in range(nm):
-                    v = _num(row[7 + k])
-                    s.values[k].append(math.nan if v is None else v)
-                    if v is not None:
-                        b = s.best[k]
-                        good = 1.0 if self.modes[k] == "min" else -1.0
-                        if b is None or good * v < good * b:
-                            s.best[k] = v
-                if nm:
-                    v0 = _num(row[7])
-                    if v0 is not None:
-                        self.lasts[tid] = v0
-                        best0 = s.best[0]
-                        if best0 is not None:
-                            self.scores[tid] = best0
-                    if v0 is not None and (self._best is None or sign * v0 < sign * self._best):
-                        self._best = v0
-                        self.improvements.append(
-                            Improvement(ts, self.compute, self.num_results, v0, tid or "")
-                        )
-                self.replay.last_seq = seq
-            else:
+            if kind == RESULT and data is None:
+                self._result(seq, tid, ts, it, dt, row[7:], nm, sign0)
+            elif kind == RESULT:  # not valid JSON for SQLite (it holds NaN): decoded here
                 try:
-                    payload = json.loads(data)
-                except (TypeError, ValueError):
-                    payload = {}
-                if not isinstance(payload, dict):
-                    payload = {}
-                self.replay.apply(Record(kind, tid, payload, ts, seq))
-                if tid is not None:
-                    self._mark(tid, kind, payload)
-                    if kind in (TRIAL_CREATED, TRIAL_RESTARTED):  # the config, as logged
-                        self.text[tid] = f"{tid} {data}".lower()
-                    parent = payload.get("parent" if kind == TRIAL_CREATED else "from_trial")
-                    if kind in (TRIAL_CREATED, TRIAL_RESTARTED) and parent:
-                        it = self.series[tid].iteration if tid in self.series else []
-                        at = int(it[-1]) if len(it) else 0
-                        self.edges.append({"parent": str(parent), "child": tid, "iteration": at})
+                    d = json.loads(data)
+                except ValueError:
+                    d = {}
+                d = d if isinstance(d, dict) else {}
+                vals = [d.get(m) for m in self.metrics]
+                it, dt = d.get("training_iteration"), d.get("time_this_iter_s")
+                self._result(seq, tid, ts, it, dt, vals, nm, sign0)
+            else:
+                self._apply(seq, kind, tid, ts, data, self.last_it.get(tid or ""))
             self.last_seq = seq
 
-    def _series(self, tid: str | None) -> Series:
+    def _result(
+        self,
+        seq: int,
+        tid: str | None,
+        ts: float,
+        it: Any,
+        dt: Any,
+        vals: Any,
+        nm: int,
+        sign0: float,
+    ) -> None:
         key = tid or ""
+        n = self.counts.get(key, 0)
+        self.counts[key] = n + 1
+        itf = float(it) if isinstance(it, int | float) else float(n + 1)
+        self.last_it[key] = itf
+        self.num_results += 1
+        dtf = _num(dt)
+        if dtf is not None:
+            self.compute += dtf
+        vs = [_num(v) for v in vals]
         s = self.series.get(key)
-        if s is None:
-            s = self.series[key] = Series()
-            s.values = [array("f") for _ in self.metrics]
-            s.best = [None] * len(self.metrics)
-        return s
+        if s is None and n == 0:  # its first result: the curve is complete from here
+            s = self.series[key] = Series(values=[array("f") for _ in range(nm)])
+        if s is not None:
+            s.seqs.append(seq)
+            s.iteration.append(itf)
+            for k in range(nm):
+                v = vs[k]
+                s.values[k].append(math.nan if v is None else v)
+        if nm:
+            self.last_values[key] = [math.nan if v is None else v for v in vs]
+            v0 = vs[0]
+            if v0 is None:  # as `tunefleet ls`: the last result's value, or none
+                self.lasts.pop(key, None)
+            else:
+                self.lasts[key] = v0
+                b = self.scores.get(key)
+                if b is None or sign0 * v0 < sign0 * b:
+                    self.scores[key] = v0
+                if self._best is None or sign0 * v0 < sign0 * self._best:
+                    self._best = v0
+                    self.improvements.append(
+                        Improvement(ts, self.compute, self.num_results, v0, key)
+                    )
+        self.replay.last_seq = seq
 
-    def _mark(self, tid: str, kind: str, d: dict[str, Any]) -> None:
-        """Scheduler decisions on the learning curve: stops, pauses, promotions, exploits."""
-        s = self._series(tid)
-        it = int(s.iteration[-1]) if len(s.iteration) else 0
+    def _apply(
+        self, seq: int, kind: str, tid: str | None, ts: float, data: Any, at: float | None
+    ) -> None:
+        """A lifecycle (or any non-result) record: the reference reader, then markers,
+        text, lineage. ``at``: the trial's iteration then, if known."""
+        try:
+            payload = json.loads(data)
+        except (TypeError, ValueError):
+            payload = {}
+        if not isinstance(payload, dict):
+            payload = {}
+        if self.first_ts is None:
+            self.first_ts = ts
+        self.replay.apply(Record(kind, tid, payload, ts, seq))
+        if tid is None:
+            return
+        self._mark(seq, tid, kind, payload)
+        if kind in (TRIAL_CREATED, TRIAL_RESTARTED):  # the config, as logged
+            self.text.put(tid, f"{tid} {data}")
+            parent = payload.get("parent" if kind == TRIAL_CREATED else "from_trial")
+            if parent:
+                it = payload.get("iteration") if kind == TRIAL_RESTARTED else None
+                if not isinstance(it, int | float):
+                    it = at or 0
+                self.edges.append({"parent": str(parent), "child": tid, "iteration": int(it)})
+        if kind in (TRIAL_FAILED, TRIAL_COMPLETED) and payload.get("error"):
+            self.errors.add(tid)
+
+    def _info(self, tid: str) -> TrialInfo:
+        info = self.info.get(tid)
+        if info is None:
+            info = self.info[tid] = TrialInfo()
+        return info
+
+    def _mark(self, seq: int, tid: str, kind: str, d: dict[str, Any]) -> None:
+        """Scheduler decisions on the learning curve: stops, pauses, promotions, exploits
+        (by seq: the iteration is the last result's before it, found when drawn)."""
+        if kind == TRIAL_STARTED:
+            info = self.info.get(tid)
+            if info is not None and info.paused_seq is not None:
+                info.markers.append((info.paused_seq, "promoted", "resumed after a pause"))
+                info.paused_seq = None
+            if d.get("worker"):
+                self._info(tid).worker = str(d["worker"])
+            return
+        if kind == TRIAL_CREATED:
+            return
+        info = self._info(tid)
         if kind == TRIAL_PAUSED:
-            s.markers.append((it, "paused", ""))
-            self._paused_at[tid] = it
-        elif kind == TRIAL_STARTED and tid in self._paused_at:
-            s.markers.append((self._paused_at.pop(tid), "promoted", "resumed after a pause"))
+            info.markers.append((seq, "paused", ""))
+            info.paused_seq = seq
         elif kind == TRIAL_RESTARTED:
-            s.markers.append((it, "exploited", f"from {d.get('from_trial')}"))
+            info.markers.append((seq, "exploited", f"from {d.get('from_trial')}"))
         elif kind == TRIAL_COMPLETED:
             if d.get("stopped"):
-                s.markers.append((it, "stopped", ""))
+                info.markers.append((seq, "stopped", ""))
             elif d.get("status") == "ERROR":
-                s.markers.append((it, "error", ""))
+                info.markers.append((seq, "error", ""))
         elif kind == TRIAL_FAILED:
-            s.markers.append((it, "failed", str(d.get("error") or "").split("\n", 1)[0]))
+            info.markers.append((seq, "failed", str(d.get("error") or "").split("\n", 1)[0]))
             if d.get("worker"):
-                s.worker = str(d["worker"])
+                info.worker = str(d["worker"])
+        elif kind == TRIAL_PLACED:
+            if d.get("worker"):
+                info.worker = str(d["worker"])
         elif kind == CHECKPOINT:
-            s.checkpoints.append({"path": d.get("path"), "iteration": d.get("iteration")})
+            info.checkpoints.append({"path": d.get("path"), "iteration": d.get("iteration")})
+
+    # -- reading ----------------------------------------------------------------------
+
+    def ensure_series(self, tids: list[str]) -> None:
+        """Read the curves of ``tids`` that are not in memory yet (one ``(trial_id, seq)``
+        index range each); call with the lock held, so none misses a fold step."""
+        missing = [t for t in tids if t not in self.series and self.counts.get(t)]
+        if not missing:
+            return
+        nm = len(self.metrics)
+        cols = "".join(", " + _guarded(f"json_extract(data, ?{i + 3})") for i in range(nm))
+        sql = (
+            "SELECT seq, "
+            + _guarded("json_extract(data, '$.training_iteration')")
+            + cols
+            + ", CASE WHEN json_valid(data) THEN NULL ELSE data END"
+            " FROM events WHERE trial_id = ?1 AND +kind = 'result' AND seq <= ?2 ORDER BY seq"
+        )
+        conn = connect_ro(self.db_path)
+        try:
+            for tid in missing:
+                s = Series(values=[array("f") for _ in range(nm)])
+                bound = max(self.last_seq, self._results_seq)
+                for row in conn.execute(sql, (tid, bound, *self._paths)):
+                    seq, it, vals, raw = row[0], row[1], row[2 : 2 + nm], row[-1]
+                    if raw is not None:
+                        try:
+                            d = json.loads(raw)
+                        except ValueError:
+                            d = {}
+                        d = d if isinstance(d, dict) else {}
+                        it, vals = d.get("training_iteration"), [d.get(m) for m in self.metrics]
+                    s.seqs.append(seq)
+                    s.iteration.append(float(it) if isinstance(it, int | float) else len(s.seqs))
+                    for k in range(nm):
+                        v = _num(vals[k])
+                        s.values[k].append(math.nan if v is None else v)
+                self.series[tid] = s
+        finally:
+            conn.close()
+
+    def markers(self, tid: str) -> list[dict[str, Any]]:
+        """The trial's markers at their iterations (its series must be loaded)."""
+        info = self.info.get(tid)
+        if info is None:
+            return []
+        s = self.series.get(tid)
+        return [
+            {"iteration": s.iteration_before(seq) if s else 0, "kind": k, "detail": d}
+            for seq, k, d in info.markers
+        ]
 
     def score(self, tid: str) -> float | None:
         """The trial's best value of the first objective (None before it reports)."""
@@ -266,10 +611,3 @@ class LiveExperiment:
 def short(v: float) -> float | None:
     """A stored float32 as the number it was (7 significant digits); None for NaN."""
     return None if not math.isfinite(v) else float(f"{v:.7g}")
-
-
-def _num(v: object) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None

@@ -21,6 +21,7 @@ from tunefleet.storage.replay import ERROR, TrialSnapshot
 
 SORT_KEYS = ("index", "trial_id", "status", "score", "last", "iteration", "started")
 MAX_PAGE = 500
+STATUSES = ("PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR")
 
 
 def _f(v: float | None) -> float | None:
@@ -28,13 +29,13 @@ def _f(v: float | None) -> float | None:
 
 
 def trial_row(live: LiveExperiment, t: TrialSnapshot) -> dict[str, Any]:
-    s = live.series.get(t.trial_id)
+    tid = t.trial_id
     return {
-        "trial_id": t.trial_id,
+        "trial_id": tid,
         "index": t.index,
         "status": t.status,
-        "iteration": int(s.iteration[-1]) if s is not None and len(s.iteration) else 0,
-        "results": len(s.iteration) if s is not None else 0,
+        "iteration": int(live.last_it.get(tid, 0)),
+        "results": live.counts.get(tid, 0),
         "score": _f(live.score(t.trial_id)),
         "last": _f(live.last_value(t.trial_id)),
         "config": flatten(t.config),
@@ -62,28 +63,56 @@ def trials_page(
         trials: Iterable[TrialSnapshot] = live.replay.trials.values()
         wanted = {s.strip().upper() for s in status.split(",")} if status else None
         if q or wanted:
-            # one pass: the status, then the id + config as logged, the status, the error
-            needle, text = q.lower(), live.text
-            trials = [
-                t
-                for t in trials
-                if (wanted is None or t.status in wanted)
-                and (
-                    not needle
-                    or needle in text.get(t.trial_id, "")
-                    or needle in t.status.lower()
-                    or (t.error is not None and needle in t.error.lower())
-                )
-            ]
+            trials = _filtered(live, trials, q, wanted, ordered=sort == "index")
         want = offset + limit
-        if sort == "index" and not q and not status:  # the log's order: no sort at all
-            ordered = list(trials)
+        if sort == "index":  # the log's order (a filtered list keeps it): no sort at all
+            ordered = trials if isinstance(trials, list) else list(trials)
             total = len(ordered)
             top = (ordered[::-1] if desc else ordered)[:want]
         else:
             top, total = _select(live, trials, sort, desc, want)
         rows = [trial_row(live, t) for t in top[offset:want]]
         return {"total": total, "offset": offset, "rows": rows, "seq": live.last_seq}
+
+
+def _filtered(
+    live: LiveExperiment,
+    trials: Iterable[TrialSnapshot],
+    q: str,
+    wanted: set[str] | None,
+    ordered: bool,
+) -> list[TrialSnapshot]:
+    """The trials whose status is ``wanted`` and whose id, logged config, status or error
+    holds ``q`` (case-insensitive): the config through the text index, the status by
+    status name, the error among the few trials that have one. In the log's order if
+    ``ordered`` (the index numbers trials as they were first logged)."""
+    if not q:
+        return [t for t in trials if t.status in wanted] if wanted else list(trials)
+    needle = q.lower()
+    every = live.replay.trials
+    text = live.text
+    rows: list[int] | set[int] = text.search(needle)
+    by_status = {st for st in STATUSES if needle in st.lower()}
+    extra = [
+        tid
+        for tid in live.errors
+        if (t := every.get(tid)) is not None and t.error is not None and needle in t.error.lower()
+    ]
+    if by_status:
+        extra += [t.trial_id for t in every.values() if t.status in by_status]
+    if extra:
+        rowid = text.rowid
+        merged = set(rows)
+        merged.update(r for tid in extra if (r := rowid.get(tid)) is not None)
+        rows = merged
+    if ordered:
+        rows = sorted(rows)
+    ids = text.ids
+    get = every.get
+    out = [t for r in rows if (t := get(ids[r])) is not None]
+    if wanted:
+        out = [t for t in out if t.status in wanted]
+    return out
 
 
 def _select(
@@ -95,8 +124,12 @@ def _select(
     every = live.replay.trials
     subset = trials if isinstance(trials, list) else None
     pick = heapq.nlargest if desc else heapq.nsmallest
-    if sort in ("score", "last"):
-        values = live.scores if sort == "score" else live.lasts
+    if sort in ("score", "last", "iteration"):
+        values: dict[str, float] = {
+            "score": live.scores,
+            "last": live.lasts,
+            "iteration": live.last_it,
+        }[sort]
         items: Iterable[tuple[str, float]] = values.items()
         if subset is not None:
             get = values.get
@@ -115,8 +148,6 @@ def _select(
 
 
 def _sort_key(live: LiveExperiment, sort: str) -> Any:
-    if sort == "iteration":
-        return lambda t: len(live.series[t.trial_id].iteration) if t.trial_id in live.series else 0
     return lambda t: getattr(t, sort)
 
 
@@ -126,18 +157,17 @@ def trial_detail(live: LiveExperiment, tid: str) -> dict[str, Any] | None:
         t = live.replay.trials.get(tid)
         if t is None:
             return None
-        s = live.series.get(tid)
+        info = live.info.get(tid)
+        live.ensure_series([tid])
         out = trial_row(live, t)
         out.update(
             config=t.config,
             attempt=t.attempt,
             num_failures=t.num_failures,
             checkpoint=t.checkpoint,
-            checkpoints=list(s.checkpoints) if s else [],
-            worker=s.worker if s else None,
-            markers=[{"iteration": i, "kind": k, "detail": d} for i, k, d in s.markers]
-            if s
-            else [],
+            checkpoints=list(info.checkpoints) if info else [],
+            worker=info.worker if info else None,
+            markers=live.markers(tid),
             error=t.error,
             traceback=t.traceback,
         )
@@ -191,7 +221,7 @@ def curves(
     sign = -1.0 if live.modes and live.modes[0] == "max" else 1.0
     with live.lock:
         if trial:
-            chosen = [trial] if trial in live.series else []
+            chosen = [trial] if trial in live.counts else []
         else:
             running = [t for t, s in live.replay.trials.items() if s.status == "RUNNING"]
             skip = set(running)
@@ -199,8 +229,11 @@ def curves(
             pick = heapq.nlargest if sign < 0 else heapq.nsmallest
             best = pick(room + len(skip), live.scores.items(), key=itemgetter(1))
             chosen = (running + [tid for tid, _ in best if tid not in skip][:room])[:max_trials]
+        live.ensure_series(chosen)
         for tid in chosen:
-            s = live.series[tid]
+            s = live.series.get(tid)
+            if s is None:
+                continue
             n = len(s.iteration)
             idx = list(_thin(n, max_points))
             if n and idx[-1] != n - 1:
@@ -211,10 +244,10 @@ def curves(
                     "trial_id": tid,
                     "x": [float(s.iteration[i]) for i in idx],
                     "y": [None if vals is None else short(vals[i]) for i in idx],
-                    "markers": [{"iteration": i, "kind": k, "detail": d} for i, k, d in s.markers],
+                    "markers": live.markers(tid),
                 }
             )
-        total = len(live.series)
+        total = len(live.counts)
     return {"metric": live.metrics[0] if live.metrics else None, "total": total, "curves": out}
 
 
@@ -232,8 +265,10 @@ def param_sample(live: LiveExperiment, max_trials: int = 2000) -> tuple[dict[str
             pick = heapq.nlargest if sign < 0 else heapq.nsmallest
             top = [tid for tid, _ in pick(max_trials // 10, scores.items(), key=itemgetter(1))]
             chosen = set(top)
-            rest = [tid for tid in scores if tid not in chosen]
-            ids = top + random.Random(0).sample(rest, max_trials - len(top))
+            every = list(scores)  # C-level; sample positions, then drop the top ones
+            picks = random.Random(0).sample(range(len(every)), max_trials)
+            rest = [tid for i in picks if (tid := every[i]) not in chosen]
+            ids = top + rest[: max_trials - len(top)]
         else:
             ids = list(scores)
         scored = [(tid, trials[tid].config, scores[tid]) for tid in ids if tid in trials]
@@ -284,27 +319,67 @@ def errors(live: LiveExperiment, limit: int = 200) -> dict[str, Any]:
 
 
 def pareto(live: LiveExperiment, max_points: int = 5000) -> dict[str, Any] | None:
-    """Trials' best values of the first two objectives and which are non-dominated."""
+    """Each trial's last values of every objective (as Results.pareto_front ranks them)
+    and which are non-dominated over all objectives; the page plots any pair of them."""
     if len(live.metrics) < 2:
         return None
-    from tunefleet.analysis import non_dominated
+    import numpy as np
+
+    from tunefleet.pareto import pareto_front
 
     with live.lock:
-        pts = []
-        for tid, s in live.series.items():
-            b = s.best
-            if all(v is not None for v in b):
-                pts.append((tid, [float(v) for v in b if v is not None]))
-    front = set(non_dominated([p for _, p in pts], live.modes))
-    keep = [i for i in range(len(pts)) if i in front]
-    others = [i for i in range(len(pts)) if i not in front]
-    if len(keep) + len(others) > max_points:
-        others = random.Random(0).sample(others, max(0, max_points - len(keep)))
+        tids = list(live.last_values)
+        arr = np.array(list(live.last_values.values()), dtype=float)
+    arr = arr.reshape(len(tids), len(live.metrics))
+    eligible = np.flatnonzero(~np.isnan(arr).any(axis=1))
+    arr = arr[eligible]
+    cand = _front_candidates(arr, live.modes)
+    front_in_cand = pareto_front(arr[cand].tolist(), live.modes)
+    front = cand[front_in_cand]
+    on = np.zeros(len(arr), dtype=bool)
+    on[front] = True
+    others = np.flatnonzero(~on)
+    if len(front) + len(others) > max_points:
+        rng = np.random.default_rng(0)
+        others = np.sort(rng.choice(others, max(0, max_points - len(front)), replace=False))
+    points = [
+        {"trial_id": tids[eligible[i]], "values": arr[i].tolist(), "front": bool(on[i])}
+        for i in [*front.tolist(), *others.tolist()]
+    ]
     return {
         "metrics": live.metrics,
         "modes": live.modes,
-        "points": [
-            {"trial_id": pts[i][0], "values": pts[i][1], "front": i in front} for i in keep + others
-        ],
-        "front_size": len(keep),
+        "points": points,
+        "front_size": len(front),
+        "total": len(arr),
     }
+
+
+def _front_candidates(arr: Any, modes: list[str], anchors: int = 16) -> Any:
+    """Indices of the points that no "anchor" dominates: the minimisers of random positive
+    weightings of the (scaled) objectives, each of them on the front. Dominance is
+    transitive, so every point off the front stays dominated by one that is kept, and the
+    front of what is kept is the front of all (tunefleet.pareto computes it on far fewer
+    points)."""
+    import numpy as np
+
+    n = len(arr)
+    if n <= 1000:
+        return np.arange(n)
+    signs = np.array([1.0 if m == "min" else -1.0 for m in modes])
+    pts = arr * signs
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    scaled = (pts - lo) / np.where(hi > lo, hi - lo, 1.0)
+    rng = np.random.default_rng(0)
+    weights = rng.dirichlet(np.ones(len(modes)), size=anchors) + 1e-6
+    best = np.unique(np.argmin(weights @ scaled.T, axis=1))
+    cols = [np.ascontiguousarray(pts[:, j]) for j in range(len(modes))]
+    keep = np.ones(n, dtype=bool)
+    for a in best:
+        ge = np.ones(n, dtype=bool)
+        gt = np.zeros(n, dtype=bool)
+        for j, c in enumerate(cols):
+            ge &= c >= pts[a, j]
+            gt |= c > pts[a, j]
+        keep &= ~(ge & gt)
+    return np.flatnonzero(keep)

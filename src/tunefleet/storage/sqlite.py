@@ -38,6 +38,7 @@ from tunefleet.protocol import dumps, loads
 from tunefleet.storage.base import DamagedStoreError, SchemaVersionError, Store, validate_name
 from tunefleet.storage.lock import lock_held
 from tunefleet.storage.records import RESULT, TRIAL_CREATED, Record
+from tunefleet.storage.stats import Summaries
 from tunefleet.storage.trust import check_trusted, file_mode, makedirs_private, storage_umask
 
 SCHEMA_VERSION = 1
@@ -70,6 +71,7 @@ class SQLiteStore(Store):
         self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self.umask = storage_umask(umask)  # of what the store creates (trust.py)
         self._writers: dict[str, sqlite3.Connection] = {}
+        self._summaries: dict[str, Summaries] = {}  # the writer's summary tables (stats.py)
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -169,11 +171,20 @@ class SQLiteStore(Store):
         conn = self._connect_writer(path, name)
         try:
             self._check_version(conn, name)
+            self._summaries[name] = self._open_summaries(conn, name)
         except BaseException:
             conn.close()
             raise
         self._writers[name] = conn
         return conn
+
+    def _open_summaries(self, conn: sqlite3.Connection, name: str) -> Summaries:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'spec'").fetchone()
+        try:
+            spec = loads(row[0]) if row is not None else {}
+        except (ValueError, TypeError):
+            spec = {}
+        return Summaries.open(conn, spec if isinstance(spec, dict) else {})
 
     def _connect_writer(self, path: str, name: str) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -201,8 +212,17 @@ class SQLiteStore(Store):
             raise
         return conn
 
+    def _reopen_summaries(self, conn: sqlite3.Connection, name: str) -> None:
+        try:
+            self._summaries[name] = self._open_summaries(conn, name)
+        except Exception:  # noqa: BLE001 - the writer is dropped: reopened on the next append
+            self._writers.pop(name, None)
+            self._summaries.pop(name, None)
+            conn.close()
+
     def close(self) -> None:
         with self._lock:
+            self._summaries = {}
             writers, self._writers = self._writers, {}
             for conn in writers.values():
                 conn.close()
@@ -335,10 +355,12 @@ class SQLiteStore(Store):
                         for i, (r, d) in enumerate(zip(records, encoded, strict=True), 1)
                     ],
                 )
+                self._summaries[name].update(conn, records, last + 1)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                self._reopen_summaries(conn, name)  # its running totals saw the batch
                 raise
         for i, r in enumerate(records, 1):
             r.seq = last + i

@@ -243,17 +243,34 @@ async function refreshLineage() {
     { xaxis: { title: { text: "iteration of the exploit" } }, yaxis: { type: "category" } });
 }
 
+// the pair of objectives on the Pareto chart (the front itself is over all of them)
+const paretoAxes = { x: 0, y: 1 };
 async function refreshPareto() {
   const d = await api(base() + "/pareto");
   const box = document.getElementById("pareto-box");
   box.hidden = !(d.metrics && d.metrics.length >= 2);
   if (box.hidden) return;
+  const m = d.metrics.length;
+  for (const [axis, id] of [["x", "pareto-x"], ["y", "pareto-y"]]) {
+    const sel = document.getElementById(id);
+    if (sel.options.length !== m) {
+      sel.replaceChildren();
+      d.metrics.forEach((name, i) => sel.append(Object.assign(el("option", name + " (" + d.modes[i] + ")"), { value: String(i) })));
+      sel.onchange = () => { paretoAxes[axis] = Number(sel.value); refreshPareto(); };
+    }
+    if (paretoAxes[axis] >= m) paretoAxes[axis] = axis === "x" ? 0 : 1;
+    sel.value = String(paretoAxes[axis]);
+  }
+  document.getElementById("pareto-note").textContent = d.front_size + " of " + (d.total || d.points.length) +
+    " trials on the front over all " + m + " objectives (last results)";
+  const ix = paretoAxes.x, iy = paretoAxes.y;
   const on = d.points.filter((p) => p.front), off = d.points.filter((p) => !p.front);
-  const tr = (pts, name, size) => ({ x: pts.map((p) => p.values[0]), y: pts.map((p) => p.values[1]),
-    text: pts.map((p) => p.trial_id), mode: "markers", name, marker: { size } });
+  const tr = (pts, name, size) => ({ x: pts.map((p) => p.values[ix]), y: pts.map((p) => p.values[iy]),
+    text: pts.map((p) => p.trial_id + "  " + p.values.map((v, i) => d.metrics[i] + "=" + fmt(v)).join(", ")),
+    hoverinfo: "text", mode: "markers", name, marker: { size } });
   plot("pareto", [tr(off, "dominated", 5), tr(on, "front", 9)], { showlegend: true,
-    xaxis: { title: { text: d.metrics[0] + " (" + d.modes[0] + ")" } },
-    yaxis: { title: { text: d.metrics[1] + " (" + d.modes[1] + ")" } } });
+    xaxis: { title: { text: d.metrics[ix] + " (" + d.modes[ix] + ")" } },
+    yaxis: { title: { text: d.metrics[iy] + " (" + d.modes[iy] + ")" } } });
 }
 
 async function refreshErrors() {
