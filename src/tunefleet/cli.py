@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import json
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -60,7 +63,21 @@ class Format(StrEnum):
 
 StoragePathOpt = Annotated[
     str,
-    typer.Option("--storage-path", "-s", help="Directory holding the experiments."),
+    typer.Option(
+        "--storage-path",
+        "-s",
+        help="Directory holding the experiments; for ls and show also a URL where sweeps "
+        "mirrored their logs (s3://bucket/prefix).",
+    ),
+]
+StorageOptionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--storage-option",
+        "-o",
+        help="KEY=VALUE passed to fsspec for a URL --storage-path (endpoint_url=..., "
+        "anon=true); repeat the option. Credentials also come from the environment.",
+    ),
 ]
 
 _STATUS_STYLE = {
@@ -95,19 +112,71 @@ def _one_line_errors(command: Callable[..., None]) -> Callable[..., None]:
             command(*args, **kwargs)
         except (DamagedStoreError, SchemaVersionError) as e:
             _fail(str(e))
+        finally:  # the temporary copies of mirrored logs (ls and show on a URL)
+            _MIRRORS.clear()
+            _STORAGE_OPTIONS.clear()
+            while _MIRROR_DIRS:
+                shutil.rmtree(_MIRROR_DIRS.pop(), ignore_errors=True)
 
     return wrapper
 
 
+# A URL --storage-path, within one command: the store over the logs copied from there
+# (read once however often the command opens it), the temporary folders to delete, and
+# the fsspec options the command was given.
+_MIRRORS: dict[str, Store] = {}
+_MIRROR_DIRS: list[str] = []
+_STORAGE_OPTIONS: dict[str, Any] = {}
+
+
+def _storage_options(pairs: list[str] | None) -> None:
+    """Parse ``--storage-option KEY=VALUE`` (true/false/null and numbers as JSON)."""
+    for pair in pairs or ():
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--storage-option: expected KEY=VALUE, got {pair!r}")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        _STORAGE_OPTIONS[key.strip()] = value
+
+
 def _open(storage_path: str) -> Store:
+    if "://" in storage_path and not storage_path.startswith("file://"):
+        return _open_mirror(storage_path)
     try:
         return open_store(storage_path)
     except TuneValueError as e:
         _fail(str(e))
 
 
+def _open_mirror(url: str) -> Store:
+    """The experiment logs that sweeps mirrored at ``url``, copied into a private temporary
+    folder, read-only (log_mirror.py); the command's end deletes the copies."""
+    store = _MIRRORS.get(url)
+    if store is not None:
+        return store
+    from tunefleet.log_mirror import read_mirrors
+
+    tmp = tempfile.mkdtemp(prefix="tunefleet-mirror-read-")
+    _MIRROR_DIRS.append(tmp)
+    try:
+        store = read_mirrors(url, dict(_STORAGE_OPTIONS) or None, tmp)
+    except Exception as e:  # noqa: BLE001 - no credentials, no such bucket, no network...
+        _fail(f"--storage-path: cannot read the logs mirrored at {url}: {type(e).__name__}: {e}")
+    _MIRRORS[url] = store
+    return store
+
+
 def _root(store: Store, storage_path: str) -> str:
-    return str(getattr(store, "root", storage_path))
+    return str(getattr(store, "url", None) or getattr(store, "root", storage_path))
+
+
+def _stored_in(results: Results) -> str:
+    """Where an experiment's results are: its folder, or for a mirrored log its URL."""
+    url = getattr(results._store, "url", None)
+    return f"{url}/{results.name}" if url else results.experiment_path
 
 
 def _load(name: str, storage_path: str, metric: str | None, mode: str | None) -> Results:
@@ -151,12 +220,18 @@ def _status(status: str) -> str:
 
 @app.command("ls")
 @_one_line_errors
-def ls_cmd(storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH) -> None:
+def ls_cmd(
+    storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH,
+    storage_option: StorageOptionOpt = None,
+) -> None:
     """List the experiments in the storage path, oldest first.
 
     Status: running (a driver holds it now), crashed (its driver died mid-run: `tunefleet
     resume` continues it), interrupted, completed, failed, damaged (see below the table).
+    A URL storage path lists the logs that sweeps mirrored there (their last snapshots:
+    an unfinished one shows as running, whether or not its driver still runs).
     """
+    _storage_options(storage_option)
     store = _open(storage_path)
     root = _root(store, storage_path)
     summaries = store.list_experiments()
@@ -269,13 +344,32 @@ def build_trials_table(columns: list[Column], trials: list[TrialResult]) -> Tabl
 def show(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
     storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH,
-    metric: Annotated[
-        str | None, typer.Option("--metric", "-m", help="Metric to rank by (default: spec's).")
+    metrics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric",
+            "-m",
+            help="Metric to rank by (default: spec's). Several (repeat the option or "
+            "separate by commas): mark their Pareto front.",
+        ),
     ] = None,
-    mode: Annotated[Mode | None, typer.Option("--mode", help="min or max.")] = None,
+    modes: Annotated[
+        list[Mode] | None,
+        typer.Option("--mode", help="min or max; one per --metric (repeat the option)."),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows to show; 0 for all.")] = 20,
+    storage_option: StorageOptionOpt = None,
 ) -> None:
-    """Show an experiment's trials (best first when a metric is known) and its best config."""
+    """Show an experiment's trials (best first when a metric is known) and its best config;
+    a URL storage path reads the log a sweep mirrored there (its last snapshot)."""
+    _storage_options(storage_option)
+    names = [m for given in metrics or () for m in given.split(",") if m]
+    if len(names) > 1:
+        return _show_front(name, storage_path, names, [m.value for m in modes or ()], limit)
+    if modes is not None and len(modes) > 1:
+        _fail(f"--mode: {len(modes)} modes for {len(names) or 'no'} --metric; give one each")
+    metric = names[0] if names else None
+    mode = modes[0] if modes else None
     results = _load(name, storage_path, metric, mode.value if mode else None)
     console = _console()
     metric = metric or results.default_metric
@@ -343,7 +437,42 @@ def show(
     lineage = build_lineage_table(_open(storage_path), name, limit)
     if lineage is not None:
         console.print(lineage)
-    console.print(f"\nResults stored in: {results.experiment_path}")
+    console.print(f"\nResults stored in: {_stored_in(results)}")
+
+
+def _show_front(
+    name: str, storage_path: str, metrics: list[str], modes: list[str], limit: int
+) -> None:
+    """``show --metric a --metric b``: the trials with each objective, Pareto front first."""
+    results = _load(name, storage_path, None, None)
+    if not modes:  # the experiment's own modes, if it was run with these objectives
+        spec_metric, spec_mode = results.spec.get("metric"), results.spec.get("mode")
+        if isinstance(spec_metric, list) and isinstance(spec_mode, list):
+            own = dict(zip(spec_metric, spec_mode, strict=False))
+            modes = [own[m] for m in metrics if m in own]
+        if len(modes) != len(metrics):
+            _fail(f"--mode: give one --mode per --metric ({len(metrics)}: {', '.join(metrics)})")
+    if len(modes) != len(metrics):
+        _fail(f"--mode: {len(modes)} modes for {len(metrics)} metrics; give one each")
+    try:
+        front_trials = results.pareto_front(metrics, modes)
+    except TuneValueError as e:
+        _fail(str(e))
+    front = {t.trial_id for t in front_trials}
+    console = _console()
+    console.print(f"[bold]{name}[/bold]  status: {results.status}  trials: {len(results)}")
+    cols = trial_columns(results.trials, None, lambda t: None)
+    for objective in metrics:
+        cols.insert(-1, _objective_column(objective))
+    cols.insert(-1, Column("pareto", lambda t: "*" if t.trial_id in front else ""))
+    trials = sorted(results.trials, key=lambda t: (t.trial_id not in front, t.index))
+    shown = trials if limit <= 0 else trials[:limit]
+    console.print(build_trials_table(cols, shown))
+    if len(shown) < len(trials):
+        console.print(f"… {len(trials) - len(shown)} more trials (use --limit 0 to see all)")
+    goals = ", ".join(f"{m} ({d})" for m, d in zip(metrics, modes, strict=True))
+    console.print(f"\n[bold]Pareto front[/bold] of {goals}: {len(front)} trial(s) marked *")
+    console.print(f"\nResults stored in: {_stored_in(results)}")
 
 
 def lineage_rows(store: Store, name: str) -> list[tuple[str, str, str, str, str]]:

@@ -15,6 +15,12 @@ path ``./tunefleet_runs`` (unless that already holds the experiment: then it is 
 machine's own log, at least as new) and goes on with the URL as ``checkpoint_storage``.
 Checkpoints are committed to the URL before the log records them, so every checkpoint a
 snapshot names is there.
+
+``tunefleet ls`` and ``tunefleet show`` given such a URL as ``--storage-path`` read the
+snapshots without touching them: :func:`read_mirrors` downloads each
+``<url>/<name>/experiment.db`` into a private temporary folder, which a read-only store
+(:class:`MirrorStore`) serves and the command deletes when it ends. Nothing is written to
+the URL, and no lock is taken: a sweep may be running and mirroring meanwhile.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 
 from tunefleet.checkpoint_store import filesystem, is_url, join, retry_call
 from tunefleet.errors import TuneValueError
+from tunefleet.storage.sqlite import SQLiteStore
 
 INTERVAL_ENV = "TUNEFLEET_LOG_MIRROR_S"
 DEFAULT_INTERVAL_S = 30.0
@@ -156,3 +163,55 @@ def localize(
         os.remove(db + "-wal")  # a stale log beside would be replayed into the new one
     os.replace(part, db)
     return local, url
+
+
+class MirrorStore(SQLiteStore):
+    """The experiment logs mirrored at ``url``, as copies in ``root`` (read them only).
+
+    Whether a driver still runs is unknown from a snapshot: :meth:`driver_alive` says so
+    (None), so an unfinished run is listed as ``running`` (as of its last snapshot), never
+    as ``crashed``."""
+
+    def __init__(self, root: str, url: str) -> None:
+        super().__init__(root)
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"MirrorStore({self.url!r})"
+
+    def driver_alive(self, name: str) -> bool | None:
+        return None
+
+    def check_writable(self) -> None:
+        raise TuneValueError(f"storage_path: {self.url} is read here from its mirrored logs only")
+
+
+def read_mirrors(url: str, options: dict[str, Any] | None, dest: str) -> MirrorStore:
+    """Copy every experiment log mirrored under ``url`` into ``dest/<name>/experiment.db``
+    (private files) and return a store over the copies. ``dest`` is the caller's to delete."""
+    from tunefleet.storage import validate_name
+
+    url = url.rstrip("/")
+    fs, root = filesystem(url, options)
+    try:
+        entries = [e for e in retry_call(fs.ls, root, detail=True) if e.get("type") == "directory"]
+    except FileNotFoundError:  # no such prefix: nothing mirrored there yet; no bucket: say so
+        top = root.split("/", 1)[0]
+        if top != root and not retry_call(fs.exists, top):
+            raise FileNotFoundError(f"{top}: no such bucket or container") from None
+        entries = []
+    for entry in entries:
+        name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
+        try:
+            validate_name(name)
+        except TuneValueError:
+            continue  # not an experiment's folder
+        remote = f"{str(entry['name']).rstrip('/')}/{LOG_FILE}"
+        if not retry_call(fs.exists, remote):
+            continue  # checkpoints without a mirrored log (an older run, another tool)
+        folder = os.path.join(dest, name)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        local = os.path.join(folder, LOG_FILE)
+        retry_call(fs.get_file, remote, local)
+        os.chmod(local, 0o600)
+    return MirrorStore(dest, url)
