@@ -335,6 +335,9 @@ Command = LaunchTrial | HaltTrial | Reply
 # trial_created          id         {"config", "index", "parent": id|None, "checkpoint": path|None}
 # trial_started          id         {"attempt", "checkpoint": path|None}  (written at launch,
 #                                    before the executor has placed the attempt)
+# trial_placed           id         {"attempt", "worker"}  where the executor placed the attempt
+#                                    (its Started event: "local-0 (pid n)", "host (pid n)", an
+#                                    actor's name)
 # result                 id         the result dict (metrics + automatic fields)
 # checkpoint             id         {"path", "iteration", "hash"}  (hash: "sha256:<hex>" content
 #                                    hash; absent for simulated markers)
@@ -377,6 +380,7 @@ Command = LaunchTrial | HaltTrial | Reply
 EXPERIMENT_STARTED = "experiment_started"
 TRIAL_CREATED = "trial_created"
 TRIAL_STARTED = "trial_started"
+TRIAL_PLACED = "trial_placed"
 RESULT = "result"
 CHECKPOINT = "checkpoint"
 CHECKPOINT_DELETED = "checkpoint_deleted"
@@ -394,6 +398,7 @@ KINDS = (
     EXPERIMENT_STARTED,
     TRIAL_CREATED,
     TRIAL_STARTED,
+    TRIAL_PLACED,
     RESULT,
     CHECKPOINT,
     CHECKPOINT_DELETED,

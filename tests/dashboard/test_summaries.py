@@ -308,3 +308,21 @@ def test_pareto_over_three_objectives(tmp_path: Any) -> None:
     assert {p["trial_id"] for p in par["points"] if p["front"]} == front
     assert par["front_size"] == len(front) and 2 < len(front) < 1500
     assert all(len(p["values"]) == 3 for p in par["points"])
+
+
+def test_each_attempt_records_where_it_ran(store_path: str) -> None:
+    """The engine writes a trial_placed record when the executor's Started event names
+    the worker (trial_started is written at launch, before that is known); the trial's
+    detail shows it: a local worker's slot and pid, the simulated engine's name."""
+    store = SQLiteStore(store_path)
+    placed = list(store.read("asha", kinds=("trial_placed",)))
+    starts = list(store.read("asha", kinds=(TRIAL_STARTED,)))
+    assert len(placed) == len(starts) == 9
+    assert all(r.data["attempt"] == 1 and "(pid " in r.data["worker"] for r in placed)
+    with TestClient(create_app(store_path), base_url=LOCAL) as c:
+        for r in placed:
+            detail = c.get(f"/api/experiments/asha/trials/{r.trial_id}").json()
+            assert detail["worker"] == r.data["worker"]
+            assert detail["worker"].startswith("local-")
+        pbt = c.get("/api/experiments/pbt/trials?limit=1").json()["rows"][0]["trial_id"]
+        assert c.get(f"/api/experiments/pbt/trials/{pbt}").json()["worker"] == "simulated"

@@ -36,8 +36,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunefleet.protocol import TRIAL_PLACED
 from tunefleet.storage.records import (
     CHECKPOINT,
+    CHECKPOINT_INVALID,
     EXPERIMENT_FINISHED,
     EXPERIMENT_STARTED,
     RESULT,
@@ -66,10 +68,9 @@ BASE_KINDS = (
     TRIAL_FAILED,
     TRIAL_COMPLETED,
     EXPERIMENT_FINISHED,
-    "checkpoint_invalid",
-    "trial_placed",
+    CHECKPOINT_INVALID,
+    TRIAL_PLACED,
 )
-TRIAL_PLACED = "trial_placed"
 
 
 @dataclass

@@ -37,6 +37,7 @@ from tunefleet.protocol import (
     TRIAL_CREATED,
     TRIAL_FAILED,
     TRIAL_PAUSED,
+    TRIAL_PLACED,
     TRIAL_RESTARTED,
     TRIAL_STARTED,
     Command,
@@ -321,6 +322,8 @@ class Engine:
             if trial is not None and event.attempt == trial.attempt:
                 trial.started_at = event.ts
                 trial.worker = event.worker
+                placed = {"attempt": event.attempt, "worker": event.worker}
+                self._emit(TRIAL_PLACED, trial.trial_id, placed, event.ts)
             return []
         raise TypeError(f"unknown event {event!r}")
 

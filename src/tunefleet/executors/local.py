@@ -124,7 +124,7 @@ class _Worker(Slot):
         self.stale_until = 0.0  # > 0: lease expired; killed if still alive at this time
 
     def place(self) -> str:
-        return self.name
+        return f"{self.name} (pid {self.proc.pid})"
 
     def write(self, frame: bytes) -> None:
         with contextlib.suppress(OSError):  # a dead worker shows up through its sentinel
