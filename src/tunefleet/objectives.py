@@ -12,7 +12,13 @@ from typing import Any
 
 from tunefleet.errors import TuneTypeError, TuneValueError
 
-__all__ = ["check_components", "is_multi", "metric_names", "validate_objectives"]
+__all__ = [
+    "check_components",
+    "is_multi",
+    "metric_names",
+    "tell_constraints",
+    "validate_objectives",
+]
 
 
 def is_multi(metric: Any) -> bool:
@@ -93,3 +99,19 @@ def check_components(metric: Any, searcher: Any, scheduler: Any) -> None:
             "OptunaSearch(sampler='nsgaii'|'motpe'), ScalarizedSearch, or random/grid; "
             "scheduler: MOASHAScheduler, ParetoStoppingRule, or none) or give one metric"
         )
+
+
+def tell_constraints(constraints: Any, searcher: Any) -> list[str]:
+    """Check the run's outcome ``constraints`` (errors name ``constraints[i]``) and tell a
+    searcher that takes constraints (it has a ``constraints`` attribute: the native TPE,
+    BOHB, DEHB, HyperTune, ScalarizedSearch) by adding them to its own, so that its model
+    scores an infeasible result as the worst. Returns them as a list (empty: none)."""
+    from tunefleet.search.constraints import check_constraints
+
+    keys = check_constraints("", constraints) or []
+    inner = getattr(searcher, "searcher", None)  # ConcurrencyLimiter, Repeater
+    target = inner if inner is not None and hasattr(inner, "suggest") else searcher
+    if keys and hasattr(target, "constraints"):
+        own = list(getattr(target, "constraints", None) or [])
+        target.constraints = own + [k for k in keys if k not in own]
+    return keys

@@ -9,6 +9,9 @@ Algorithms:
 * non-dominated sorting: Deb, Pratap, Agarwal, Meyarivan (2002), "A fast and elitist
   multiobjective genetic algorithm: NSGA-II", IEEE TEC 6(2) -- the O(m n^2) "fast" sort;
 * crowding distance (tie-break inside a front): same paper, section III-B;
+* epsilon-net order (the other tie-break of MO-ASHA, Schmucker et al. 2021): inside each
+  front, greedily the point farthest from those already taken (objectives scaled to the
+  set's range), so any prefix of the order is spread along the front;
 * hypervolume: exact; a sweep in 2-D, and for 3+ objectives the WFG algorithm (While,
   Bradstreet, Barone (2012), "A fast way of calculating exact hypervolumes", IEEE TEC 16(1)),
   exponential in the worst case but exact and fast for the front sizes a sweep produces.
@@ -24,6 +27,7 @@ __all__ = [
     "check_modes",
     "crowding_distance",
     "dominates",
+    "epsnet_order",
     "hypervolume",
     "hypervolume_contributions",
     "non_dominated_sort",
@@ -168,6 +172,45 @@ def rank_order(points: Sequence[Vector], modes: Sequence[str]) -> list[int]:
         order.extend(
             i for _, i in sorted(zip(crowd, front, strict=True), key=lambda t: (-t[0], t[1]))
         )
+    return order
+
+
+def epsnet_order(points: Sequence[Vector], modes: Sequence[str]) -> list[int]:
+    """All indices best first: by front, then inside each front by greedy max-min distance.
+
+    Objectives are scaled to [0, 1] over all ``points``. The first point of a front is its
+    best in the first objective (lowest index on ties); each next one is the point whose
+    Euclidean distance to the nearest point already ordered (earlier fronts included) is
+    largest, ties to the lowest index. O(n^2) distance updates for n points."""
+    pts = to_minimised(points, modes)
+    if not pts:
+        return []
+    m = len(pts[0])
+    lo = [min(p[k] for p in pts) for k in range(m)]
+    span = [(max(p[k] for p in pts) - lo[k]) or 1.0 for k in range(m)]
+    z = [tuple((p[k] - lo[k]) / span[k] for k in range(m)) for p in pts]
+    nearest = [math.inf] * len(z)  # distance to the nearest point already ordered
+    order: list[int] = []
+
+    def take(i: int) -> None:
+        order.append(i)
+        for j in range(len(z)):
+            d = math.dist(z[i], z[j])
+            if d < nearest[j]:
+                nearest[j] = d
+
+    for front in _sort_min(pts):
+        rest = list(front)
+        if not order:
+            first = min(rest, key=lambda i: (z[i][0], i))
+        else:
+            first = max(rest, key=lambda i: (nearest[i], -i))
+        take(first)
+        rest.remove(first)
+        while rest:
+            nxt = max(rest, key=lambda i: (nearest[i], -i))
+            take(nxt)
+            rest.remove(nxt)
     return order
 
 

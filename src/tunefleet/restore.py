@@ -169,6 +169,7 @@ _RECORDED_SETTINGS = {
     "fail_fast": ("fail_fast", "fail_fast"),
     "seed": ("seed", "seed"),
     "reproducible": ("reproducible", "reproducible"),
+    "kill_grace_s": ("kill_grace_s", "kill_grace_s"),
 }
 
 

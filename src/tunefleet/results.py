@@ -336,12 +336,18 @@ class Results(PlotMethods):
         scope: str = "last",
         filter_nan_and_inf: bool = True,
     ) -> TrialResult | None:
-        """The best trial by ``scope`` (Ray's semantics); None if no trial has a score."""
+        """The best trial by ``scope`` (Ray's semantics); None if no trial has a score.
+        A trial whose last result breaks the run's ``constraints`` is never the best."""
         metric, mode = self._metric_mode(metric, mode)
         check_scope(scope)
         best: TrialResult | None = None
         best_score = 0.0
+        from tunefleet.search.constraints import infeasible
+
+        keys = self.spec.get("constraints") or None
         for t in self._trials:
+            if keys and infeasible(t.last_result, keys):
+                continue
             score = self._score(t, metric, mode, scope, filter_nan_and_inf)
             if score is not None and (best is None or _better(score, best_score, mode)):
                 best, best_score = t, score

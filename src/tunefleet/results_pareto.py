@@ -3,9 +3,11 @@
 A trial is on the front when no other eligible trial is at least as good in every objective
 and better in one (:mod:`tunefleet.pareto`). Eligible: its last result carries a finite
 number for each metric and breaks no outcome constraint -- ``feasible=False`` in the
-result, or a value > 0 under a key named in ``constraints`` (Optuna's ``c <= 0`` convention,
-the same rule the searchers use, :mod:`tunefleet.search.constraints`), so an infeasible
-trial can neither sit on the front nor push a feasible one off it.
+result, a value > 0 under a key named in ``constraints`` (Optuna's ``c <= 0`` convention),
+or a comparison such as ``"latency <= 10"`` that does not hold (the same rule the
+searchers use, :mod:`tunefleet.search.constraints`), so an infeasible trial can neither
+sit on the front nor push a feasible one off it. By default the constraints are the run's
+(``constraints=`` of ``run``/``TuneConfig``) and its searcher's.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ __all__ = ["front_ids", "objectives_of", "searcher_constraints"]
 
 
 def searcher_constraints(spec: dict[str, Any]) -> list[str] | None:
-    """The ``constraints`` the experiment's searcher was built with, from the run spec."""
+    """The run's ``constraints`` and those its searcher was built with, from the run spec."""
     params = (spec.get("components") or {}).get("searcher", {}).get("params") or {}
-    keys = params.get("constraints")
-    return list(keys) if isinstance(keys, list) else None
+    keys = [*(spec.get("constraints") or ()), *(params.get("constraints") or ())]
+    return list(dict.fromkeys(k for k in keys if isinstance(k, str))) or None
 
 
 def objectives_of(

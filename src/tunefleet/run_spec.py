@@ -480,6 +480,7 @@ def experiment_spec(s: RunSpec, name: str, total: int | None, prefix: str) -> di
         "trainable": trainable_ref(s.raw_trainable),
         "seed": s.seed,
         "reproducible": s.reproducible,
+        "kill_grace_s": s.kill_grace_s,
         "trial_id_prefix": prefix,
         "checkpoint_storage": s.checkpoint_storage,  # never its options (secrets)
         "created": time.time(),

@@ -52,6 +52,7 @@ class CheckpointConfig:
 class TuneConfig:
     metric: str | list[str] | None = None  # a list: several objectives (tunefleet.objectives)
     mode: str | list[str] | None = None
+    constraints: list[str] | None = None  # outcome constraints ("latency <= 10")
     search_alg: Any = None
     scheduler: Any = None
     num_samples: int = 1
@@ -129,6 +130,7 @@ class Tuner:
             num_samples=tc.num_samples,
             metric=tc.metric,
             mode=tc.mode,
+            constraints=tc.constraints,
             search_alg=tc.search_alg,
             scheduler=tc.scheduler,
             stop=stop,

@@ -215,3 +215,19 @@ def test_a_shared_worker_ends_each_attempts_processes_only(marker: str) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["after A: False True True", "after B: False True"]
     assert with_marker(marker) == []
+
+
+def test_a_resume_keeps_the_recorded_grace(tmp_path: Path) -> None:
+    from tunefleet.restore import apply_recorded
+    from tunefleet.run_spec import build_spec
+    from tunefleet.storage import open_store
+
+    tune.run(lambda c: None, name="g", storage_path=str(tmp_path), verbose=0, kill_grace_s=0.25)
+    recorded = open_store(str(tmp_path)).get_spec("g")
+    assert recorded["kill_grace_s"] == 0.25
+    again = build_spec(lambda c: None, storage_path=str(tmp_path), resume=True, name="g")
+    apply_recorded(again, "g", recorded)
+    assert again.kill_grace_s == 0.25  # left at its default: the recorded one
+    passed = build_spec(lambda c: None, storage_path=str(tmp_path), resume=True, kill_grace_s=2)
+    apply_recorded(passed, "g", recorded)
+    assert passed.kill_grace_s == 2  # passed again: that one

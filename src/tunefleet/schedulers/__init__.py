@@ -43,6 +43,7 @@ _REGISTRY: dict[str, str | Callable[[], Scheduler]] = {
     "dehb": "tunefleet.schedulers.dehb:HyperBandForDEHB",
     "hypertune": "tunefleet.schedulers.hypertune:HyperTuneASHA",
     "mo_asha": "tunefleet.schedulers.mo_asha:MOASHAScheduler",
+    "mo_asha_promotion": "tunefleet.schedulers.mo_asha:mo_asha_promotion",
     "pareto_stopping": "tunefleet.schedulers.mo_asha:ParetoStoppingRule",
 }
 

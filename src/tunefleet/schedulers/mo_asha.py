@@ -6,7 +6,18 @@
   ranks the objective vectors recorded there by non-dominated sorting, ties inside a front
   broken by NSGA-II crowding distance (one of the paper's two tie-breaks; the other is an
   epsilon-net); a trial goes on when it ranks in the top ``1/reduction_factor`` (at least the
-  first goes on). This is ASHA's stopping variant (reports never wait, no pause).
+  first goes on). Two variants, as :class:`~tunefleet.schedulers.ASHAScheduler`:
+  ``"stopping"`` (reports never wait; a trial outside the top is stopped) and
+  ``"promotion"`` (the paper's pause-and-promote, its Algorithm 1): a trial reaching a rung
+  is paused; whenever a slot frees up, the highest rung with fewer than ``⌊n/η⌋`` of its
+  ``n`` recorded trials promoted resumes its best-ranked paused trial among its top
+  ``⌊n/η⌋``, otherwise a new trial starts. Stopping promotes whoever arrives first at an
+  empty rung (the first result always goes on); promotion waits until a trial is known to
+  rank in the top ``1/η``, which spends far less on the first, random trials.
+- Ranking inside a front (``tie_break``): ``"crowding"`` (NSGA-II's crowding distance,
+  larger first) or ``"epsnet"`` (the paper's other choice: greedily the point farthest, in
+  objectives scaled to the rung's range, from those already taken, so the promoted set
+  spreads along the front).
 - :class:`ParetoStoppingRule`: a multi-objective analogue of the median stopping rule
   (Golovin et al. 2017, Google Vizier): at each milestone, once ``min_samples_required``
   trials were recorded there, a trial is stopped when it lies beyond the first
@@ -27,19 +38,34 @@ from typing import Any, ClassVar
 
 from tunefleet.errors import TuneValueError
 from tunefleet.objectives import metric_names
-from tunefleet.pareto import non_dominated_sort, rank_order
-from tunefleet.schedulers.asha import check_rungs
-from tunefleet.schedulers.base import CONTINUE, STOP, Decision, DecisionPoints, Scheduler
+from tunefleet.pareto import epsnet_order, non_dominated_sort, rank_order
+from tunefleet.schedulers.asha import VARIANTS, check_rungs
+from tunefleet.schedulers.base import (
+    CONTINUE,
+    NEW_TRIAL,
+    PAUSE,
+    STOP,
+    Action,
+    Decision,
+    DecisionPoints,
+    Resume,
+    Scheduler,
+    SchedulerView,
+)
 from tunefleet.trial import Trial
 
-__all__ = ["MOASHAScheduler", "ParetoStoppingRule"]
+__all__ = ["MOASHAScheduler", "ParetoStoppingRule", "mo_asha_promotion"]
+
+TIE_BREAKS = ("crowding", "epsnet")
 
 
 class MOASHAScheduler(Scheduler):
-    """Multi-objective ASHA (stopping variant); ``metric``/``mode`` are lists.
+    """Multi-objective ASHA; ``metric``/``mode`` are lists.
 
     Parameters follow :class:`~tunefleet.schedulers.ASHAScheduler`: ``time_attr``,
-    ``max_t``, ``grace_period``, ``reduction_factor``, ``stop_last_trials``.
+    ``max_t``, ``grace_period``, ``reduction_factor``, ``stop_last_trials``, ``variant``
+    (``"stopping"`` or ``"promotion"``); plus ``tie_break`` (``"crowding"`` or
+    ``"epsnet"``), how trials inside one non-dominated front are ranked.
     """
 
     multi_objective: ClassVar[bool] = True
@@ -54,9 +80,24 @@ class MOASHAScheduler(Scheduler):
         grace_period: float = 1,
         reduction_factor: float = 4,
         stop_last_trials: bool = True,
+        variant: str = "stopping",
+        tie_break: str = "crowding",
     ) -> None:
         super().__init__(metric, mode)  # type: ignore[arg-type]
-        check_rungs(type(self).__name__, max_t, grace_period, reduction_factor)
+        name = type(self).__name__
+        check_rungs(name, max_t, grace_period, reduction_factor)
+        if variant not in VARIANTS:
+            raise TuneValueError(
+                f"{name}(variant={variant!r}): must be one of {', '.join(VARIANTS)}"
+            )
+        if tie_break not in TIE_BREAKS:
+            raise TuneValueError(
+                f"{name}(tie_break={tie_break!r}): must be one of {', '.join(TIE_BREAKS)}"
+            )
+        self.variant = variant
+        self.tie_break = tie_break
+        self.synchronous_reports = variant == "promotion"
+        self.pauses_trials = variant == "promotion"
         self.time_attr = time_attr
         self.max_t = max_t
         self.grace_period = grace_period
@@ -66,6 +107,10 @@ class MOASHAScheduler(Scheduler):
         self._milestones = self._make_milestones()
         self._recorded: list[dict[str, list[float]]] = [{} for _ in self._milestones]
         self._next: dict[str, int] = {}  # index of the next milestone each trial reaches
+        # Promotion variant: per rung, the trials promoted from it; trials that ended.
+        self._promoted: list[set[str]] = [set() for _ in self._milestones]
+        self._gone: set[str] = set()
+        self._order_cache: dict[int, tuple[int, list[str]]] = {}  # rung -> (n, ranked ids)
 
     def _make_milestones(self) -> list[float]:
         out, k = [], 0
@@ -98,11 +143,36 @@ class MOASHAScheduler(Scheduler):
             out.append(float(v) if ok else worst)  # type: ignore[arg-type]
         return out
 
-    def _keeps(self, tid: str, recorded: dict[str, list[float]]) -> bool:
+    def _ranked(self, recorded: dict[str, list[float]]) -> list[str]:
+        """The ids recorded at a rung, best first (fronts, then ``tie_break``)."""
         ids = list(recorded)
-        order = rank_order(_finite([recorded[i] for i in ids]), self._modes)
-        keep = max(1, len(ids) // self._eta)
-        return ids.index(tid) in order[:keep]
+        vectors = _finite([recorded[i] for i in ids])
+        if self.tie_break == "epsnet":
+            order = epsnet_order(vectors, self._modes)
+        else:
+            order = rank_order(vectors, self._modes)
+        return [ids[i] for i in order]
+
+    def _keeps(self, tid: str, recorded: dict[str, list[float]]) -> bool:
+        keep = max(1, len(recorded) // self._eta)
+        return tid in self._ranked(recorded)[:keep]
+
+    def _promotable(self, k: int, paused: Any) -> str | None:
+        """Rung ``k``'s best-ranked trial in its top ``⌊n/η⌋`` that is not promoted yet,
+        has not ended and is in ``paused``; None when the rung's quota is used up."""
+        recorded = self._recorded[k]
+        quota = len(recorded) // self._eta
+        promoted = self._promoted[k]
+        if len(promoted) >= quota:
+            return None
+        cached = self._order_cache.get(k)
+        if cached is None or cached[0] != len(recorded):
+            cached = (len(recorded), self._ranked(recorded))
+            self._order_cache[k] = cached
+        for tid in cached[1][:quota]:
+            if tid not in promoted and tid not in self._gone and tid in paused:
+                return tid
+        return None
 
     def on_result(self, trial: Trial, result: dict[str, Any]) -> Decision:
         tid = trial.trial_id
@@ -121,10 +191,38 @@ class MOASHAScheduler(Scheduler):
         if tid in recorded:
             return CONTINUE
         recorded[tid] = self.vector(result)
-        return CONTINUE if self._keeps(tid, recorded) else STOP
+        if self.variant == "stopping":
+            return CONTINUE if self._keeps(tid, recorded) else STOP
+        # Promotion: go on now if promotable (as if paused and resumed on the slot it
+        # frees), else pause at the rung until it is promoted or the sweep ends.
+        if self._promotable(k, (tid,)) == tid:
+            self._promoted[k].add(tid)
+            return CONTINUE
+        return PAUSE
+
+    def on_trial_finished(self, trial: Trial) -> None:
+        if self.variant == "promotion":
+            self._gone.add(trial.trial_id)
+
+    def next_action(self, view: SchedulerView) -> Action:
+        if self.variant != "promotion":
+            return super().next_action(view)
+        for k in reversed(range(len(self._milestones))):
+            tid = self._promotable(k, view.paused)
+            if tid is not None:
+                self._promoted[k].add(tid)
+                return Resume(tid)
+        return NEW_TRIAL if view.can_create else None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"recorded": [dict(r) for r in self._recorded], "next": dict(self._next)}
+        state: dict[str, Any] = {
+            "recorded": [{t: _enc(v) for t, v in r.items()} for r in self._recorded],
+            "next": dict(self._next),
+        }
+        if self.variant == "promotion":
+            state["promoted"] = [sorted(p) for p in self._promoted]
+            state["gone"] = sorted(self._gone)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
@@ -133,6 +231,10 @@ class MOASHAScheduler(Scheduler):
             {str(t): [float(x) for x in v] for t, v in r.items()} for r in state["recorded"]
         ]
         self._next = {str(k): int(v) for k, v in state["next"].items()}
+        self._promoted = [set(map(str, p)) for p in state.get("promoted", ())]
+        self._promoted += [set() for _ in range(len(self._milestones) - len(self._promoted))]
+        self._gone = set(map(str, state.get("gone", ())))
+        self._order_cache = {}
 
 
 class ParetoStoppingRule(MOASHAScheduler):
@@ -178,6 +280,16 @@ class ParetoStoppingRule(MOASHAScheduler):
         fronts = non_dominated_sort(_finite([recorded[i] for i in ids]), self._modes)
         mine = ids.index(tid)
         return any(mine in f for f in fronts[: self.keep_fronts])
+
+
+def mo_asha_promotion(**kwargs: Any) -> MOASHAScheduler:
+    """``scheduler="mo_asha_promotion"``: MO-ASHA's pause-and-promote variant."""
+    return MOASHAScheduler(variant="promotion", **kwargs)
+
+
+def _enc(vector: list[float]) -> list[float | str]:
+    """JSON has no infinity: the worst values recorded for missing objectives as strings."""
+    return [x if math.isfinite(x) else ("inf" if x > 0 else "-inf") for x in vector]
 
 
 def _finite(vectors: list[list[float]]) -> list[list[float]]:
