@@ -211,3 +211,98 @@ def test_list_of_spaces_draws_one_per_candidate() -> None:
         TuneSearchCV(_logreg(), [{"C": [1.0]}, {"bogus": [1]}], engine="simulated").fit(
             X_IRIS, Y_IRIS
         )
+
+
+def _sgd_plan(X: np.ndarray, y: np.ndarray, **kwargs: object) -> object:
+    from sklearn.base import clone
+    from sklearn.metrics import check_scoring
+    from sklearn.model_selection import StratifiedKFold
+
+    from tunefleet.sklearn._fit import Plan
+
+    estimator = SGDClassifier(random_state=0)
+    return Plan(
+        estimator=clone(estimator),
+        X=X,
+        y=y,
+        splits=list(StratifiedKFold(2).split(X, y)),
+        scorers={"score": check_scoring(estimator)},
+        objective="score",
+        fit_params={},
+        error_score=np.nan,
+        return_train_score=False,
+        method="partial_fit",
+        resource=None,
+        max_iters=9,
+        **kwargs,
+    )
+
+
+@pytest.mark.filterwarnings("ignore:trial .* without metric 'objective'")
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
+def test_folds_scored_and_models_saved_only_where_the_scheduler_decides(
+    scheduler: str, tmp_path: object
+) -> None:
+    from tunefleet.schedulers import ASHAScheduler, HyperBandScheduler
+    from tunefleet.sklearn._fit import OBJECTIVE, cv_trial
+
+    X, y = load_digits(return_X_y=True)
+    if scheduler == "asha":
+        sched = ASHAScheduler(max_t=9, grace_period=1, reduction_factor=3)
+    else:
+        sched = HyperBandScheduler(max_t=9, reduction_factor=3)
+    plan = _sgd_plan(X[:300] / 16, y[:300], score_at_decisions=True, checkpoint=scheduler != "asha")
+    points = set(sched.decision_points().at)
+    results = tune.run(
+        tune.with_parameters(cv_trial, plan=plan),
+        config={"alpha": tune.loguniform(1e-6, 10.0)},
+        num_samples=6,
+        metric=OBJECTIVE,
+        mode="max",
+        scheduler=sched,
+        engine="simulated",
+        seed=0,
+        storage_path=str(tmp_path),
+        verbose=0,
+    )
+    for trial in results.trials:
+        history = results.trial_results(trial)
+        scored = {r["n_resources"] for r in history if OBJECTIVE in r}
+        assert scored == {r["n_resources"] for r in history} & points  # rungs and max_t only
+        assert OBJECTIVE in history[-1]  # every trial ends on a scored report
+        saved = {r["n_resources"] for _, r in results.trial_checkpoints(trial)}
+        assert saved <= points - {9.0}  # the models are pickled only where a trial may pause
+        if scheduler == "hyperband" and len(history) < 9:
+            assert saved  # paused (and ended there) with its models saved
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_skipping_the_unread_scores_changes_no_result() -> None:
+    from tunefleet.schedulers import ASHAScheduler
+
+    class ReadsEveryReport(ASHAScheduler):  # not an exact ASHA: every epoch is scored
+        pass
+
+    X, y = load_digits(return_X_y=True)
+
+    def search(scheduler: object) -> dict:
+        return (
+            TuneSearchCV(
+                SGDClassifier(random_state=0),
+                {"alpha": loguniform(1e-6, 10.0), "average": [False, True]},
+                n_trials=9,
+                cv=2,
+                early_stopping=scheduler,
+                max_iters=9,
+                random_state=3,
+                engine="simulated",
+            )
+            .fit(X[:400] / 16, y[:400])
+            .cv_results_
+        )
+
+    fast = search(ASHAScheduler(max_t=9, grace_period=1))
+    every = search(ReadsEveryReport(max_t=9, grace_period=1))
+    assert list(fast["n_resources"]) == list(every["n_resources"])
+    np.testing.assert_array_equal(fast["mean_test_score"], every["mean_test_score"])
+    assert fast["params"] == every["params"]

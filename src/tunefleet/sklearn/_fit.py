@@ -6,13 +6,22 @@ one ``partial_fit`` pass over the fold's training rows, or a ``warm_start`` refi
 grows ``n_estimators`` / ``max_iter`` to ``ceil(full * epoch / max_iters)``, or (without
 ``warm_start``) a fresh fit with that many estimators. Without early stopping there is
 one step: a plain ``fit``, exactly what scikit-learn's search estimators do.
+
+Scoring costs about what a step costs on small data (a scorer validates its input and
+predicts every test row), so under a scheduler that reads a trial's score only where it
+may decide (ASHA's and Hyperband's rungs, ``max_t``: ``Plan.score_at_decisions``) the
+folds are scored only at those epochs and at the last one; the reports in between carry
+the epoch count and fit times, and nothing reads a score from them. Likewise the models
+are checkpointed (for a scheduler that pauses) only at reports where it may pause. Everything a worker
+can compute once per plan (the folds' rows, the classes) is kept on the plan, which
+reaches a worker once, so a trial pays only for its own models.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +52,35 @@ class Plan:
     max_iters: int
     points: list[dict[str, Any]] | None = None  # a grid: config["_point"] indexes it
     checkpoint: bool = False  # the scheduler may pause trials: save the models each epoch
+    # the scheduler reads scores only at its decision points: score only there (and last)
+    score_at_decisions: bool = False
+    _prepared: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def prepared(self) -> tuple[list[tuple[Any, ...]], Any]:
+        """Each fold's ``(X_train, y_train, X_test, y_test, fit_params)`` and the classes
+        (None for a regressor), computed once per worker and reused by its trials."""
+        if self._prepared is None:
+            from sklearn.base import is_classifier
+
+            n = len(self.y) if self.y is not None else len(self.X)
+            folds = [
+                (
+                    _subset(self.X, tr),
+                    _subset(self.y, tr),
+                    _subset(self.X, te),
+                    _subset(self.y, te),
+                    _fold_params(self.fit_params, n, tr),
+                )
+                for tr, te in self.splits
+            ]
+            classes = np.unique(self.y) if is_classifier(self.estimator) else None
+            self._prepared = (folds, classes)
+        return self._prepared
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_prepared"] = None  # rebuilt where it is used, never shipped
+        return state
 
 
 def incremental_method(estimator: Any) -> tuple[str, str | None]:
@@ -135,10 +173,19 @@ def _start(plan: Plan, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _may_decide() -> bool:
+    """Could the scheduler decide on this trial's next report? True where that is not
+    known (no decision points: any report may be read)."""
+    from tunefleet.worker.session import current_session
+
+    session = current_session()
+    if session is None or session.wait_rule is None:
+        return True
+    return session.next_report_may_wait()
+
+
 def cv_trial(config: dict[str, Any], plan: Plan) -> None:
     """Cross-validate one configuration, reporting after every epoch."""
-    from sklearn.base import is_classifier
-
     from tunefleet.checkpoint import Checkpoint
     from tunefleet.worker.session import report
 
@@ -151,17 +198,14 @@ def cv_trial(config: dict[str, Any], plan: Plan) -> None:
     fit_time, score_time = state["fit_time"], state["score_time"]
     k = len(plan.splits)
     full = state["full"]
-    classes = np.unique(plan.y) if is_classifier(plan.estimator) else None
+    folds, classes = plan.prepared()
     epochs = 1 if plan.method == "fit" else plan.max_iters
-    n = len(plan.y) if plan.y is not None else len(plan.X)
-    folds = [
-        (_subset(plan.X, tr), _subset(plan.y, tr), _subset(plan.X, te), _subset(plan.y, te))
-        for tr, te in plan.splits
-    ]
     for epoch in range(state["epoch"] + 1, epochs + 1):
+        decides = _may_decide()
+        scoring = decides or epoch >= epochs or not plan.score_at_decisions
         result: dict[str, Any] = {}
-        for i, (x_train, y_train, x_test, y_test) in enumerate(folds):
-            fit_params = _fold_params(plan.fit_params, n, plan.splits[i][0])
+        for i, (x_train, y_train, x_test, y_test, fit_params) in enumerate(folds):
+            test_scores: dict[str, float] | None = None
             try:  # a failed fit: error_score decides (raise, or score it and go on)
                 if dead[i]:
                     raise RuntimeError("an earlier epoch failed")
@@ -176,30 +220,35 @@ def cv_trial(config: dict[str, Any], plan: Plan) -> None:
                     errors.append(f"{type(exc).__name__}: {exc}")
                 dead[i] = True
             else:  # a failed score is raised by fit() in the driver, as scikit-learn does
-                start = time.perf_counter()
-                try:
-                    test_scores = _score(plan, models[i], x_test, y_test)
+                if scoring:
+                    start = time.perf_counter()
+                    try:
+                        test_scores = _score(plan, models[i], x_test, y_test)
+                        if plan.return_train_score:
+                            train_scores = _score(plan, models[i], x_train, y_train)
+                    except Exception as exc:
+                        report({SCORE_ERROR: [type(exc).__name__, str(exc)], OBJECTIVE: math.nan})
+                        return
+                    score_time[i] += time.perf_counter() - start
+            if scoring and test_scores is not None:
+                for name, value in test_scores.items():
+                    result[f"split{i}_test_{name}"] = value
                     if plan.return_train_score:
-                        train_scores = _score(plan, models[i], x_train, y_train)
-                except Exception as exc:
-                    report({SCORE_ERROR: [type(exc).__name__, str(exc)], OBJECTIVE: math.nan})
-                    return
-                score_time[i] += time.perf_counter() - start
-            for name, value in test_scores.items():
-                result[f"split{i}_test_{name}"] = value
-                if plan.return_train_score:
-                    result[f"split{i}_train_{name}"] = train_scores[name]
+                        result[f"split{i}_train_{name}"] = train_scores[name]
             result[f"split{i}_fit_time"] = float(fit_time[i])
             result[f"split{i}_score_time"] = float(score_time[i])
-        result[OBJECTIVE] = float(
-            np.mean([result[f"split{i}_test_{plan.objective}"] for i in range(k)])
-        )
+        if scoring:
+            result[OBJECTIVE] = float(
+                np.mean([result[f"split{i}_test_{plan.objective}"] for i in range(k)])
+            )
         result["n_resources"] = epoch
         if errors:  # the driver warns (FitFailedWarning), as scikit-learn does
             result["fit_failed"] = len(errors)
             result["fit_error"] = errors[0]
         state["epoch"] = epoch
         # Only a scheduler that pauses (Hyperband, BOHB, promotion ASHA) needs the models
-        # back; a stopping one never resumes, so nothing is pickled for it.
-        checkpoint = Checkpoint.from_dict(state) if plan.checkpoint and epoch < epochs else None
+        # back, and only where it may pause; a stopping one never resumes, so nothing is
+        # pickled for it.
+        keep = plan.checkpoint and decides and epoch < epochs
+        checkpoint = Checkpoint.from_dict(state) if keep else None
         report(result, checkpoint=checkpoint)

@@ -81,13 +81,30 @@ def _may_pause(scheduler: Any) -> bool:
     )
 
 
+def _scores_at_decisions_only(scheduler: Any) -> bool:
+    """Whether ``scheduler`` reads a trial's score only at its decision points (ASHA's and
+    Hyperband's rungs and ``max_t``), so that the other epochs need not be scored. Exact
+    classes only: a subclass may read more."""
+    from tunefleet.schedulers.asha import ASHAScheduler, AsyncHyperBandScheduler
+    from tunefleet.schedulers.bohb import HyperBandForBOHB
+    from tunefleet.schedulers.hyperband import HyperBandScheduler
+
+    known = (ASHAScheduler, AsyncHyperBandScheduler, HyperBandScheduler, HyperBandForBOHB)
+    return type(scheduler) in known
+
+
 def _run(trainable: Any, **kwargs: Any) -> Any:
     """``tune.run``; under ``error_score="raise"`` a failed fit is raised without the
     path of the (temporary, deleted) store that tunefleet's message points to."""
     import tunefleet as tune
 
     try:
-        return tune.run(trainable, **kwargs)
+        with warnings.catch_warnings():
+            # the epochs between decision points report no score, by design (_fit.py)
+            warnings.filterwarnings(
+                "ignore", f"trial .* reported a result without metric '{OBJECTIVE}'", UserWarning
+            )
+            return tune.run(trainable, **kwargs)
     except TuneError as exc:
         if not kwargs.get("fail_fast"):
             raise
@@ -202,6 +219,7 @@ class _TuneSearchBase(BaseSearchCV):
             max_iters=self.max_iters,
             points=points,
             checkpoint=_may_pause(scheduler),
+            score_at_decisions=_scores_at_decisions_only(scheduler),
         )
         n_jobs = _n_jobs(self.n_jobs)
         with tempfile.TemporaryDirectory(prefix="tunefleet-sklearn-") as storage:
