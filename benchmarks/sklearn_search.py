@@ -8,10 +8,23 @@ folds. HalvingRandomSearchCV (``resource="max_iter"``, factor 3, 1 to ``--epochs
 that asynchronous ASHA (reduction factor 3, rungs 1, 3, 9, 27 epochs; it promotes more
 than synchronous halving, about 4 epochs a candidate) spends about B; every method's
 measured compute is printed beside its score. Same space, estimator, folds and one
-process (``n_jobs=1``) for all; features standardised once. Methods run interleaved
+process (``n_jobs=1``) and one BLAS thread (as a tunefleet worker of a 1-CPU trial has) for
+all; features standardised once. Methods run interleaved
 (all methods for repeat 1, then repeat 2 ...). Prints one JSON object: per dataset and
 method, the best CV score, the held-out test accuracy of ``best_estimator_``, wall time,
-compute (epochs), each as median with min/max over repeats.
+CPU time (this process and the worker processes it started and reaped: a measure that a
+loaded machine inflates far less than wall time), compute (epochs), each as median with
+min/max over repeats, and the load average before and after each dataset.
+
+``tunefleet_1x1`` is not a search: one candidate, one epoch per fold, no early stopping.
+It measures what a ``TuneSearchCV.fit`` costs before any search work (starting the worker
+process, which imports scikit-learn, and shipping the data), on the same data.
+
+``tunefleet_asha_every`` (off by default) is ``tunefleet_asha`` scoring the folds after
+every epoch instead of only at ASHA's rungs: what the rung-only scoring saves.
+
+``synth`` (off by default; ``--datasets synth``) is ``tunefleet data synth``'s generator
+in memory: ``--synth-rows`` rows, 40 features, 2 classes, seed 0.
 
     python benchmarks/sklearn_search.py --repeats 3
 """
@@ -22,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 import warnings
@@ -39,6 +53,15 @@ DATASETS = {
     "breast_cancer": datasets.load_breast_cancer,
     "wine": datasets.load_wine,
 }
+
+
+def _synth(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    from tunefleet.bench.synth import SynthSpec
+
+    x, y = SynthSpec(rows=rows, features=40, classes=2, seed=0).rows_between(0, rows)
+    return np.ascontiguousarray(x.T, dtype=np.float64), y
+
+
 CATEGORIES = {
     "penalty": ["l2", "l1", "elasticnet"],
     "learning_rate": ["optimal", "invscaling", "constant", "adaptive"],
@@ -74,20 +97,31 @@ def _compute(search: Any, name: str, epochs: int, folds: int) -> int:
     """Epochs over a fold's training rows spent by the search (refit not counted)."""
     if name == "optuna":
         return len(search.trials_) * epochs * folds
+    if name == "tunefleet_1x1":
+        return folds
     results = search.cv_results_
     if "n_resources" in results:  # halving and tunefleet: epochs each candidate trained
         return int(np.sum(results["n_resources"])) * folds
     return len(results["params"]) * epochs * folds
 
 
+def _score_every_epoch(**kwargs: Any) -> Any:
+    """ASHA under another class: TuneSearchCV then scores every epoch (as it did before it
+    scored only at the scheduler's decision points); same decisions, same results."""
+    from tunefleet.schedulers import ASHAScheduler
+
+    return type("ScoreEveryEpochASHA", (ASHAScheduler,), {})(**kwargs)
+
+
 def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, folds: int) -> Any:
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     full_candidates = max(1, budget // (epochs * folds))
-    if method == "tunefleet_asha":
+    if method in ("tunefleet_asha", "tunefleet_asha_every"):
         from tunefleet.schedulers import ASHAScheduler
         from tunefleet.sklearn import TuneSearchCV
 
-        asha = ASHAScheduler(max_t=epochs, grace_period=1, reduction_factor=3)
+        kind = ASHAScheduler if method == "tunefleet_asha" else _score_every_epoch
+        asha = kind(max_t=epochs, grace_period=1, reduction_factor=3)
         return TuneSearchCV(
             SGDClassifier(random_state=seed),
             _scipy_space(),
@@ -97,6 +131,12 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
             early_stopping=asha,
             max_iters=epochs,
             random_state=seed,
+        )
+    if method == "tunefleet_1x1":
+        from tunefleet.sklearn import TuneSearchCV
+
+        return TuneSearchCV(
+            _sgd(1, seed), _scipy_space(), n_trials=1, cv=cv, n_jobs=1, random_state=seed
         )
     if method == "random":
         return RandomizedSearchCV(
@@ -130,6 +170,12 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
     raise ValueError(f"method={method!r}")
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its reaped children (the worker processes)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def _spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
@@ -140,10 +186,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=27)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--methods", default="halving,tunefleet_asha,random,optuna")
+    parser.add_argument("--methods", default="halving,tunefleet_asha,random,optuna,tunefleet_1x1")
+    parser.add_argument("--synth-rows", type=int, default=100_000)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import optuna
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # the driver's BLAS as single-threaded as the workers'
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     methods = args.methods.split(",")
@@ -152,16 +202,20 @@ def main() -> None:
     budget = rungs * args.epochs * args.folds
     out: dict[str, Any] = {
         "command": "python benchmarks/sklearn_search.py "
-        + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}",
         "budget_epochs": budget,
         "datasets": {},
     }
     for name in args.datasets.split(","):
-        X, y = DATASETS[name](return_X_y=True)
+        if name == "synth":
+            X, y = _synth(args.synth_rows)
+        else:
+            X, y = DATASETS[name](return_X_y=True)
         X = StandardScaler().fit_transform(X)
+        load_before = os.getloadavg()[0]
         raw: dict[str, dict[str, list[float]]] = {
-            m: {"cv": [], "test": [], "wall_s": [], "epochs": []} for m in methods
+            m: {"cv": [], "test": [], "wall_s": [], "cpu_s": [], "epochs": []} for m in methods
         }
         for seed in range(args.repeats):
             x_tr, x_te, y_tr, y_te = train_test_split(
@@ -169,14 +223,18 @@ def main() -> None:
             )
             for method in methods:
                 search = run_one(method, x_tr, y_tr, seed, args.epochs, budget, args.folds)
+                cpu = _cpu_s()
                 start = time.perf_counter()
                 search.fit(x_tr, y_tr)
                 raw[method]["wall_s"].append(time.perf_counter() - start)
+                raw[method]["cpu_s"].append(_cpu_s() - cpu)
                 raw[method]["cv"].append(float(search.best_score_))
                 raw[method]["test"].append(float(search.score(x_te, y_te)))
                 raw[method]["epochs"].append(_compute(search, method, args.epochs, args.folds))
         out["datasets"][name] = {
-            m: {key: _spread(v) for key, v in r.items()} for m, r in raw.items()
+            "shape": list(X.shape),
+            "load_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+            **{m: {key: _spread(v) for key, v in r.items()} for m, r in raw.items()},
         }
     print(json.dumps(out, indent=1))
 
