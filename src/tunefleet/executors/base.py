@@ -19,7 +19,7 @@ import atexit
 import contextlib
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any, NamedTuple
 
 from tunefleet.errors import TuneValueError
@@ -45,8 +45,9 @@ class Executor(ABC):
     #: Name used in specs and the CLI ("local", "simulated", "ray", ...).
     name: str = "executor"
 
-    #: Set by :meth:`open` once the engine has started.
+    #: Set by :meth:`open` once the engine has started, and by :meth:`close`.
     _started = False
+    _closed = False
 
     def start(
         self,
@@ -75,6 +76,14 @@ class Executor(ABC):
     @abstractmethod
     def submit(self, launch: Launch) -> None:
         """Start one attempt of a trial on a free slot."""
+
+    def check_submit(self, launch: Launch, running: Container[str]) -> None:
+        """What :meth:`submit` refuses first, in the same words on every engine: a call
+        before ``start()`` or after ``close()``, and a trial that ``running`` already has."""
+        if not self._started or self._closed:
+            raise RuntimeError(f"{type(self).__name__}.submit() needs start() first and no close()")
+        if launch.trial_id in running:
+            raise RuntimeError(f"trial {launch.trial_id} is already running")
 
     @abstractmethod
     def poll(self, timeout: float) -> list[Event]:

@@ -381,11 +381,8 @@ class DaskExecutor(Executor):
         return self._limit
 
     def submit(self, launch: Launch) -> None:
-        if not self._started or self._closed:
-            raise RuntimeError("DaskExecutor.submit() needs start() first and no close()")
+        self.check_submit(launch, self._running)
         tid = launch.trial_id
-        if tid in self._running:
-            raise RuntimeError(f"trial {tid} is already running")
         # No capacity check here: if the cluster shrank since capacity() was asked, Dask
         # holds the task until a worker fits it.
         wire.encode_run(0, launch, "a Dask worker")  # its config must be picklable: say so now

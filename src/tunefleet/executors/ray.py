@@ -62,6 +62,7 @@ from typing import Any
 
 from tunefleet.errors import TuneError, TuneValueError
 from tunefleet.executors.base import Executor, Start
+from tunefleet.executors.slots import addressee
 from tunefleet.protocol import (
     Event,
     Failed,
@@ -388,11 +389,8 @@ class RayExecutor(Executor):
         return [a.pid for a in self._actors if a.ready]
 
     def submit(self, launch: Launch) -> None:
-        if not self._started or self._closed:
-            raise RuntimeError("RayExecutor.submit() needs start() first and no close()")
+        self.check_submit(launch, self._running)
         tid = launch.trial_id
-        if tid in self._running:
-            raise RuntimeError(f"trial {tid} is already running")
         if not self._idle:
             raise RuntimeError("no free actor: check capacity() before submit()")
         args = launch.run_fields()
@@ -416,21 +414,16 @@ class RayExecutor(Executor):
         self._pending.append(Started(tid, launch.attempt, a.name, time.time()))
 
     def reply(self, trial_id: str, proceed: bool) -> None:
-        a = self._running.get(trial_id)
-        if a is None or a.stopping:
-            return
-        if not proceed:
-            a.stopping = True
-        self._control(a, (a.seq, False, bool(proceed), False))
+        self._control(trial_id, False, bool(proceed), False)
 
     def stop(self, trial_id: str, pause: bool = False) -> None:
-        a = self._running.get(trial_id)
-        if a is None or a.stopping:
-            return
-        a.stopping = True  # from now on its reports are dropped: the engine has decided
-        self._control(a, (a.seq, True, False, bool(pause)))
+        self._control(trial_id, True, False, bool(pause))
 
-    def _control(self, a: _Actor, control: tuple[int, bool, bool, bool]) -> None:
+    def _control(self, trial_id: str, is_stop: bool, proceed: bool, pause: bool) -> None:
+        a = addressee(self._running, trial_id, ending=is_stop or not proceed)
+        if a is None:
+            return
+        control = (a.seq, is_stop, proceed, pause)
         if a.held:  # it waits for this answer and has no poll outstanding: send both at once
             self._ask(a, control)
         else:

@@ -17,8 +17,8 @@ import math
 import select
 import socket
 import time
-from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
 
 from tunefleet.errors import TuneValueError
 from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Started
@@ -110,6 +110,27 @@ def send_frame(sock: socket.socket | None, frame: bytes) -> None:
             sock.sendall(len(frame).to_bytes(4, "little") + frame)
 
 
+class _Decided(Protocol):
+    stopping: bool
+
+
+D = TypeVar("D", bound=_Decided)
+
+
+def addressee(running: Mapping[str, D], trial_id: str, ending: bool) -> D | None:
+    """The running worker that a reply or stop for ``trial_id`` goes to, or None when there
+    is none to send (the trial is unknown, has ended, or is already being stopped).
+    ``ending``: the engine has decided that the attempt ends (a stop, or a reply that does
+    not proceed); the worker is marked ``stopping``, so that its later reports are dropped
+    and its end counts as stopped."""
+    worker = running.get(trial_id)
+    if worker is None or worker.stopping:
+        return None
+    if ending:
+        worker.stopping = True
+    return worker
+
+
 S = TypeVar("S", bound=Slot)
 
 
@@ -145,19 +166,14 @@ class SlotPool(Generic[S]):
         return Started(tid, launch.attempt, slot.place(), time.time())
 
     def reply(self, trial_id: str, proceed: bool) -> None:
-        slot = self.running.get(trial_id)
-        if slot is None or slot.stopping:
-            return
-        if not proceed:
-            slot.stopping = True
-        slot.write(wire.encode((wire.REPLY, slot.seq, bool(proceed), False)))
+        slot = addressee(self.running, trial_id, ending=not proceed)
+        if slot is not None:
+            slot.write(wire.encode((wire.REPLY, slot.seq, bool(proceed), False)))
 
     def stop(self, trial_id: str, pause: bool = False) -> None:
-        slot = self.running.get(trial_id)
-        if slot is None or slot.stopping:
-            return
-        slot.stopping = True  # from now on its reports are dropped: the engine has decided
-        slot.write(wire.encode((wire.STOP, slot.seq, bool(pause))))
+        slot = addressee(self.running, trial_id, ending=True)
+        if slot is not None:
+            slot.write(wire.encode((wire.STOP, slot.seq, bool(pause))))
 
     def release(self, slot: S, reuse: bool = True) -> None:
         """``slot``'s attempt ended; it takes the next launch when ``reuse``."""

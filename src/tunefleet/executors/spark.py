@@ -557,8 +557,7 @@ class SparkExecutor(PoolControl, Executor):
         return [s.worker for s in self._slots.values() if s.conn is not None and not s.lost]
 
     def submit(self, launch: Launch) -> None:
-        if not self._started or self._closed:
-            raise RuntimeError("SparkExecutor.submit() needs start() first and no close()")
+        self.check_submit(launch, self._pool.running)
         self._pending.append(self._pool.launch(launch))
 
     # ------------------------------------------------------------------ events

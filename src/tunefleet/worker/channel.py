@@ -121,16 +121,19 @@ class TrialChannel:
     # ------------------------------------------------------------------ the end
     def _lose_driver(self) -> None:
         """End of stream or a failed write."""
-        if self.exit_now is not None:
-            self.exit_now()
-        self.gone = True
-        self.stop_requested = True
-        self.pause = False
+        self._end(gone=True)
 
     def _exit_requested(self) -> None:
+        self._end(gone=False)
+
+    def _end(self, gone: bool) -> None:
+        """Leave at once (``exit_now``), or stop the running trial and end after it."""
         if self.exit_now is not None:
             self.exit_now()
-        self.exiting = True
+        if gone:
+            self.gone = True
+        else:
+            self.exiting = True
         self.stop_requested = True
         self.pause = False
 

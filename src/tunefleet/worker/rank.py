@@ -57,7 +57,7 @@ class _NoChannel:
 class RankSession(Session):
     """The session of one rank: the trial's identity, plus its place in the world."""
 
-    __slots__ = ("world_rank", "world_size", "local_rank", "conn")
+    __slots__ = ("conn",)
 
     def __init__(
         self, world_rank: int, world_size: int, conn: Connection, trial: dict[str, Any]
@@ -92,18 +92,6 @@ class RankSession(Session):
         except (EOFError, OSError):
             _exit(1)  # the launcher is gone: nobody is left to report to
         self.iteration = int(answer[1])
-
-    def get_world_rank(self) -> int:
-        return self.world_rank
-
-    def get_world_size(self) -> int:
-        return self.world_size
-
-    def get_local_rank(self) -> int:
-        return self.local_rank
-
-    def get_local_world_size(self) -> int:
-        return self.world_size
 
 
 def _exit(code: int) -> NoReturn:

@@ -51,6 +51,9 @@ class Session:
         "checkpoint_hash",
         "storage_options",
         "wait_rule",
+        "world_rank",
+        "world_size",
+        "local_rank",
     )
 
     def __init__(
@@ -92,6 +95,11 @@ class Session:
         self.stop_criteria: dict[str, float] | None = None
         self.checkpoint_hash: str | None = None  # of the checkpoint being sent
         self.storage_options: dict[str, Any] | None = None  # fsspec options (URL trial_dir)
+        # Its place among the processes of a data-parallel trial (tunefleet.worker.rank sets
+        # them); a trial that is not data-parallel is a world of one process.
+        self.world_rank = 0
+        self.world_size = 1
+        self.local_rank = 0
 
     def report(self, metrics: dict[str, Any], checkpoint: Checkpoint | str | None = None) -> None:
         self.iteration += 1
@@ -157,31 +165,27 @@ class Session:
             return None
         return Checkpoint(self.restore_from, self.storage_options)
 
-    # Ray Train's context names, so one function runs with and without data parallelism:
-    # a trial that is not data-parallel is a world of one process.
-    # (tunefleet.worker.rank.RankSession overrides them in a data-parallel trial's ranks.)
+    # Ray Train's context names, so one function runs with and without data parallelism.
     def get_world_rank(self) -> int:
-        return 0
+        return self.world_rank
 
     def get_world_size(self) -> int:
-        return 1
+        return self.world_size
 
     def get_local_rank(self) -> int:
-        return 0
+        return self.local_rank
 
     def get_local_world_size(self) -> int:
-        return 1
+        return self.world_size  # every process of a trial runs on its slot's host
 
     def get_node_rank(self) -> int:
         return 0
 
-    # Ray Tune's TuneContext names (train.get_context().get_trial_id() in Ray 2.7+ scripts);
-    # a trial's name is its id here.
+    # Ray Tune's TuneContext names (train.get_context().get_trial_id() in Ray 2.7+ scripts).
     def get_trial_id(self) -> str:
         return self.trial_id
 
-    def get_trial_name(self) -> str:
-        return self.trial_id
+    get_trial_name = get_trial_id  # a trial's name is its id here
 
     def get_trial_dir(self) -> str:
         return self.trial_dir
