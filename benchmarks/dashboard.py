@@ -33,7 +33,7 @@ import httpx
 import uvicorn
 
 from tunefleet.dashboard import views
-from tunefleet.dashboard.app import create_app, encode
+from tunefleet.dashboard.app import POLL_S, create_app, encode
 from tunefleet.storage.sqlite import SQLiteStore
 
 NAME = "big"
@@ -117,38 +117,82 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def view_cpu(app: Any, repeat: int) -> dict[str, Any]:
+def view_cpu(app: Any, repeat: int, trials: int) -> dict[str, Any]:
     """The CPU time of each answer's computation (the view function and the JSON encoding,
     no cache, no HTTP) on the server's own loaded model, measured with the thread's CPU
     clock: what an answer costs whatever else the machine runs. Median and max of
     ``repeat`` calls."""
     live = app.state.registry.live[NAME]
     calls = {
-        "trials(index)": lambda: views.trials_page(live),
-        "trials(sort=score)": lambda: views.trials_page(live, sort="score"),
-        "trials(filter)": lambda: views.trials_page(
-            live, q="adam", status="TERMINATED", sort="last"
+        "trials(index)": lambda i: views.trials_page(live),
+        "trials(sort=score)": lambda i: views.trials_page(live, sort="score"),
+        "trials(filter)": lambda i: views.trials_page(
+            live, q=("adam", "sgd", "0.001")[i % 3], status="TERMINATED", sort="last"
         ),
-        "trials(filter 2 chars)": lambda: views.trials_page(
-            live, q="t0", sort="iteration", desc=True
+        "trials(filter 2 chars)": lambda i: views.trials_page(
+            live, q=f"t{i}", sort="iteration", desc=True
         ),
-        "trial": lambda: views.trial_detail(live, "t000001"),
-        "history": lambda: views.history(live),
-        "curves": lambda: views.curves(live),
-        "params": lambda: views.param_sample(live)[0],
-        "lineage": lambda: views.lineage(live),
-        "errors": lambda: views.errors(live),
-        "pareto": lambda: views.pareto(live),
+        "trial": lambda i: views.trial_detail(live, f"t{(trials // 3 + i) % trials:06d}"),
+        "history": lambda i: views.history(live),
+        "curves": lambda i: views.curves(live),
+        "params": lambda i: views.param_sample(live)[0],
+        "lineage": lambda i: views.lineage(live),
+        "errors": lambda i: views.errors(live),
+        "pareto": lambda i: views.pareto(live),
     }
     out = {}
     for key, fn in calls.items():
         ts = []
-        for _ in range(repeat):
+        for i in range(repeat):
             t = time.thread_time()
-            encode(fn())
+            encode(fn(i))
             ts.append((time.thread_time() - t) * 1000)
         out[key] = {"median": round(statistics.median(ts), 1), "max": round(max(ts), 1)}
     return out
+
+
+def append_cost(rounds: int = 6, batches: int = 200, batch: int = 250) -> dict[str, Any]:
+    """What the writer's summaries cost per appended result: ``SQLiteStore.append`` of
+    batches of results (50 trials, as the driver's batched writer sends them) with the
+    summaries kept, and with their per-batch update switched off, interleaved (A B A B);
+    µs per result, each round on a fresh store."""
+    from tunefleet.protocol import dumps
+    from tunefleet.storage.records import Record
+    from tunefleet.storage.stats import Summaries
+
+    keep = Summaries.update
+    out: dict[str, list[float]] = {"with summaries": [], "without": []}
+    for r in range(rounds):
+        for label in ("with summaries", "without") if r % 2 == 0 else ("without", "with summaries"):
+            Summaries.update = keep if label == "with summaries" else (lambda *a: None)  # type: ignore[method-assign]
+            root = tempfile.mkdtemp(prefix="tf-append-")
+            store = SQLiteStore(root)
+            store.create_experiment("a", {"metric": "loss", "mode": "min"})
+            recs = []
+            for b in range(batches):
+                one = []
+                for i in range(batch):
+                    tid = f"t{i % 50}"
+                    d = {
+                        "loss": 1.0 / (b + i + 1),
+                        "training_iteration": b + 1,
+                        "time_this_iter_s": 0.01,
+                        "trial_id": tid,
+                    }
+                    one.append(Record("result", tid, d, time.time(), 0, dumps(d)))
+                recs.append(one)
+            t = time.perf_counter()
+            for one in recs:
+                store.append("a", one)
+            out[label].append((time.perf_counter() - t) / (batches * batch) * 1e6)
+            store.close()
+    Summaries.update = keep  # type: ignore[method-assign]
+    med = {k: statistics.median(v) for k, v in out.items()}
+    return {
+        "us_per_result": {k: [round(x, 2) for x in v] for k, v in out.items()},
+        "median": {k: round(v, 2) for k, v in med.items()},
+        "ratio": round(med["with summaries"] / med["without"], 2),
+    }
 
 
 def main() -> None:
@@ -157,7 +201,24 @@ def main() -> None:
     ap.add_argument("--results-per-trial", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--storage-path", help="reuse (or build into) this directory")
+    ap.add_argument(
+        "--append-cost",
+        action="store_true",
+        help="measure only what the summaries cost the writer per appended result",
+    )
     args = ap.parse_args()
+    if args.append_cost:
+        print(
+            json.dumps(
+                {
+                    "load_before": os.getloadavg()[0],
+                    **append_cost(),
+                    "load_after": os.getloadavg()[0],
+                },
+                indent=1,
+            )
+        )
+        return
     if args.trials < 1 or args.results_per_trial < 1:
         ap.error("--trials and --results-per-trial must be at least 1")
     root = args.storage_path or tempfile.mkdtemp(prefix="tf-dash-bench-")
@@ -201,39 +262,63 @@ def main() -> None:
                 "errors": f"{base}/{NAME}/errors",
                 "pareto": f"{base}/{NAME}/pareto",
             }
-            loading_ms: list[float] = []  # every endpoint, asked while the model loads
+            loading_ms: dict[str, list[float]] = {k: [] for k in paths}
             while client.get(f"{base}/{NAME}").json()["loading"]:
-                for url in paths.values():
+                for key, url in paths.items():  # every endpoint, asked while the model loads
                     t = time.perf_counter()
                     r = client.get(url)
-                    loading_ms.append((time.perf_counter() - t) * 1000)
+                    loading_ms[key].append((time.perf_counter() - t) * 1000)
                     if r.status_code != 404:  # a trial not loaded yet is not there yet
                         r.raise_for_status()
             out["catch_up_s"] = round(time.perf_counter() - t0, 2)
+            every = [x for v in loading_ms.values() for x in v]
             out["while_loading_ms"] = {
-                "answers": len(loading_ms),
-                "median": round(statistics.median(loading_ms), 1) if loading_ms else None,
-                "max": round(max(loading_ms), 1) if loading_ms else None,
+                "answers": len(every),
+                "median": round(statistics.median(every), 1) if every else None,
+                "max": {k: round(max(v), 1) for k, v in loading_ms.items() if v},
             }
             summary = client.get(f"{base}/{NAME}").json()
             out["trials"], out["results"] = summary["trials"], summary["results"]
+            time.sleep(2 * POLL_S)  # the refresher's next round recomputes what was asked
             times: dict[str, list[float]] = {k: [] for k in paths}
-            for _ in range(args.repeat):  # interleaved: each round asks every endpoint once
+            fresh_keys = ("filter", "filter 2 chars", "sort", "trial", "curve of one trial")
+            fresh: dict[str, list[float]] = {k: [] for k in fresh_keys}
+            words = ["adam", "sgd", '"layers": 3', "0.0012", '"opt": "s', "9999", "t0123"]
+            for i in range(args.repeat):  # interleaved: each round asks every endpoint once
                 for key, url in paths.items():
                     t = time.perf_counter()
                     r = client.get(url)
                     times[key].append((time.perf_counter() - t) * 1000)
                     r.raise_for_status()
-            out["ms"] = {  # first: computed from the model; cached: the later rounds
-                k: {
+                # questions not asked before: computed on the request's path
+                tid = f"t{(args.trials // 2 + i) % args.trials:06d}"
+                asks = {
+                    "filter": f"{base}/{NAME}/trials?q={words[i % len(words)]}&sort=last",
+                    "filter 2 chars": f"{base}/{NAME}/trials?q=t{i}&status=TERMINATED",
+                    "sort": f"{base}/{NAME}/trials?sort={('score', 'last', 'iteration')[i % 3]}"
+                    f"&desc={'true' if i % 2 else 'false'}&offset={100 * i}",
+                    "trial": f"{base}/{NAME}/trials/{tid}",
+                    "curve of one trial": f"{base}/{NAME}/curves?trial={tid}",
+                }
+                for key, url in asks.items():
+                    t = time.perf_counter()
+                    r = client.get(url)
+                    fresh[key].append((time.perf_counter() - t) * 1000)
+                    r.raise_for_status()
+
+            def stats(v: list[float]) -> dict[str, float]:
+                return {
                     "first": round(v[0], 1),
-                    "cached_median": round(statistics.median(v[1:]), 1) if len(v) > 1 else None,
+                    "median": round(statistics.median(v), 1),
                     "max": round(max(v), 1),
                 }
-                for k, v in times.items()
-            }
-            out["max_ms_after_load"] = max(x["max"] for x in out["ms"].values())
-        out["compute_cpu_ms"] = view_cpu(app, args.repeat)
+
+            out["ms_polled"] = {k: stats(v) for k, v in times.items()}  # the page's polls
+            out["ms_on_request"] = {k: stats(v) for k, v in fresh.items()}  # new questions
+            out["max_ms_after_load"] = max(
+                x["max"] for d in (out["ms_polled"], out["ms_on_request"]) for x in d.values()
+            )
+        out["compute_cpu_ms"] = view_cpu(app, args.repeat, args.trials)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -278,6 +278,15 @@ def test_text_filter_index_matches_a_scan(tmp_path: Any) -> None:
             or (t.error and q.lower() in t.error.lower())
         ]
         assert got == want and page["total"] == len(want), q
+        for sort, key in (("score", "score"), ("last", "last"), ("iteration", "iteration")):
+            for desc in (False, True):
+                rows = views.trials_page(live, q=q, sort=sort, desc=desc, limit=500)["rows"]
+                assert sorted(r["trial_id"] for r in rows) == sorted(want)
+                vals = [r[key] for r in rows if r[key] is not None]
+                assert vals == sorted(vals, reverse=desc), (q, sort, desc)
+                nones = [r["index"] for r in rows if r[key] is None]  # last, in log order
+                assert [r[key] for r in rows[len(vals) :]] == [None] * len(nones)
+                assert nones == sorted(nones)
     assert views.trials_page(live, q="xyzzy")["rows"][0]["trial_id"] == "t1"
     assert views.trials_page(live, q="adam")["total"] > 0
 

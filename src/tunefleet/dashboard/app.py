@@ -33,6 +33,7 @@ STATIC = resources.files("tunefleet.dashboard") / "static"
 POLL_S = 0.5  # the refresher's period; the page polls every second
 IDLE_S = 60.0  # an experiment nobody looked at for this long is not refreshed
 IMPORTANCE_EVERY_S = 10.0
+PREWARM_S = 5.0  # answers asked for this recently are recomputed when the model changes
 _COOKIE = "tunefleet_token"
 _CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
@@ -57,10 +58,9 @@ class Registry:
         self.live: dict[str, LiveExperiment] = {}
         self.problems: dict[str, str] = {}
         self.seen: dict[str, float] = {}
-        self.answers: dict[
-            tuple[Any, ...], tuple[int, Any]
-        ] = {}  # (name, view...) -> (seq, answer)
-        self.memos: dict[tuple[Any, ...], tuple[int, Any]] = {}
+        # (name, view...) -> [model version, answer, how to compute it, last asked]
+        self.answers: dict[tuple[Any, ...], list[Any]] = {}
+        self.memos: dict[tuple[Any, ...], list[Any]] = {}
         self.importance: dict[str, dict[str, Any]] = {}  # the latest fit, per experiment
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -87,25 +87,46 @@ class Registry:
         return live
 
     def cached(self, name: str, key: tuple[Any, ...], live: LiveExperiment, fn: Any) -> Response:
-        """``fn()`` as JSON, recomputed only when the log has grown since: polls of a quiet
-        sweep cost a dict lookup. Encoded here with ``json`` (FastAPI's own encoder walks
-        every value in Python, several times slower for the large answers)."""
-        hit = self.answers.get((name, *key))
-        if hit is None or hit[0] != live.version:
-            seq = live.version
-            body = encode(fn())
-            if len(self.answers) > 256:
-                self.answers.clear()
-            hit = self.answers[(name, *key)] = (seq, body)
-        return Response(hit[1], media_type="application/json")
+        """``fn()`` as JSON, recomputed only when the model has changed since: polls of a
+        quiet sweep cost a dict lookup, and the refresher recomputes what was asked lately
+        as soon as the model changes (:meth:`_prewarm`), so a poll of a running sweep
+        does too. Encoded here with ``json`` (FastAPI's own encoder walks every value in
+        Python, several times slower for the large answers)."""
+        body = self._lookup(self.answers, (name, *key), live, lambda: encode(fn()))
+        return Response(body, media_type="application/json")
 
     def memo(self, name: str, key: tuple[Any, ...], live: LiveExperiment, fn: Any) -> Any:
         """``fn()``, recomputed only when the model has changed since (O(trials) walks
         that every poll of the list and the summary would repeat)."""
-        hit = self.memos.get((name, *key))
+        return self._lookup(self.memos, (name, *key), live, fn)
+
+    @staticmethod
+    def _lookup(table: dict[tuple[Any, ...], list[Any]], key: Any, live: Any, fn: Any) -> Any:
+        hit = table.get(key)
+        now = time.monotonic()
         if hit is None or hit[0] != live.version:
-            hit = self.memos[(name, *key)] = (live.version, fn())
+            version = live.version
+            value = fn()
+            if len(table) > 256:
+                table.clear()
+            hit = table[key] = [version, value, fn, now]
+        hit[3] = now
         return hit[1]
+
+    def _prewarm(self, name: str, live: LiveExperiment) -> None:
+        """Recompute, for the model's new version, the answers asked for in the last
+        ``PREWARM_S`` (what an open page polls): off the request path."""
+        version = live.version
+        now = time.monotonic()
+        for table in (self.memos, self.answers):
+            for key, hit in list(table.items()):
+                if key[0] != name or hit[0] == version or now - hit[3] > PREWARM_S:
+                    continue
+                try:
+                    value = hit[2]()
+                except Exception:  # noqa: BLE001 - the request that asks again says why
+                    continue
+                hit[0], hit[1] = version, value
 
     def _loop(self) -> None:
         wait = POLL_S
@@ -123,6 +144,8 @@ class Registry:
                     self.problems[name] = str(e)
                 if live.loading:
                     wait = 0.01  # still catching up: next step soon
+                else:
+                    self._prewarm(name, live)
 
     def status(self, name: str, live: LiveExperiment) -> str:
         status = live.replay.status

@@ -138,8 +138,10 @@ class TextIndex:
             self.conn = None
         self._pending: list[tuple[int, str]] = []
 
-    def put(self, tid: str, text: str) -> None:
+    def put(self, tid: str, text: str) -> bool:
+        """Index ``text`` as ``tid``'s (replacing its previous one); True if it is new."""
         text = text.lower()
+        new = tid not in self.rowid
         self.text[tid] = text
         row = self.rowid.get(tid)
         if row is None:
@@ -149,6 +151,7 @@ class TextIndex:
             self.flush()
             self.conn.execute("DELETE FROM t WHERE rowid = ?", (row,))
         self._pending.append((row, text))
+        return new
 
     def flush(self) -> None:
         if self._pending and self.conn is not None:
@@ -186,6 +189,9 @@ class LiveExperiment:
         self.counts: dict[str, int] = {}  # results per trial
         self.last_it: dict[str, float] = {}  # the last result's iteration
         self.errors: set[str] = set()  # trials with an error
+        # the same numbers by the text index's row number (a trial's first-seen position;
+        # NaN: none yet), so a filtered page is ordered with C-level keys over row numbers
+        self.by_row: dict[str, list[float]] = {"score": [], "last": [], "iteration": []}
         self.edges: list[dict[str, Any]] = []  # PBT/PB2: parent -> child, at an iteration
         self.improvements: list[Improvement] = []
         self.num_results = 0
@@ -423,6 +429,9 @@ class LiveExperiment:
         self.counts[key] = n + 1
         itf = float(it) if isinstance(it, int | float) else float(n + 1)
         self.last_it[key] = itf
+        row = self.text.rowid.get(key)
+        if row is not None:
+            self.by_row["iteration"][row] = itf
         self.num_results += 1
         dtf = _num(dt)
         if dtf is not None:
@@ -442,11 +451,17 @@ class LiveExperiment:
             v0 = vs[0]
             if v0 is None:  # as `tunefleet ls`: the last result's value, or none
                 self.lasts.pop(key, None)
+                if row is not None:
+                    self.by_row["last"][row] = math.nan
             else:
                 self.lasts[key] = v0
                 b = self.scores.get(key)
                 if b is None or sign0 * v0 < sign0 * b:
                     self.scores[key] = v0
+                    if row is not None:
+                        self.by_row["score"][row] = v0
+                if row is not None:
+                    self.by_row["last"][row] = v0
                 if self._best is None or sign0 * v0 < sign0 * self._best:
                     self._best = v0
                     self.improvements.append(
@@ -472,7 +487,11 @@ class LiveExperiment:
             return
         self._mark(seq, tid, kind, payload)
         if kind in (TRIAL_CREATED, TRIAL_RESTARTED):  # the config, as logged
-            self.text.put(tid, f"{tid} {data}")
+            if self.text.put(tid, f"{tid} {data}"):  # a new row: its numbers so far
+                nan = math.nan
+                self.by_row["score"].append(self.scores.get(tid, nan))
+                self.by_row["last"].append(self.lasts.get(tid, nan))
+                self.by_row["iteration"].append(self.last_it.get(tid, nan))
             parent = payload.get("parent" if kind == TRIAL_CREATED else "from_trial")
             if parent:
                 it = payload.get("iteration") if kind == TRIAL_RESTARTED else None

@@ -62,32 +62,26 @@ def trials_page(
     with live.lock:
         trials: Iterable[TrialSnapshot] = live.replay.trials.values()
         wanted = {s.strip().upper() for s in status.split(",")} if status else None
-        if q or wanted:
-            trials = _filtered(live, trials, q, wanted, ordered=sort == "index")
         want = offset + limit
-        if sort == "index":  # the log's order (a filtered list keeps it): no sort at all
-            ordered = trials if isinstance(trials, list) else list(trials)
-            total = len(ordered)
-            top = (ordered[::-1] if desc else ordered)[:want]
+        if q and sort in ("index", *live.by_row):  # over the text index's row numbers
+            top, total = _filtered_rows(live, q, wanted, sort, desc, want)
         else:
-            top, total = _select(live, trials, sort, desc, want)
+            if q or wanted:
+                trials = _filtered(live, trials, q, wanted, ordered=sort == "index")
+            if sort == "index":  # the log's order (a filtered list keeps it): no sort
+                ordered = trials if isinstance(trials, list) else list(trials)
+                total = len(ordered)
+                top = (ordered[::-1] if desc else ordered)[:want]
+            else:
+                top, total = _select(live, trials, sort, desc, want)
         rows = [trial_row(live, t) for t in top[offset:want]]
         return {"total": total, "offset": offset, "rows": rows, "seq": live.last_seq}
 
 
-def _filtered(
-    live: LiveExperiment,
-    trials: Iterable[TrialSnapshot],
-    q: str,
-    wanted: set[str] | None,
-    ordered: bool,
-) -> list[TrialSnapshot]:
-    """The trials whose status is ``wanted`` and whose id, logged config, status or error
-    holds ``q`` (case-insensitive): the config through the text index, the status by
-    status name, the error among the few trials that have one. In the log's order if
-    ``ordered`` (the index numbers trials as they were first logged)."""
-    if not q:
-        return [t for t in trials if t.status in wanted] if wanted else list(trials)
+def _matching_rows(live: LiveExperiment, q: str) -> list[int] | set[int]:
+    """The text index's row numbers of the trials whose id, logged config, status or error
+    holds ``q`` (case-insensitive): the config through the index, the status by status
+    name, the error among the few trials that have one."""
     needle = q.lower()
     every = live.replay.trials
     text = live.text
@@ -105,6 +99,52 @@ def _filtered(
         merged = set(rows)
         merged.update(r for tid in extra if (r := rowid.get(tid)) is not None)
         rows = merged
+    return rows
+
+
+def _filtered_rows(
+    live: LiveExperiment, q: str, wanted: set[str] | None, sort: str, desc: bool, want: int
+) -> tuple[list[TrialSnapshot], int]:
+    """A filtered page ordered by the log or by a per-trial number, on row numbers: heap
+    selection keyed by a list's ``__getitem__``, no Python call per trial."""
+    every = live.replay.trials
+    ids = live.text.ids
+    rows = _matching_rows(live, q)
+    if wanted:
+        get = every.get
+        rows = [r for r in rows if (t := get(ids[r])) is not None and t.status in wanted]
+    if sort == "index":
+        ordered = sorted(rows, reverse=desc)
+        top_rows = ordered[:want]
+    else:
+        values = live.by_row[sort]
+        valued = [r for r in rows if values[r] == values[r]]  # not NaN
+        pick = heapq.nlargest if desc else heapq.nsmallest
+        top_rows = pick(want, valued, key=values.__getitem__)
+        if len(top_rows) < want:  # then those without a value, in the log's order
+            none = sorted(r for r in rows if values[r] != values[r])
+            top_rows += none[: want - len(top_rows)]
+    get = every.get
+    top = [t for r in top_rows if (t := get(ids[r])) is not None]
+    return top, len(rows)
+
+
+def _filtered(
+    live: LiveExperiment,
+    trials: Iterable[TrialSnapshot],
+    q: str,
+    wanted: set[str] | None,
+    ordered: bool,
+) -> list[TrialSnapshot]:
+    """The trials whose status is ``wanted`` and whose id, logged config, status or error
+    holds ``q`` (case-insensitive): the config through the text index, the status by
+    status name, the error among the few trials that have one. In the log's order if
+    ``ordered`` (the index numbers trials as they were first logged)."""
+    if not q:
+        return [t for t in trials if t.status in wanted] if wanted else list(trials)
+    every = live.replay.trials
+    text = live.text
+    rows = _matching_rows(live, q)
     if ordered:
         rows = sorted(rows)
     ids = text.ids

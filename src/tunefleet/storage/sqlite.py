@@ -3,6 +3,7 @@
 Layout under the user's ``storage_path``::
 
     <root>/<name>/experiment.db        meta(key, value) + events(seq, kind, trial_id, ts, data)
+                                       + the writer's summaries of the log (stats.py)
     <root>/<name>/trials/<trial_id>/   the trial's artifacts and checkpoints
 
 WAL mode lets the one writer (the driver) commit while any number of readers (CLI, dashboard,
