@@ -300,6 +300,17 @@ class ExecutorConformance:
         assert of(h.quiet(0.2), "x") == []
         assert ex.capacity() == ex.total_slots()
 
+    def test_submit_refuses_a_running_trial_and_any_launch_after_close(self, h: Harness) -> None:
+        ex = h.start()
+        h.submit("d", "endless", config={"sleep": 0.01})
+        h.next_report("d")
+        with pytest.raises(RuntimeError, match="trial d is already running"):
+            h.submit("d", "endless", config={"sleep": 0.01})
+        h.next_report("d")  # the attempt that runs is not disturbed
+        ex.close()
+        with pytest.raises(RuntimeError, match=r"submit\(\) needs start\(\) first and no close"):
+            h.submit("e")
+
     def test_sync_reports_wait_for_reply(self, h: Harness) -> None:
         ex = h.start()
         h.submit("y", "count", config={"n": 3}, sync_reports=True)
