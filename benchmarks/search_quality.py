@@ -1,29 +1,36 @@
 """Search quality at equal cost: tunefleet's searchers against Optuna and the `dehb` package
-on multi-fidelity synthetic functions and two table benchmarks, offline.
+on multi-fidelity synthetic functions, two table benchmarks and two live workloads, offline.
 
 Functions (fidelity z = budget / max_budget, budgets 1, 3, 9, 27): Branin, Hartmann-3 and
 Hartmann-6 with the fidelity perturbations of Kandasamy et al. 2017 ("Multi-fidelity
 Bayesian Optimisation with Continuous Approximations", ICML, arXiv:1703.06240, App. C):
 lower fidelities are biased versions of the target, not noisy ones. Tables
 (``mlp_digits``, ``hgb_breast_cancer``): real scikit-learn learning curves looked up, see
-benchmarks/search_quality_extra.py and benchmarks/make_tables.py.
+benchmarks/search_quality_extra.py and benchmarks/make_tables.py. Live (``--live``):
+``live_mlp`` and ``live_lightgbm``, two `tunefleet bench` workloads trained for real
+(epochs of the PyTorch MLP, LightGBM boosting rounds; search_quality_extra.py).
 
 Cost accounting, the same for every method: evaluating a configuration from budget a to
 budget b costs (b − a)/27 full-fidelity equivalents (FFE; continuing a paused trial pays
 only the new part); one worker, so the simulated clock reads cost × 1 s per FFE. The
 incumbent is the best full-fidelity value seen so far (a trial stopped early never
 counts); we report simple regret (incumbent − optimum) at fixed cost checkpoints, its mean
-and the average rank of each method over functions × seeds at each checkpoint.
+and the average rank of each method over problems × seeds at each checkpoint.
 
-Multi-fidelity tunefleet methods run under one asynchronous-successive-halving loop
-(stopping variant, η = 3: a trial continues past a rung while it is in the top third of
-that rung's results so far), so only the searcher differs. Optuna's TPE + Hyperband uses
-Optuna's own HyperbandPruner with the same budgets. The `dehb` package runs its own
-brackets and pays every job from scratch (it keeps no checkpoint); it is in the table only
-if ``import dehb`` works (see search_quality_extra.py for why it is not a dependency).
+tunefleet's methods run as the library runs them: the searcher and scheduler objects in
+tunefleet's engine on its simulated executor (``tunefleet.simulation``, a virtual clock,
+one worker; a trial reports at budgets 1, 3, 9, 27 and checkpoints). ASHA is the paper's
+promotion variant (pause, resume the top 1/η); BOHB and DEHB run under Hyperband
+(``HyperBandForDEHB``; DEHB is told the ladder, ``max_t=27, reduction_factor=3``).
+Optuna's TPE + Hyperband uses Optuna's own HyperbandPruner with the same budgets. The
+`dehb` package runs its own brackets and pays every job from scratch (it keeps no
+checkpoint); it is in the table only if ``import dehb`` works (see search_quality_extra.py
+for why it is not a dependency).
 
 Run: ``.venv/bin/python benchmarks/search_quality.py --seeds 10 --out results.json
---chart docs/search_quality.png``; prints JSON.
+--chart docs/search_quality.png`` (seeds 0..9); ``--live --problems live_mlp,live_lightgbm
+--checkpoints 5,10`` for the live workloads; ``--methods`` picks methods. Prints JSON
+(per-seed regrets under ``regret``).
 """
 
 from __future__ import annotations
@@ -37,7 +44,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from search_quality_extra import available, dehb_package, smac_hyperband, table_functions
+from search_quality_extra import (
+    available,
+    dehb_package,
+    live_functions,
+    smac_hyperband,
+    table_functions,
+)
 
 BUDGETS = (1, 3, 9, 27)
 MAX_B = BUDGETS[-1]
@@ -107,6 +120,13 @@ class Tracker:
             self.best = value
         self.trace.append((self.cost, self.best - self.optimum))
 
+    def seen(self, cost: float, budget: float, value: float) -> None:
+        """A result the engine released at ``cost`` FFE (its clock, not a sum of steps)."""
+        self.cost = cost
+        if budget == MAX_B and value < self.best:
+            self.best = value
+        self.trace.append((self.cost, self.best - self.optimum))
+
     def at(self, c: float) -> float:
         regret = math.inf
         for cost, r in self.trace:
@@ -127,52 +147,76 @@ def _vec(cfg: dict[str, Any], d: int) -> np.ndarray:
     return np.array([cfg[f"x{i}"] for i in range(d)])
 
 
-def tunefleet_full(name: str) -> Callable[..., None]:
-    def run(f: Callable[..., float], d: int, tr: Tracker, seed: int, max_cost: float) -> None:
-        from tunefleet.search import create_searcher
+def tunefleet_engine(
+    search: Callable[[], Any], scheduler: Callable[[], Any]
+) -> Callable[..., None]:
+    """A tunefleet searcher/scheduler pair run by the engine itself (``tunefleet.simulation``:
+    the real loop on a virtual clock, one worker). A trial reports at budgets 1, 3, 9, 27
+    (``budget``), each step costing its budget increment in virtual seconds; a paused trial
+    resumes from its checkpoint and pays only the new part."""
 
-        s = create_searcher(name)
-        s.setup(_space(d), "loss", "min", seed, 10**6)
-        i = 0
-        while tr.cost < max_cost:
-            tid = f"t{i}"
-            i += 1
-            cfg = s.suggest(tid)
-            assert cfg is not None
-            v = f(_vec(cfg, d), 1.0)
-            tr.pay(0, MAX_B, v)
-            s.on_complete(tid, {"loss": v, "training_iteration": MAX_B})
+    def run(f: Callable[..., float], d: int, tr: Tracker, seed: int, max_cost: float) -> None:
+        from tunefleet.simulation import simulate
+        from tunefleet.worker.session import get_context
+
+        def trainable(config: dict[str, Any]) -> Any:
+            x = _vec(config, d)
+            for k in range(get_context().iteration, len(BUDGETS)):
+                b, prev = BUDGETS[k], (BUDGETS[k - 1] if k else 0)
+                yield {"loss": f(x, b / MAX_B), "budget": b, "time_this_iter_s": b - prev}, True
+
+        res = simulate(
+            trainable,
+            config=_space(d),
+            num_samples=10**6,
+            metric="loss",
+            mode="min",
+            scheduler=scheduler(),
+            search_alg=search(),
+            num_workers=1,
+            seed=seed,
+            time_budget_s=max_cost * MAX_B,
+        )
+        for r in res.records:
+            if r.kind == "result":
+                tr.seen(r.ts / MAX_B, r.data["budget"], r.data["loss"])
 
     return run
 
 
-def tunefleet_asha(name: str) -> Callable[..., None]:
-    def run(f: Callable[..., float], d: int, tr: Tracker, seed: int, max_cost: float) -> None:
-        from tunefleet.search import create_searcher
+def _asha() -> Any:
+    from tunefleet.schedulers import ASHAScheduler
 
-        s = create_searcher(name)
-        s.setup(_space(d), "loss", "min", seed, 10**6)
-        rungs: dict[int, list[float]] = {b: [] for b in BUDGETS}
-        i = 0
-        while tr.cost < max_cost:
-            tid = f"t{i}"
-            i += 1
-            cfg = s.suggest(tid)
-            assert cfg is not None
-            x, prev, last = _vec(cfg, d), 0, {}
-            for b in BUDGETS:
-                v = f(x, b / MAX_B)
-                tr.pay(prev, b, v)
-                prev = b
-                last = {"loss": v, "training_iteration": b}
-                s.on_result(tid, last)
-                rungs[b].append(v)
-                keep = max(1, len(rungs[b]) // 3)
-                if b < MAX_B and sorted(rungs[b]).index(v) >= keep:
-                    break
-            s.on_complete(tid, last)
+    # the paper's ASHA (pause and promote the top 1/η once a rung holds η results per
+    # promotion; Hyper-Tune's delayed promotion is this rule), not Ray's stopping variant
+    return ASHAScheduler(
+        time_attr="budget", max_t=MAX_B, grace_period=1, reduction_factor=3, variant="promotion"
+    )
 
-    return run
+
+def _hyperband() -> Any:
+    from tunefleet.schedulers.dehb import HyperBandForDEHB
+
+    # HyperBandForBOHB and HyperBandForDEHB are both Hyperband under their pair's name
+    return HyperBandForDEHB(time_attr="budget", max_t=MAX_B, reduction_factor=3)
+
+
+def _fifo() -> Any:
+    from tunefleet.schedulers import FIFOScheduler
+
+    return FIFOScheduler()
+
+
+def _searcher(cls: str, **kw: Any) -> Callable[[], Any]:
+    """``cls`` as ``module:Class`` under tunefleet.search, built fresh for every run."""
+
+    def make() -> Any:
+        import importlib
+
+        module, name = cls.split(":")
+        return getattr(importlib.import_module(f"tunefleet.search.{module}"), name)(**kw)
+
+    return make
 
 
 def optuna_method(kind: str) -> Callable[..., None]:
@@ -221,13 +265,19 @@ def _pruned() -> Any:
 
 
 METHODS: dict[str, Callable[..., None]] = {
-    "tunefleet random": tunefleet_full("random"),
-    "tunefleet tpe": tunefleet_full("tpe"),
-    "tunefleet ASHA+random": tunefleet_asha("random"),
-    "tunefleet ASHA+tpe": tunefleet_asha("tpe"),
-    "tunefleet ASHA+hypertune": tunefleet_asha("hypertune"),
-    "tunefleet ASHA+dehb": tunefleet_asha("dehb"),
-    "tunefleet ASHA+bohb": tunefleet_asha("bohb"),
+    "tunefleet random": tunefleet_engine(_searcher("variant:RandomSearch"), _fifo),
+    "tunefleet tpe": tunefleet_engine(_searcher("tpe:TPESearch"), _fifo),
+    "tunefleet ASHA+random": tunefleet_engine(_searcher("variant:RandomSearch"), _asha),
+    "tunefleet ASHA+tpe": tunefleet_engine(_searcher("tpe:TPESearch"), _asha),
+    "tunefleet ASHA+hypertune": tunefleet_engine(
+        _searcher("hypertune:HyperTuneSearch", time_attr="budget"), _asha
+    ),
+    "tunefleet HB+bohb": tunefleet_engine(
+        _searcher("bohb:TuneBOHB", time_attr="budget"), _hyperband
+    ),
+    "tunefleet HB+dehb": tunefleet_engine(
+        _searcher("dehb:DEHBSearch", time_attr="budget", max_t=MAX_B), _hyperband
+    ),
     "optuna tpe": optuna_method("tpe"),
     "optuna tpe+hyperband": optuna_method("tpe_hyperband"),
     "optuna cmaes": optuna_method("cmaes"),
@@ -253,9 +303,22 @@ def _ranks(values: list[float]) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seeds", type=int, default=10, help="seeds 0 .. N-1")
     ap.add_argument("--out", default=None, help="write the JSON here too")
     ap.add_argument("--chart", default=None, help="PNG: mean log10 regret vs cost")
+    ap.add_argument("--problems", default=None, help="comma-separated problem names (default: all)")
+    ap.add_argument("--methods", default=None, help="comma-separated method names (default: all)")
+    ap.add_argument(
+        "--checkpoints",
+        default=",".join(str(c) for c in CHECKPOINTS),
+        help="cost checkpoints in FFE; the last is each run's budget",
+    )
+    ap.add_argument(
+        "--live",
+        action="store_true",
+        help="add the two live `tunefleet bench` workloads (live_mlp, live_lightgbm: real "
+        "training, about 1-4 s per full-fidelity run on the 2-core dev machine)",
+    )
     ap.add_argument(
         "--smac",
         action="store_true",
@@ -269,38 +332,56 @@ def main() -> None:
         METHODS["smac3 hyperband"] = smac_hyperband(MAX_B)
     if args.seeds < 1:
         raise SystemExit("--seeds: must be >= 1")
+    problems = dict(FUNCTIONS)
+    if args.live:
+        problems.update(live_functions(MAX_B))
+    if args.problems:
+        wanted = args.problems.split(",")
+        unknown = sorted(set(wanted) - set(problems))
+        if unknown:
+            raise SystemExit(f"--problems: unknown {unknown}; known: {sorted(problems)}")
+        problems = {k: problems[k] for k in wanted}
+    methods = dict(METHODS)
+    if args.methods:
+        wanted = args.methods.split(",")
+        unknown = sorted(set(wanted) - set(methods))
+        if unknown:
+            raise SystemExit(f"--methods: unknown {unknown}; known: {sorted(methods)}")
+        methods = {k: methods[k] for k in wanted}
+    checkpoints = [float(c) for c in args.checkpoints.split(",")]
     warnings.filterwarnings("ignore")
-    max_cost = float(CHECKPOINTS[-1])
+    max_cost = checkpoints[-1]
     regret: dict[str, dict[str, list[list[float]]]] = {}  # fn -> method -> seed -> per ckpt
-    secs: dict[str, float] = {m: 0.0 for m in METHODS}
+    secs: dict[str, float] = {m: 0.0 for m in methods}
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # tiny linear algebra: BLAS threads only contend on a shared machine
-    for fn, (f, d, opt) in FUNCTIONS.items():
+    for fn, (f, d, opt) in problems.items():
         regret[fn] = {}
         for seed in range(args.seeds):
-            for method, go in METHODS.items():
+            for method, go in methods.items():
                 tr = Tracker(opt)
                 t0 = time.perf_counter()
                 go(f, d, tr, seed, max_cost)
                 secs[method] += time.perf_counter() - t0
-                regret[fn].setdefault(method, []).append([tr.at(c) for c in CHECKPOINTS])
-    ranks = {m: [0.0] * len(CHECKPOINTS) for m in METHODS}
-    mean = {fn: {m: [0.0] * len(CHECKPOINTS) for m in METHODS} for fn in FUNCTIONS}
-    n = len(FUNCTIONS) * args.seeds
-    for fn in FUNCTIONS:
-        for k in range(len(CHECKPOINTS)):
+                regret[fn].setdefault(method, []).append([tr.at(c) for c in checkpoints])
+    ranks = {m: [0.0] * len(checkpoints) for m in methods}
+    mean = {fn: {m: [0.0] * len(checkpoints) for m in methods} for fn in problems}
+    n = len(problems) * args.seeds
+    for fn in problems:
+        for k in range(len(checkpoints)):
             for seed in range(args.seeds):
-                vals = [regret[fn][m][seed][k] for m in METHODS]
-                for m, r in zip(METHODS, _ranks(vals), strict=True):
+                vals = [regret[fn][m][seed][k] for m in methods]
+                for m, r in zip(methods, _ranks(vals), strict=True):
                     ranks[m][k] += r / n
-            for m in METHODS:
+            for m in methods:
                 mean[fn][m][k] = float(np.mean([regret[fn][m][s][k] for s in range(args.seeds)]))
     out = {
-        "checkpoints_ffe": list(CHECKPOINTS),
-        "seeds": args.seeds,
+        "checkpoints_ffe": checkpoints,
+        "seeds": list(range(args.seeds)),
         "average_rank": ranks,
         "mean_regret": mean,
+        "regret": regret,
         "searcher_seconds": secs,
     }
     text = json.dumps(out, indent=1)
@@ -317,27 +398,28 @@ def main() -> None:
         colors = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
         style = {
             m: {"color": colors[i % 20], "ls": "-" if m.startswith("tunefleet") else "--"}
-            for i, m in enumerate(METHODS)
+            for i, m in enumerate(methods)
         }
-        rows = math.ceil((len(FUNCTIONS) + 1) / 3)
+        rows = math.ceil((len(problems) + 1) / 3)
         fig, grid = plt.subplots(rows, 3, figsize=(15, 4 * rows), squeeze=False)
         axes = list(grid.ravel())
-        for ax in axes[len(FUNCTIONS) + 1 :]:
+        for ax in axes[len(problems) + 1 :]:
             ax.set_visible(False)
-        axes = axes[: len(FUNCTIONS) + 1]
-        for ax, fn in zip(axes, FUNCTIONS, strict=False):
-            for m in METHODS:
+        axes = axes[: len(problems) + 1]
+        for ax, fn in zip(axes, problems, strict=False):
+            for m in methods:
                 floor = [math.log10(max(v, 1e-4)) for v in mean[fn][m]]  # 0 shows as -4
-                ax.plot(CHECKPOINTS, floor, label=m, **style[m])
+                ax.plot(checkpoints, floor, label=m, **style[m])
             ax.set_title(fn)
             ax.set_xlabel("cost (full-fidelity equivalents)")
             ax.set_ylabel("log10 mean regret")
-        for m in METHODS:
-            axes[-1].plot(CHECKPOINTS, ranks[m], label=m, **style[m])
+        for m in methods:
+            axes[-1].plot(checkpoints, ranks[m], label=m, **style[m])
         axes[-1].set_title("average rank (lower is better)")
         axes[-1].legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(args.chart, dpi=80)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -18,8 +18,10 @@ Hyperband, η = 3), ask/tell; like `dehb`, each job runs from scratch and pays b
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import math
 import pathlib
 import tempfile
 from collections.abc import Callable
@@ -132,3 +134,88 @@ def smac_hyperband(max_b: int) -> Callable[..., None]:
                 opt.tell(trial, TrialValue(cost=v))
 
     return run
+
+
+# ------------------------------------------------------------------- live workloads
+class _Enough(Exception):
+    """Ends a workload's training loop once it has reached the asked-for iteration."""
+
+
+class _Session:
+    """tunefleet bench's TrialSession protocol for one call: restores ``state``, trains up
+    to iteration ``until`` and keeps the last metrics and state."""
+
+    threads = 1
+
+    def __init__(self, state: Any, until: int) -> None:
+        self.state = state
+        self.until = until
+        self.last: dict[str, float] = {}
+
+    def restore(self) -> Any:
+        return self.state
+
+    def report(self, metrics: dict[str, float], state: Any = None) -> None:
+        self.last, self.state = dict(metrics), state
+        if state is not None and int(state["iteration"]) >= self.until:
+            raise _Enough
+
+
+def live_functions(
+    max_b: int, rows: int = 300
+) -> dict[str, tuple[Callable[[np.ndarray, float], float], int, float]]:
+    """Two `tunefleet bench` workloads trained for real (their own training loops, spaces
+    and checkpoints, through the bench's framework-neutral session): ``live_mlp`` (the
+    PyTorch MLP, budget = epochs) and ``live_lightgbm`` (LightGBM, budget = 10 boosting
+    rounds), 1 to ``max_b`` iterations (the bench's 20 raised to ``max_b`` so the ladder
+    is the suite's). Data: a 3-class ``make_classification`` set of ``rows`` rows (70/30
+    split, seed 0), small so a 40-FFE run takes seconds. The value is validation error
+    (1 − accuracy); the optimum is unknown, so "regret" is the error itself (ranks do not
+    depend on it). A configuration asked for at a larger budget continues from the state
+    it reached before (kept in memory, 256 at most), as a checkpointed trial would; the
+    cost rule is the suite's either way."""
+    from sklearn.datasets import make_classification
+    from sklearn.model_selection import train_test_split
+
+    import tunefleet
+    from tunefleet.bench.workload import Dataset
+    from tunefleet.bench.workloads import boosting, mlp
+
+    mlp.MAX_ITERATIONS = boosting.MAX_ITERATIONS = max_b  # type: ignore[misc]
+    X, y = make_classification(
+        n_samples=rows, n_features=20, n_informative=8, n_classes=3, flip_y=0.05, random_state=0
+    )
+    xt, xv, yt, yv = train_test_split(X, y, test_size=0.3, random_state=0)
+    data = Dataset(xt.astype(np.float32), yt, xv.astype(np.float32), yv, classes=3)
+    out = {}
+    for name, wl in (("live_mlp", mlp.MLP), ("live_lightgbm", boosting.LIGHTGBM)):
+        space = wl.space(tunefleet)
+        keys = sorted(space)
+        done: dict[tuple[float, ...], tuple[Any, float]] = {}  # config -> (state, error)
+
+        def f(
+            u: np.ndarray,
+            z: float,
+            wl: Any = wl,
+            space: Any = space,
+            keys: Any = keys,
+            done: Any = done,
+        ) -> float:
+            cfg = {k: space[k].from_unit(float(ui)) for k, ui in zip(keys, u, strict=True)}
+            until = max(1, round(z * max_b))
+            key = tuple(round(float(ui), 12) for ui in u)
+            state, error = done.get(key, (None, math.nan))
+            if state is not None and int(state["iteration"]) == until:
+                return float(error)
+            if state is not None and int(state["iteration"]) > until:
+                state = None  # asked for less than it reached: train again from scratch
+            sess = _Session(state, until)
+            with contextlib.suppress(_Enough):
+                wl.train(cfg, data, sess)
+            if len(done) >= 256:
+                done.clear()
+            done[key] = (sess.state, 1.0 - float(sess.last["accuracy"]))
+            return done[key][1]
+
+        out[name] = (f, len(keys), 0.0)
+    return out
