@@ -162,6 +162,7 @@ def check_compatible(s: RunSpec, name: str, old: dict[str, Any]) -> bool:
 _RECORDED_SETTINGS = {
     "metric": ("metric", "metric"),
     "mode": ("mode", "mode"),
+    "constraints": ("constraints", "constraints"),
     "num_samples": ("num_samples", "num_samples"),
     "time_budget_s": ("time_budget_s", "time_budget_s"),
     "max_concurrent_trials": ("max_concurrent_trials", "max_concurrent_trials"),

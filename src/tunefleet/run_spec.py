@@ -22,7 +22,7 @@ from typing import Any
 
 from tunefleet.errors import TuneTypeError, TuneValueError
 from tunefleet.executors.base import Executor
-from tunefleet.objectives import check_components, validate_objectives
+from tunefleet.objectives import check_components, tell_constraints, validate_objectives
 from tunefleet.protocol import Resources
 from tunefleet.schedulers import Scheduler, create_scheduler
 from tunefleet.search.base import Searcher
@@ -59,6 +59,9 @@ class RunSpec:
     executor: Executor
     seed: int | None
     callbacks: list[Any] = field(default_factory=list)
+    # Outcome constraints ("latency <= 10", or a key whose value must be <= 0): an
+    # infeasible trial is never best nor on the Pareto front (tunefleet.search.constraints)
+    constraints: list[str] = field(default_factory=list)
     checkpoint_frequency: int = 0
     checkpoint_at_end: bool = False
     stop_repr: str | None = None
@@ -209,6 +212,7 @@ def build_spec(
     num_samples: int = 1,
     metric: str | list[str] | None = None,
     mode: str | list[str] | None = None,
+    constraints: list[str] | None = None,
     search_alg: Any = None,
     scheduler: Any = None,
     stop: Any = None,
@@ -309,6 +313,7 @@ def build_spec(
     _check_objective(searcher, "search_alg", metric, mode)
     _check_objective(sched, "scheduler", metric, mode)
     check_components(metric, searcher, sched)
+    constraints = tell_constraints(constraints, searcher)
     if resources_per_trial is None:
         resources_per_trial = getattr(trainable, "_tunefleet_resources", None)
     resources = parse_resources(resources_per_trial)
@@ -362,6 +367,7 @@ def build_spec(
         num_samples=num_samples,
         metric=metric,
         mode=mode,
+        constraints=constraints,
         searcher=searcher,
         scheduler=sched,
         stopper=stopper,
@@ -453,6 +459,7 @@ def experiment_spec(s: RunSpec, name: str, total: int | None, prefix: str) -> di
         "name": name,
         "metric": s.metric,
         "mode": s.mode,
+        "constraints": s.constraints,
         "num_samples": s.num_samples,
         "total_trials": total,
         "space": space_to_json(s.config),
