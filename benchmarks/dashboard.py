@@ -162,6 +162,7 @@ def append_cost(rounds: int = 6, batches: int = 200, batch: int = 250) -> dict[s
 
     keep = Summaries.update
     out: dict[str, list[float]] = {"with summaries": [], "without": []}
+    cpu: dict[str, list[float]] = {"with summaries": [], "without": []}  # this process's
     for r in range(rounds):
         for label in ("with summaries", "without") if r % 2 == 0 else ("without", "with summaries"):
             Summaries.update = keep if label == "with summaries" else (lambda *a: None)  # type: ignore[method-assign]
@@ -181,17 +182,22 @@ def append_cost(rounds: int = 6, batches: int = 200, batch: int = 250) -> dict[s
                     }
                     one.append(Record("result", tid, d, time.time(), 0, dumps(d)))
                 recs.append(one)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             for one in recs:
                 store.append("a", one)
             out[label].append((time.perf_counter() - t) / (batches * batch) * 1e6)
+            cpu[label].append((time.process_time() - c) / (batches * batch) * 1e6)
             store.close()
     Summaries.update = keep  # type: ignore[method-assign]
     med = {k: statistics.median(v) for k, v in out.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     return {
         "us_per_result": {k: [round(x, 2) for x in v] for k, v in out.items()},
         "median": {k: round(v, 2) for k, v in med.items()},
         "ratio": round(med["with summaries"] / med["without"], 2),
+        "cpu_us_per_result": {k: [round(x, 2) for x in v] for k, v in cpu.items()},
+        "cpu_median": {k: round(v, 2) for k, v in med_cpu.items()},
+        "cpu_ratio": round(med_cpu["with summaries"] / med_cpu["without"], 2),
     }
 
 

@@ -34,6 +34,7 @@ POLL_S = 0.5  # the refresher's period; the page polls every second
 IDLE_S = 60.0  # an experiment nobody looked at for this long is not refreshed
 IMPORTANCE_EVERY_S = 10.0
 PREWARM_S = 5.0  # answers asked for this recently are recomputed when the model changes
+LOADING_REUSE_S = 1.0  # while a model loads, an answer is recomputed at most this often
 _COOKIE = "tunefleet_token"
 _CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
@@ -58,7 +59,7 @@ class Registry:
         self.live: dict[str, LiveExperiment] = {}
         self.problems: dict[str, str] = {}
         self.seen: dict[str, float] = {}
-        # (name, view...) -> [model version, answer, how to compute it, last asked]
+        # (name, view...) -> [model version, answer, how to compute it, last asked, computed]
         self.answers: dict[tuple[Any, ...], list[Any]] = {}
         self.memos: dict[tuple[Any, ...], list[Any]] = {}
         self.importance: dict[str, dict[str, Any]] = {}  # the latest fit, per experiment
@@ -104,12 +105,15 @@ class Registry:
     def _lookup(table: dict[tuple[Any, ...], list[Any]], key: Any, live: Any, fn: Any) -> Any:
         hit = table.get(key)
         now = time.monotonic()
-        if hit is None or hit[0] != live.version:
+        stale = hit is None or hit[0] != live.version
+        if stale and hit is not None and live.loading and now - hit[4] < LOADING_REUSE_S:
+            stale = False  # while loading the model changes at every step: once a second
+        if stale or hit is None:
             version = live.version
             value = fn()
             if len(table) > 256:
                 table.clear()
-            hit = table[key] = [version, value, fn, now]
+            hit = table[key] = [version, value, fn, now, time.monotonic()]
         hit[3] = now
         return hit[1]
 
@@ -126,7 +130,7 @@ class Registry:
                     value = hit[2]()
                 except Exception:  # noqa: BLE001 - the request that asks again says why
                     continue
-                hit[0], hit[1] = version, value
+                hit[0], hit[1], hit[4] = version, value, time.monotonic()
 
     def _loop(self) -> None:
         wait = POLL_S

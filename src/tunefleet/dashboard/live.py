@@ -56,7 +56,7 @@ from tunefleet.storage.stats import json_path
 from tunefleet.storage.stats import number as _num
 
 CHUNK = 10_000  # log rows per fold step: the lock is released between steps
-BASE_CHUNK = 2_000  # lifecycle rows per step of the start-up replay
+BASE_CHUNK = 1_000  # lifecycle rows per step of the start-up replay (the lock's hold)
 #: what the start-up replay reads (every kind but results and the components' state)
 BASE_KINDS = (
     EXPERIMENT_STARTED,

@@ -157,15 +157,9 @@ class Summaries:
     def update(self, conn: sqlite3.Connection, records: Sequence[Record], first: int) -> None:
         """Inside the writer's transaction: fold ``records`` (given ``seq`` ``first``,
         ``first + 1``, ...) into the tables."""
-        metric = self.metric
+        metric: Any = self.metric  # None: no key is None, so no value
         items = [
-            (
-                first + i,
-                r.trial_id,
-                r.ts,
-                r.data.get("time_this_iter_s"),
-                r.data.get(metric) if metric is not None else None,
-            )
+            (first + i, r.trial_id, r.ts, r.data.get("time_this_iter_s"), r.data.get(metric))
             for i, r in enumerate(records)
             if r.kind == RESULT
         ]
@@ -174,6 +168,8 @@ class Summaries:
         self._set_seq(conn, first + len(records) - 1)
 
     def _write(self, conn: sqlite3.Connection, items: Iterable[tuple[Any, ...]]) -> None:
+        # the driver's thread runs this for every batch: plain float checks inline (a
+        # finite float is x - x == 0; NaN and infinities are not), number() for the rest
         per: dict[str, list[Any]] = {}
         improved = []
         sign = self.sign
@@ -181,16 +177,19 @@ class Summaries:
         for seq, tid, ts, dt, v in items:
             if tid is None:
                 continue
-            dt = number(dt) or 0.0
-            v = number(v)
+            if type(dt) is not float or dt - dt != 0.0:
+                dt = number(dt) or 0.0
+            if v is not None and (type(v) is not float or v - v != 0.0):
+                v = number(v)
             results += 1
             compute += dt
             p = per.get(tid)
             if p is None:
-                p = per[tid] = [tid, 0, 0, 0.0, None, None]
-            p[1] += 1
-            p[2] = seq
-            p[3] += dt
+                p = per[tid] = [tid, 1, seq, dt, None, None]
+            else:
+                p[1] += 1
+                p[2] = seq
+                p[3] += dt
             if v is not None:
                 if p[4] is None or sign * v < sign * p[4]:
                     p[4], p[5] = v, seq
