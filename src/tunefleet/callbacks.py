@@ -115,7 +115,8 @@ class CallbackTrial:
         self._trial = trial
         self.trial_id = trial.trial_id
         self.trainable_name = trainable_name
-        self.logdir = os.path.join(trials_dir, trial.trial_id) if trials_dir else ""
+        folder = trial.dirname or trial.trial_id
+        self.logdir = os.path.join(trials_dir, folder) if trials_dir else ""
         self.local_path = self.path = self.local_dir = self.logdir
         self.experiment_tag = trial.trial_id
         self._name = str(namer(self)) if namer is not None else trial.trial_id

@@ -16,8 +16,6 @@ MEANINGLESS: dict[str, str] = {
     "progress_reporter": "tunefleet prints its own progress (verbose=)",
     "sync_config": "trial directories go straight to checkpoint_storage; nothing to sync",
     "log_to_file": "a trial's output goes to the driver's console",
-    "trial_dirname_creator": "trial directories are named by trial ids",
-    "chdir_to_trial_dir": "trials run in the driver's working directory",
     "export_formats": "checkpoints are stored as written",
     "restore": "use resume=True or Tuner.restore",
     "server_port": "there is no Tune server; the dashboard reads the store",
@@ -39,6 +37,7 @@ MEANINGLESS: dict[str, str] = {
     "storage_filesystem": "use checkpoint_storage with checkpoint_storage_options",
     "checkpoint_keep_all_ranks": "rank 0 reports the checkpoint",
     "_entrypoint": "internal to Ray",
+    "_remote_string_queue": "internal to Ray",
     "_experiment_checkpoint_dir": "internal to Ray",
 }
 _warned: set[str] = set()
@@ -110,3 +109,75 @@ def _numeric_stop(stop: Any) -> Any:
     if isinstance(stop, dict):
         return {k: int(v) if isinstance(v, bool) else v for k, v in stop.items()}
     return stop
+
+
+# Ray 2.x's resume suffixes ("AUTO+ERRORED") and 1.x's "ERRORED_ONLY": which trials a
+# resume runs again, as (resume_errored, restart_errored, resume_unfinished)
+_RESUME_SUFFIXES = {
+    "ERRORED": (True, False, True),
+    "RESTART_ERRORED": (False, True, True),
+    "ERRORED_ONLY": (True, False, False),
+    "RESTART_ERRORED_ONLY": (False, True, False),
+}
+_RESUME_BASES = ("AUTO", "LOCAL", "REMOTE", "PROMPT", "MUST", "TRUE")
+
+
+def resume_options(resume: Any, resume_config: Any = None) -> tuple[Any, dict[str, bool]]:
+    """Ray's ``resume`` string (``"LOCAL"``, ``"AUTO+ERRORED"``, 1.x ``"ERRORED_ONLY"``) and
+    ``resume_config=ResumeConfig(...)`` (Ray 2.10+) as tunefleet's ``resume`` and the flags
+    of ``Tuner.restore`` (``resume_errored``, ``restart_errored``, ``resume_unfinished``)."""
+    from tunefleet.errors import TuneValueError
+
+    flags: dict[str, bool] = {}
+    if isinstance(resume, str) and "+" in resume or resume == "ERRORED_ONLY":
+        base, *suffixes = str(resume).upper().split("+")
+        if base == "ERRORED_ONLY":  # Ray 1.x: rerun the errored trials from scratch
+            base, suffixes = "LOCAL", ["RESTART_ERRORED_ONLY"]
+        if base not in _RESUME_BASES or any(s not in _RESUME_SUFFIXES for s in suffixes):
+            raise TuneValueError(
+                f"resume: {resume!r} is not one of Ray's values (True, 'AUTO', 'LOCAL', "
+                f"'REMOTE', 'PROMPT', with '+{'/+'.join(_RESUME_SUFFIXES)}')"
+            )
+        for s in suffixes:
+            errored, restart, unfinished = _RESUME_SUFFIXES[s]
+            flags["resume_errored"] = flags.get("resume_errored", False) or errored
+            flags["restart_errored"] = flags.get("restart_errored", False) or restart
+            flags["resume_unfinished"] = flags.get("resume_unfinished", True) and unfinished
+        resume = True if base in ("LOCAL", "REMOTE", "PROMPT", "TRUE") else base
+    elif resume == "PROMPT":
+        resume = True
+    if resume_config is not None:
+        flags.update(resume_config_flags(resume_config))
+        if resume is False:
+            resume = "AUTO"  # Ray: a ResumeConfig resumes the experiment if there is one
+    return resume, flags
+
+
+def resume_config_flags(config: Any) -> dict[str, bool]:
+    """``ResumeConfig(unfinished=, errored=, finished=)`` (each "resume", "restart" or
+    "skip", or Ray's ``ResumeType``) as the ``Tuner.restore`` flags."""
+    from tunefleet.errors import TuneValueError
+
+    def kind(field: str, default: str) -> str:
+        value = getattr(config, field, default)
+        return str(getattr(value, "value", value)).lower()
+
+    unfinished, errored, finished = (
+        kind("unfinished", "resume"),
+        kind("errored", "skip"),
+        kind("finished", "skip"),
+    )
+    for field, value in (("unfinished", unfinished), ("errored", errored)):
+        if value not in ("resume", "restart", "skip"):
+            raise TuneValueError(
+                f"resume_config.{field}: expected 'resume', 'restart' or 'skip', got {value!r}"
+            )
+    if unfinished == "restart":
+        warn_once("resume_config.unfinished", "'restart' resumes unfinished trials instead")
+    if finished != "skip":
+        warn_once("resume_config.finished", "finished trials are never run again")
+    return {
+        "resume_unfinished": unfinished != "skip",
+        "resume_errored": errored == "resume",
+        "restart_errored": errored == "restart",
+    }

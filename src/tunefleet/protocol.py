@@ -127,6 +127,10 @@ class Launch:
     # Seconds the processes the trial started get between SIGTERM and SIGKILL when the
     # attempt ends (worker/reaper.py); run(kill_grace_s=...).
     kill_grace_s: float = 5.0
+    # Ray's chdir_to_trial_dir: the local directory the attempt runs in (created if
+    # needed; the worker's own working directory comes back when the attempt ends), or
+    # None to leave the worker's working directory as it is.
+    working_dir: str | None = None
 
     def run_fields(self) -> tuple[Any, ...]:
         """What a worker needs to start this attempt, in the order of the worker-side
@@ -145,6 +149,7 @@ class Launch:
             self.stop_criteria,
             self.storage_options,
             self.kill_grace_s,
+            self.working_dir,
         )
 
 
@@ -332,7 +337,8 @@ Command = LaunchTrial | HaltTrial | Reply
 # kind                   trial_id   data
 # =====================  =========  ===========================================================
 # experiment_started     –          {"run": n}   (n = 0 first start, 1.. for each resume)
-# trial_created          id         {"config", "index", "parent": id|None, "checkpoint": path|None}
+# trial_created          id         {"config", "index", "parent": id|None, "checkpoint": path|None,
+#                                    "dirname": its folder under trials/ (only when not its id)}
 # trial_started          id         {"attempt", "checkpoint": path|None}  (written at launch,
 #                                    before the executor has placed the attempt)
 # trial_placed           id         {"attempt", "worker"}  where the executor placed the attempt

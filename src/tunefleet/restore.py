@@ -75,6 +75,7 @@ def trial_from_snapshot(snap: Any) -> Trial:
         created_at=snap.created or 0.0,
         started_at=snap.started,
         finished_at=snap.finished,
+        dirname=getattr(snap, "dirname", None),
     )
 
 

@@ -228,7 +228,7 @@ class Results(PlotMethods):
             checkpoint=Checkpoint(ckpt) if ckpt else None,
             error=s.error,
             traceback=s.traceback,
-            path=self._store.trial_dir(self.name, s.trial_id),
+            path=self._store.trial_dir(self.name, s.dirname or s.trial_id),
             index=s.index,
             num_results=s.num_results,
             num_failures=s.num_failures,

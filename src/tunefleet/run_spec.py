@@ -84,6 +84,10 @@ class RunSpec:
     reproducible: bool = False  # decide in a canonical order (engine/canonical.py)
     # Resume from a storage path others can write (storage/trust.py).
     trust_storage: bool = False
+    # Ray's trial_dirname_creator (a trial's folder name) and chdir_to_trial_dir (attempts
+    # run in their trial's directory): tunefleet/trial_dirs.py
+    trial_dirname_creator: Any = None
+    chdir_to_trial_dir: bool = True
     # Seconds between snapshots of the log mirrored beside remote checkpoints (log_mirror.py).
     log_mirror_interval_s: float = 30.0
     # Seconds a trial's processes get between SIGTERM and SIGKILL at its end (worker/reaper.py).
@@ -243,6 +247,8 @@ def build_spec(
     restart_errored: bool = False,
     reproducible: bool = False,
     trust_storage: bool = False,
+    trial_dirname_creator: Any = None,
+    chdir_to_trial_dir: Any = None,
     log_mirror_interval_s: float | None = None,
     kill_grace_s: float = 5.0,
 ) -> RunSpec:
@@ -292,6 +298,13 @@ def build_spec(
         raise TuneTypeError(f"reproducible: expected True or False, got {reproducible!r}")
     if not isinstance(trust_storage, bool):
         raise TuneTypeError(f"trust_storage: expected True or False, got {trust_storage!r}")
+    from tunefleet.trial_dirs import chdir_default
+
+    if trial_dirname_creator is not None and not callable(trial_dirname_creator):
+        raise TuneTypeError(
+            f"trial_dirname_creator: expected a function, got {trial_dirname_creator!r:.60}"
+        )
+    chdir = chdir_default(chdir_to_trial_dir)
     kill_grace_s = _check_seconds(kill_grace_s, "kill_grace_s", zero=True)
     if log_mirror_interval_s is None:
         from tunefleet.log_mirror import interval_s
@@ -403,6 +416,8 @@ def build_spec(
         resume_errored=bool(resume_errored),
         restart_errored=bool(restart_errored),
         trust_storage=trust_storage,
+        trial_dirname_creator=trial_dirname_creator,
+        chdir_to_trial_dir=chdir,
         log_mirror_interval_s=log_mirror_interval_s,
         kill_grace_s=kill_grace_s,
     )

@@ -29,7 +29,7 @@ from tunefleet.dashboard import dashboard_hint
 from tunefleet.engine import Engine, EngineConfig, HaltTrial, LaunchTrial, Reply
 from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
 from tunefleet.executors.base import Executor
-from tunefleet.legacy_args import adapt
+from tunefleet.legacy_args import adapt, resume_options
 from tunefleet.log_mirror import start_mirror
 from tunefleet.progress import Progress
 from tunefleet.protocol import (
@@ -191,6 +191,8 @@ class Runner:
             self.store.create_experiment(self.name, spec)
         exp_dir = self.store.experiment_dir(self.name)
         trials_dir = os.path.join(exp_dir, "trials")
+        from tunefleet.trial_dirs import dirname_function, working_dir_function
+
         if s.checkpoint_storage is not None:
             from tunefleet.checkpoint_store import join, register_storage_options
 
@@ -208,6 +210,12 @@ class Runner:
             resources=s.resources.total(),
             trial_id_prefix=prefix,
             trial_dir=_trial_dir_fn(trials_dir),
+            trial_dirname=dirname_function(
+                s.trial_dirname_creator, trainable_name(s.raw_trainable), s.callbacks
+            ),
+            working_dir=working_dir_function(trials_dir, os.path.join(exp_dir, "trials"))
+            if s.chdir_to_trial_dir
+            else None,
             checkpoint_frequency=s.checkpoint_frequency,
             checkpoint_at_end=s.checkpoint_at_end,
             reproducible=s.reproducible,
@@ -510,8 +518,6 @@ _IGNORED_RAY_ARGS = (
     "log_to_file",
     "reuse_actors",
     "trial_name_creator",
-    "trial_dirname_creator",
-    "chdir_to_trial_dir",
     "local_dir",
     "export_formats",
     "keep_checkpoints_num",
@@ -594,6 +600,9 @@ def run(
     the processes it started get SIGTERM, then this many seconds to exit before SIGKILL
     (0: SIGKILL at once; worker/reaper.py).
     """
+    dirname_creator = ray_args.pop("trial_dirname_creator", None)
+    chdir = ray_args.pop("chdir_to_trial_dir", None)
+    resume, resume_flags = resume_options(resume, ray_args.pop("resume_config", None))
     run_or_experiment, stop, verbose, callbacks = adapt(
         run_or_experiment, stop, verbose, callbacks, ray_args
     )
@@ -657,6 +666,9 @@ def run(
         checkpoint_storage_options=checkpoint_storage_options,
         reproducible=reproducible,
         trust_storage=trust_storage,
+        trial_dirname_creator=dirname_creator,
+        chdir_to_trial_dir=chdir,
+        **resume_flags,
         log_mirror_interval_s=log_mirror_interval_s,
         kill_grace_s=kill_grace_s,
     )

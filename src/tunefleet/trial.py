@@ -58,6 +58,8 @@ class Trial:
     pending_decision: str | None = None  # "stop" or "pause" sent, waiting for the worker
     restart_config: dict[str, Any] | None = None  # PBT: relaunch with this config ...
     restart_checkpoint: str | None = None  # ... from this checkpoint
+    # Folder name under the experiment's trials/ (Ray's trial_dirname_creator); None: the id
+    dirname: str | None = None
     checkpoint_hash: str | None = None  # content hash of `checkpoint` (None: unknown/marker)
     # The last CHECKPOINT_HISTORY (path, iteration, hash) of this trial, oldest first: what
     # a restore falls back to when the latest checkpoint fails verification.

@@ -159,6 +159,8 @@ class Tuner:
             resume_errored=flags.get("resume_errored", False),
             restart_errored=flags.get("restart_errored", False),
             trust_storage=rc.trust_storage,
+            trial_dirname_creator=tc.trial_dirname_creator,
+            chdir_to_trial_dir=tc.chdir_to_trial_dir,
             log_mirror_interval_s=rc.log_mirror_interval_s,
             kill_grace_s=rc.kill_grace_s,
         )
@@ -186,7 +188,7 @@ class Tuner:
         restart_errored: bool = False,
         trust_storage: bool = False,
         checkpoint_storage_options: dict[str, Any] | None = None,
-        **_: Any,
+        **ray_kwargs: Any,
     ) -> Tuner:
         """Resume the experiment stored at ``path`` (``storage_path/name``) with the
         components and settings it was started with (rebuilt from its spec).
@@ -234,6 +236,12 @@ class Tuner:
             "resume_errored": bool(resume_errored),
             "restart_errored": bool(restart_errored),
         }
+        # Ray 2.10+'s ResumeConfig (`_resume_config=`) says the same as the flags
+        resume_config = ray_kwargs.get("_resume_config", ray_kwargs.get("resume_config"))
+        if resume_config is not None:
+            from tunefleet.legacy_args import resume_config_flags
+
+            tuner._restore_flags = resume_config_flags(resume_config)
         return tuner
 
     @classmethod

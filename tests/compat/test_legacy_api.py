@@ -199,18 +199,20 @@ def _finishes(config: dict[str, Any]) -> None:
 def test_tuner_names_trials_warns_for_ignored_fields_and_takes_bool_stops(tmp_path: Path) -> None:
     from tunefleet import legacy_args
 
-    legacy_args._warned.discard("trial_dirname_creator")
+    legacy_args._warned.discard("log_to_file")
     names = _Names()
-    with pytest.warns(UserWarning, match="trial_dirname_creator"):
+    with pytest.warns(UserWarning, match="log_to_file"):
         grid = tune.Tuner(
             _finishes,
             tune_config=tune.TuneConfig(
                 trial_name_creator=lambda t: f"finisher-{t.config['k']}",
-                trial_dirname_creator=lambda t: "ignored",
             ),
             param_space={"k": 7},
             run_config=tune.RunConfig(
-                storage_path=str(tmp_path), stop={"done": True}, callbacks=[names]
+                storage_path=str(tmp_path),
+                stop={"done": True},
+                callbacks=[names],
+                log_to_file=True,
             ),
         ).fit()
     assert grid[0].metrics["i"] == 2 and grid[0].metrics["training_iteration"] == 3
@@ -225,3 +227,44 @@ class _Names(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):  # type: ignore[no-untyped-def]
         self.seen.add(str(trial))
+
+
+def _fails_until_marked(config: dict[str, Any]) -> None:
+    marker = Path(config["dir"], f"ran-{config['i']}")
+    first = not marker.exists()
+    marker.touch()
+    if config["i"] == 1 and first:
+        raise RuntimeError("fails on its first attempt")
+    tune.report(ok=1)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        {"resume": "AUTO+ERRORED"},  # Ray 2.x suffix
+        {"resume": "ERRORED_ONLY"},  # Ray 1.x
+        {"resume_config": tune.ResumeConfig(errored="restart")},  # Ray 2.10+
+    ],
+    ids=["auto+errored", "errored_only", "resume_config"],
+)
+def test_rays_resume_strings_and_resume_config_rerun_errored_trials(
+    tmp_path: Path, how: dict[str, Any]
+) -> None:
+    space = {"i": tune.grid_search([0, 1]), "dir": str(tmp_path)}
+    kw: dict[str, Any] = {"storage_path": str(tmp_path), "name": "exp", "verbose": 0}
+    first = tune.run(_fails_until_marked, config=space, raise_on_failed_trial=False, **kw)
+    assert sorted(t.status for t in first.trials) == ["ERROR", "TERMINATED"]
+    again = tune.run(_fails_until_marked, config=space, **kw, **how)
+    assert sorted(t.status for t in again.trials) == ["TERMINATED", "TERMINATED"]
+
+
+def test_resume_values_ray_does_not_have_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="resume: 'AUTO\\+SOMETIMES'"):
+        tune.run(_finishes, resume="AUTO+SOMETIMES", storage_path=str(tmp_path), name="x")
+    with pytest.raises(ValueError, match="resume_config.errored"):
+        tune.run(
+            _finishes,
+            resume_config=tune.ResumeConfig(errored="maybe"),
+            storage_path=str(tmp_path),
+            name="x",
+        )

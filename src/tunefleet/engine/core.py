@@ -29,6 +29,7 @@ from tunefleet.engine.canonical import SEQUENTIAL, CanonicalOrder, order_of
 from tunefleet.engine.checkpoints import hash_of
 from tunefleet.engine.result_checks import MetricWatch
 from tunefleet.engine.stopping import dict_criteria, stop_keys, stopper_needs_results
+from tunefleet.errors import TuneValueError
 from tunefleet.protocol import (
     CHECKPOINT,
     RESULT,
@@ -86,7 +87,14 @@ class EngineConfig:
     time_budget_s: float | None = None
     resources: Resources = field(default_factory=Resources)
     trial_id_prefix: str = "trial"
+    # a trial's directory (path or URL) from its folder name (its id, or its dirname)
     trial_dir: Callable[[str], str] = lambda trial_id: trial_id
+    # Ray's trial_dirname_creator, validated (tunefleet.trial_dirs): a new trial's folder
+    # name; None: the trial id
+    trial_dirname: Callable[[Trial], str] | None = None
+    # chdir_to_trial_dir: the local directory an attempt runs in, from the folder name;
+    # None: the worker's own
+    working_dir: Callable[[str], str] | None = None
     checkpoint_frequency: int = 0
     checkpoint_at_end: bool = False
     reproducible: bool = False  # decide in a canonical order (engine/canonical.py)
@@ -128,6 +136,7 @@ class Engine:
         self._paused: dict[str, None] = {}  # insertion-ordered set: oldest pause first
         self._running: set[str] = set()
         self._next_index = 0
+        self._dirnames: set[str] | None = None  # trials' folder names (trial_dirname)
         self._searcher_finished = False
         self.stopping = False  # no new trials; running ones are being stopped
         self.stop_reason: str | None = None
@@ -342,16 +351,40 @@ class Engine:
             return None
         self._next_index += 1
         trial = Trial(trial_id=trial_id, config=config, index=index, created_at=now)
+        data: dict[str, Any] = {
+            "config": config,
+            "index": index,
+            "parent": None,
+            "checkpoint": None,
+        }
+        if self.config.trial_dirname is not None:
+            trial.dirname = data["dirname"] = self._unique_dirname(trial)
         self.trials[trial_id] = trial
         self.state_dirty = True
-        self._emit(
-            TRIAL_CREATED,
-            trial_id,
-            {"config": config, "index": index, "parent": None, "checkpoint": None},
-            now,
-        )
+        self._emit(TRIAL_CREATED, trial_id, data, now)
         self.scheduler.on_trial_added(trial)
         return trial
+
+    def _unique_dirname(self, trial: Trial) -> str:
+        """The new trial's folder name; two trials never share a folder (their
+        checkpoints would mix), so a name already taken is refused."""
+        assert self.config.trial_dirname is not None
+        name = self.config.trial_dirname(trial)
+        taken = self._dirnames
+        if taken is None:  # first call (after a resume the restored trials hold names)
+            taken = self._dirnames = {t.dirname or t.trial_id for t in self.trials.values()}
+        if name in taken:
+            owner = next(
+                (t.trial_id for t in self.trials.values() if (t.dirname or t.trial_id) == name),
+                "another trial",
+            )
+            raise TuneValueError(
+                f"trial_dirname_creator returned {name!r} for trial {trial.trial_id}, the "
+                f"directory of {owner} already: each trial needs its own directory (include "
+                "trial.trial_id in the name)"
+            )
+        taken.add(name)
+        return name
 
     def _launch(self, trial: Trial, now: float) -> LaunchTrial:
         trial.attempt += 1
@@ -370,12 +403,14 @@ class Engine:
         self._emit(
             TRIAL_STARTED, trial.trial_id, {"attempt": trial.attempt, "checkpoint": ckpt}, now
         )
+        folder = trial.dirname or trial.trial_id
+        workdir = self.config.working_dir
         return LaunchTrial(
             Launch(
                 trial_id=trial.trial_id,
                 config=trial.config,
                 attempt=trial.attempt,
-                trial_dir=self.config.trial_dir(trial.trial_id),
+                trial_dir=self.config.trial_dir(folder),
                 checkpoint=ckpt,
                 start_iteration=start_iter,
                 start_time_total=start_time_total,
@@ -384,6 +419,7 @@ class Engine:
                 checkpoint_frequency=self.config.checkpoint_frequency,
                 checkpoint_at_end=self.config.checkpoint_at_end,
                 stop_criteria=self.worker_stop_criteria,
+                working_dir=None if workdir is None else workdir(folder),
             )
         )
 

@@ -66,6 +66,7 @@ class TrialSnapshot:
     created: float | None = None
     started: float | None = None  # first start
     finished: float | None = None
+    dirname: str | None = None  # its folder under trials/ when not its id (trial_dirname)
 
     @property
     def iteration(self) -> int:
@@ -194,6 +195,8 @@ class ReplayedExperiment:
         snap.index = int(d.get("index", len(self.trials) - 1))
         snap.config = d.get("config") or {}
         snap.parent_trial_id = d.get("parent")
+        dirname = d.get("dirname")
+        snap.dirname = dirname if isinstance(dirname, str) and dirname else None
         if d.get("checkpoint"):
             snap.checkpoint = d["checkpoint"]
             snap.checkpoint_iteration = int(d.get("checkpoint_iteration") or 0)

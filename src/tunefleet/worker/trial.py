@@ -19,6 +19,7 @@ from tunefleet.errors import StopTrial
 from tunefleet.protocol import Launch
 from tunefleet.worker.generator import report_yielded
 from tunefleet.worker.session import Channel, Session, set_session
+from tunefleet.worker.working_dir import in_working_dir
 
 # How an attempt ended: (stopped, None) when the trainable returned or was stopped
 # (stopped: the driver asked it to stop or pause), or (False, (error, traceback)).
@@ -60,9 +61,12 @@ def run_attempt(
     set_session(session)
     ended: Ended
     try:
-        ret = fn(launch.config)
-        if inspect.isgenerator(ret):  # a generator trainable: each item is a report
-            report_yielded(ret, session)
+        # chdir_to_trial_dir (launch.working_dir): undone when the attempt ends, since
+        # the worker goes on to other trials
+        with in_working_dir(launch.working_dir, launch.trial_dir):
+            ret = fn(launch.config)
+            if inspect.isgenerator(ret):  # a generator trainable: each item is a report
+                report_yielded(ret, session)
     except StopTrial:
         ended = (True, None)
     except BaseException as exc:  # the user's error, SystemExit included: report it

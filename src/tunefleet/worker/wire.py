@@ -11,7 +11,8 @@ Messages are flat tuples whose first item is an opcode:
 
 driver → worker: ``(RUN, seq, trial_id, attempt, config, trial_dir, checkpoint,
 start_iteration, start_time_total, sync, checkpoint_frequency, checkpoint_at_end,
-stop_criteria, storage_options, kill_grace_s)``, ``(REPLY, seq, proceed, pause)``,
+stop_criteria, storage_options, kill_grace_s, working_dir)`` (``Launch.run_fields()``),
+``(REPLY, seq, proceed, pause)``,
 ``(STOP, seq, pause)``, ``(EXIT,)``.
 
 driver → local worker, once, first: ``(BOOT, argv, payload, heartbeat_s)`` (the driver's
@@ -196,6 +197,7 @@ def launch_from_fields(fields: tuple[Any, ...]) -> Launch:
         stop_criteria=fields[10],
         storage_options=fields[11] if len(fields) > 11 else None,
         kill_grace_s=fields[12] if len(fields) > 12 else 5.0,
+        working_dir=fields[13] if len(fields) > 13 else None,
     )
 
 
