@@ -175,3 +175,23 @@ def test_detached_processes_end_with_their_trial(engine: str, tmp_path: Path, ma
     assert sorted(p.name for p in flags.glob("*.flushed")) == [
         f"q{q}.flushed" for q in (1, 2, 3, 4)
     ]
+
+
+def test_ray_close_ends_a_busy_actors_processes(tmp_path: Path, marker: str) -> None:
+    """``close()`` while a trial runs: the actor ends its trial's processes (with the
+    grace) before ``ray.kill``, which would leave them orphaned under init."""
+    from tunefleet.protocol import Launch, Resources
+
+    executor = _ray()
+    config = {"q": 0, "marker": marker, "steps": 10**6, "dir": str(tmp_path)}
+    executor.start(trainable, Resources(cpu=1), 1, str(tmp_path))
+    try:
+        executor.submit(Launch("busy", config, 0, str(tmp_path / "busy")))
+        deadline = time.monotonic() + 60
+        while len(with_marker(marker)) < 3 and time.monotonic() < deadline:
+            executor.poll(0.1)
+        assert len(with_marker(marker)) == 3, "the trial never started its processes"
+    finally:
+        executor.close()
+    assert with_marker(marker) == []
+    assert (tmp_path / "q0.flushed").read_text() == "flushed"
