@@ -23,6 +23,11 @@ process, which imports scikit-learn, and shipping the data), on the same data.
 ``tunefleet_asha_every`` (off by default) is ``tunefleet_asha`` scoring the folds after
 every epoch instead of only at ASHA's rungs: what the rung-only scoring saves.
 
+``tunefleet_asha_in_process`` (off by default) is ``tunefleet_asha`` on the simulated
+engine, whose trials run as threads of this process (on a virtual clock, which changes
+no decision here: one trial at a time): not a way to run a search, but a bound on what a
+worker pool that is already warm (no process start, no scikit-learn import) would cost.
+
 ``synth`` (off by default; ``--datasets synth``) is ``tunefleet data synth``'s generator
 in memory: ``--synth-rows`` rows, 40 features, 2 classes, seed 0.
 
@@ -116,6 +121,9 @@ def _score_every_epoch(**kwargs: Any) -> Any:
 def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, folds: int) -> Any:
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     full_candidates = max(1, budget // (epochs * folds))
+    if method == "tunefleet_asha_in_process":
+        search = run_one("tunefleet_asha", X, y, seed, epochs, budget, folds)
+        return search.set_params(engine="simulated")
     if method in ("tunefleet_asha", "tunefleet_asha_every"):
         from tunefleet.schedulers import ASHAScheduler
         from tunefleet.sklearn import TuneSearchCV
