@@ -74,6 +74,8 @@ RAY_PATHS = [
     "tune.execution",
     "tune.execution.placement_groups",
     "tune.utils",
+    "tune.utils.util",
+    "tune.utils.log",
     "tune.utils.mock_trainable",
     # Ray 1.x
     "tune.suggest",

@@ -33,6 +33,7 @@ def writes_here(config: dict[str, Any]) -> None:
             "train_dir": train.get_context().get_trial_dir(),
             "orig": os.environ.get(ORIG_DIR_ENV),
             "pid": os.getpid(),
+            "experiment": train.get_context().get_experiment_name(),
         }
     )
 
@@ -64,6 +65,7 @@ def test_trials_run_in_directories_named_by_the_creator(tmp_path: Path) -> None:
         assert t.path == r["cwd"] == r["tune_dir"] == r["train_dir"] == expected
         assert Path(expected, "mine.txt").read_text() == str(t.config["x"])
         assert r["orig"] and r["orig"] != expected and r["pid"] != os.getpid()
+        assert r["experiment"] == "named"
     assert len({t.last_result["pid"] for t in results.trials}) == 1
     # read back from the store, without the function
     analysis = ExperimentAnalysis(str(tmp_path / "named"))

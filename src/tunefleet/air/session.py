@@ -11,6 +11,7 @@ from tunefleet.worker.session import get_trial_id as _trial_id
 __all__ = [
     "get_checkpoint",
     "get_context",
+    "get_experiment_name",
     "get_trial_dir",
     "get_trial_id",
     "get_trial_name",
@@ -28,6 +29,10 @@ def get_trial_id() -> str:
 
 def get_trial_dir() -> str:
     return _trial_dir()
+
+
+def get_experiment_name() -> str:
+    return get_context().get_experiment_name()
 
 
 def get_trial_name() -> str:

@@ -91,6 +91,8 @@ ALIASES: dict[str, str] = {
     "tune.execution": "compat.placement",
     "tune.execution.placement_groups": "compat.placement",
     "tune.utils": "compat.utils",
+    "tune.utils.util": "compat.utils",
+    "tune.utils.log": "compat.utils",
     "tune.utils.placement_groups": "compat.placement",
     "tune.utils.mock_trainable": "compat.mock_trainable",
     "tune.utils.mock": "compat.mock_trainable",

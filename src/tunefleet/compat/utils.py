@@ -1,8 +1,18 @@
-"""``ray.tune.utils``: the helpers Tune scripts import from it."""
+"""``ray.tune.utils`` (``.util``, ``.log``): the helpers Tune scripts import from it."""
 
 from __future__ import annotations
 
+import enum
 from typing import Any
+
+
+class Verbosity(enum.IntEnum):
+    """Ray's ``verbose=`` levels (``ray.tune.utils.log``); an int, so ``run`` takes it."""
+
+    V0_MINIMAL = 0
+    V1_EXPERIMENT = 1
+    V2_TRIAL_NORM = 2
+    V3_TRIAL_DETAILS = 3
 
 
 def flatten_dict(dt: dict[str, Any], delimiter: str = "/") -> dict[str, Any]:

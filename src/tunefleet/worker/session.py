@@ -190,6 +190,11 @@ class Session:
     def get_trial_dir(self) -> str:
         return self.trial_dir
 
+    def get_experiment_name(self) -> str:
+        """The experiment's name: a trial's directory is ``<storage>/<name>/trials/<folder>``
+        (a path or a URL)."""
+        return os.path.basename(os.path.dirname(os.path.dirname(self.trial_dir.rstrip("/"))))
+
 
 def _plain(value: Any) -> Any:
     """Make a metric JSON- and pickle-friendly (numpy scalars → Python numbers)."""
