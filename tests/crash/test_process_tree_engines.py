@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -111,13 +112,30 @@ def _dask() -> Executor:
     return DaskExecutor(n_workers=1, threads_per_worker=1)
 
 
-def _ray() -> Executor:
+@pytest.fixture(scope="module")
+def ray_up() -> Iterator[None]:
+    """One local Ray for this module's Ray tests (each executor uses it, leaves it up)."""
     ray = pytest.importorskip("ray")
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # ENGINES.md: the token auth gotcha
+    assert not ray.is_initialized(), "another test left Ray running"
+    temp_dir = tempfile.mkdtemp(prefix="tfpt-", dir="/tmp")  # short: unix sockets live here
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, _temp_dir=temp_dir)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _ray() -> Executor:
+    import ray
+
     from tunefleet.executors.ray import RayExecutor
 
-    return RayExecutor(num_cpus=1, ray_init_kwargs={"log_to_driver": False})
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+    return RayExecutor()  # this process's Ray (ray_up); close() leaves it running
 
 
 def _spark() -> Executor:
@@ -177,7 +195,7 @@ def test_detached_processes_end_with_their_trial(engine: str, tmp_path: Path, ma
     ]
 
 
-def test_ray_close_ends_a_busy_actors_processes(tmp_path: Path, marker: str) -> None:
+def test_ray_close_ends_a_busy_actors_processes(tmp_path: Path, marker: str, ray_up: None) -> None:
     """``close()`` while a trial runs: the actor ends its trial's processes (with the
     grace) before ``ray.kill``, which would leave them orphaned under init."""
     from tunefleet.protocol import Launch, Resources
