@@ -231,3 +231,48 @@ def test_a_resume_keeps_the_recorded_grace(tmp_path: Path) -> None:
     passed = build_spec(lambda c: None, storage_path=str(tmp_path), resume=True, kill_grace_s=2)
     apply_recorded(passed, "g", recorded)
     assert passed.kill_grace_s == 2  # passed again: that one
+
+
+DRIVER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import tunefleet as tune
+    sys.path.insert(0, sys.argv[3])
+    from test_kill_grace import start_child
+
+    def train(config):
+        start_child(Path(sys.argv[2]), sys.argv[4])
+        Path(sys.argv[2]).with_suffix(".started").write_text("x")
+        for i in range(100_000):
+            time.sleep(0.01)
+            tune.report({"i": i})
+
+    tune.run(train, storage_path=sys.argv[1], verbose=0, raise_on_failed_trial=False)
+    """
+)
+
+
+def test_a_driver_stopped_by_sigterm_gives_the_grace(tmp_path: Path, marker: str) -> None:
+    """SIGTERM to the driver stops the sweep; the running trial's child still flushes."""
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    out = tmp_path / "child"
+    here = str(Path(__file__).parent)
+    driver = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "runs"), str(out), here, marker],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not out.with_suffix(".started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert out.with_suffix(".started").exists(), "the trial never started"
+        driver.send_signal(signal.SIGTERM)
+        driver.wait(60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert out.with_suffix(".flushed").read_text() == "flushed"
+    assert with_marker(marker) == []
