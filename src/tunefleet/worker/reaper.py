@@ -130,6 +130,10 @@ def _end(
     killed: set[int] = set()
     if grace_s > 0:
         found = list(find())
+        if not found:  # nothing to end: one scan, not two
+            if reap:
+                _reap_zombies()
+            return 0
         for p in found:
             with contextlib.suppress(OSError):
                 os.kill(p, signal.SIGTERM)
@@ -164,6 +168,14 @@ def _has_children() -> bool:
     except ChildProcessError:
         return False
     return True
+
+
+def _has_zombie() -> bool:
+    """Has this process a dead child not yet reaped? (One syscall, no scan.)"""
+    try:
+        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
 
 
 def _reap_zombies() -> None:
@@ -220,12 +232,15 @@ class SharedReaper:
             return False
         return not any(s <= born and e is None for s, e in others)
 
-    def _owned(self, token: int) -> list[int]:
-        """Living descendants that are ``token``'s attempt's to end now (see above)."""
+    def _due(self, token: int) -> list[int]:
+        """Living descendants that are due to end now that ``token``'s attempt ends: started
+        during it or during an attempt that already ended, and not while an attempt that
+        still runs had begun (see the module docstring). One scan of ``/proc``."""
         windows = self._snapshot()
-        mine = windows.pop(token, None)
-        if mine is None:
+        if token not in windows:
             return []
+        ending = [w for k, w in windows.items() if k == token or w[1] is not None]
+        running = [w for k, w in windows.items() if k != token and w[1] is None]
         stats = _stats()
         children: dict[int, list[int]] = {}
         for p, (ppid, _, _) in stats.items():
@@ -236,7 +251,7 @@ class SharedReaper:
             p = todo.pop()
             todo.extend(children.get(p, ()))
             _, state, born = stats[p]
-            if state != "Z" and self._claimable(born, mine, windows.values()):
+            if state != "Z" and any(self._claimable(born, w, running) for w in ending):
                 found.append(p)
         return found
 
@@ -248,16 +263,14 @@ class SharedReaper:
                 self._windows.pop(token, None)
                 self._forget_locked()
             return 0
-        n = _end(lambda: self._owned(token), grace_s, reap=False)
+        # Its window stays open meanwhile: what its processes fork during the grace is its.
+        n = _end(functools.partial(self._due, token), grace_s, reap=False)
         with self._lock:
             w = self._windows.get(token)
             if w is not None:
                 w[1] = _now_ticks() + 1  # closed: what starts from now on is not its
-        # With it closed, what it shared with attempts that ended before it is due too.
-        for k, (_, stop) in self._snapshot().items():
-            if stop is not None:
-                n += _end(functools.partial(self._owned, k), grace_s, reap=False)
-        self._reap_owned()
+        if _has_zombie():
+            self._reap_owned()
         with self._lock:
             self._forget_locked()
         return n
