@@ -21,7 +21,7 @@ def test_defining_a_space_and_loading_the_runner_import_no_numpy() -> None:
     code = (
         "import tunefleet as tune\n"
         "space = {'x': tune.uniform(0, 1), 'y': tune.choice([1, 2]), 'g': tune.grid_search([1])}\n"
-        "import tunefleet.runner, tunefleet.search, tunefleet.executors.local\n"
+        "import tunefleet.runner, tunefleet.run_loop, tunefleet.search, tunefleet.executors.local\n"
         "from tunefleet.search import create_searcher\n"
         "from tunefleet.space import validate_space\n"
         "validate_space(space)"
@@ -38,3 +38,19 @@ def test_the_probe_sees_numpy_once_a_searcher_samples() -> None:
         "s.suggest('t0')"
     )
     assert "numpy" in _loaded_after(code)
+
+
+def test_run_starts_the_workers_before_importing_the_run_loop() -> None:
+    """runner.py must stay light: run() starts the local workers before the engine, the
+    store and the executor are imported (executors/early.py), so they boot meanwhile."""
+    probe = (
+        "import sys\n"
+        "import tunefleet.runner\n"
+        "heavy = ('tunefleet.run_loop', 'tunefleet.engine', 'tunefleet.storage', "
+        "'tunefleet.executors.local', 'tunefleet.run_spec', 'tunefleet.search')\n"
+        "print(' '.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == []

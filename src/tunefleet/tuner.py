@@ -114,9 +114,20 @@ class Tuner:
         self._restore_flags: dict[str, bool] = {}
 
     def fit(self) -> Any:
+        from tunefleet.executors.early import start_early_workers
+
+        tc, rc = self.tune_config, self.run_config
+        # the workers boot while the engine, store and executor are imported (early.py)
+        early = start_early_workers(self.trainable, rc.engine, None, tc.max_concurrent_trials)
+        try:
+            return self._fit()
+        finally:
+            early.discard()
+
+    def _fit(self) -> Any:
         from tunefleet.results import ResultGrid
+        from tunefleet.run_loop import Runner
         from tunefleet.run_spec import build_spec
-        from tunefleet.runner import Runner
 
         tc, rc = self.tune_config, self.run_config
         stop, callbacks = adapt_tuner(tc, rc)  # bool stops, trial names; others warn once

@@ -9,13 +9,37 @@ before ``://`` picks the engine and the whole string is passed as ``address=``.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunefleet.errors import TuneTypeError, TuneValueError
-from tunefleet.executors.base import Executor
-from tunefleet.executors.local import LocalExecutor
-from tunefleet.executors.simulated import SimulatedExecutor
-from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Resources, Started
+
+if TYPE_CHECKING:
+    from tunefleet.executors.base import Executor
+    from tunefleet.executors.local import LocalExecutor
+    from tunefleet.executors.simulated import SimulatedExecutor
+    from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Resources, Started
+
+# Imported on first use: importing a submodule (local_spawn, early) must not load every
+# executor, since run() starts the local workers before the driver's heavier imports.
+_LAZY = {
+    "Executor": "tunefleet.executors.base",
+    "LocalExecutor": "tunefleet.executors.local",
+    "SimulatedExecutor": "tunefleet.executors.simulated",
+    **dict.fromkeys(
+        ("Event", "Failed", "Finished", "Launch", "Reported", "Resources", "Started"),
+        "tunefleet.protocol",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Event",
@@ -60,6 +84,8 @@ def available_engines() -> list[str]:
 
 
 def _load(target: str) -> type[Executor]:
+    from tunefleet.executors.base import Executor
+
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     if not (isinstance(cls, type) and issubclass(cls, Executor)):
@@ -70,6 +96,8 @@ def _load(target: str) -> type[Executor]:
 def create_executor(engine: str | Executor | None = None, **kwargs: Any) -> Executor:
     """The executor for ``engine``: None/"local", "simulated", a registered name, or an
     :class:`Executor` instance (returned as is). ``kwargs`` go to the executor's class."""
+    from tunefleet.executors.base import Executor
+
     if isinstance(engine, Executor):
         if kwargs:
             raise TuneValueError(

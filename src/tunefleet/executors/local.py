@@ -71,7 +71,7 @@ from typing import Any
 
 from tunefleet.errors import TuneError, TuneValueError
 from tunefleet.executors.base import Executor, Start, close_at_exit
-from tunefleet.executors.local_spawn import WorkerProcess, spawn_worker
+from tunefleet.executors.local_spawn import THREAD_VARS, WorkerProcess, spawn_worker
 from tunefleet.executors.slots import (
     PoolControl,
     Slot,
@@ -85,7 +85,6 @@ from tunefleet.worker import wire
 from tunefleet.worker.gpus import detect_gpus
 from tunefleet.worker.reaper import descendants
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _EPS = 1e-9
 _POLLIN = select.POLLIN | select.POLLHUP | select.POLLERR
 
@@ -353,7 +352,7 @@ class LocalExecutor(PoolControl, Executor):
         envs = []
         for slot in range(n):
             env = dict(self.env)
-            for var in _THREAD_VARS:
+            for var in THREAD_VARS:
                 env[var] = threads
             if devices:
                 env["CUDA_VISIBLE_DEVICES"] = devices[slot]

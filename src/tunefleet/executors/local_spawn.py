@@ -114,11 +114,57 @@ def _pidfds_work() -> bool:
     return _pidfds
 
 
+#: Variables that cap a worker's native thread pools at its CPU share (LocalExecutor).
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+# Workers started ahead of their executor (start_early): (what they were started with,
+# the worker). Each waits for its BOOT frame; spawn_worker hands one out when it would have
+# started the same process, and discard_early ends the ones nobody took.
+_early: list[tuple[tuple[Any, ...], WorkerProcess]] = []
+
+
+def _launch_key(env: dict[str, str]) -> tuple[Any, ...]:
+    """Everything a worker process is started with, bar its socket."""
+    return (sys.executable, tuple(sys.path), tuple(_interpreter_flags()), {**os.environ, **env})
+
+
+def start_early(envs: list[dict[str, str]]) -> None:
+    """Start one worker per ``env`` now, before the executor that will use them exists."""
+    for env in envs:
+        _early.append((_launch_key(env), _start(env)))
+
+
+def discard_early() -> None:
+    """End the early workers no executor took (their run ended or used other settings)."""
+    while _early:
+        _, proc = _early.pop()
+        proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.popen.wait(5)
+        proc.close()
+
+
 def spawn_worker(env: dict[str, str], boot: bytes) -> WorkerProcess:
-    """Start a worker with ``env`` added to this process's environment and write its
-    ``BOOT`` frame (``boot``, already encoded) to its socket."""
+    """A worker with ``env`` added to this process's environment, started now or taken from
+    the early ones, with its ``BOOT`` frame (``boot``, already encoded) written to it."""
     from tunefleet.worker import wire
 
+    proc = None
+    if _early:
+        key = _launch_key(env)
+        for i, (started_with, early) in enumerate(_early):
+            if started_with == key and early.is_alive():
+                proc = _early.pop(i)[1]
+                break
+    if proc is None:
+        proc = _start(env)
+    with contextlib.suppress(OSError):  # a worker that died at once shows up via its sentinel
+        wire.write_frame(proc.fd, boot)
+    return proc
+
+
+def _start(env: dict[str, str]) -> WorkerProcess:
+    """Start a worker process; it waits for its BOOT frame."""
     exe = sys.executable
     if not exe:
         raise TuneError(
@@ -159,7 +205,4 @@ def spawn_worker(env: dict[str, str], boot: bytes) -> WorkerProcess:
         theirs.close()
     if pipe_w >= 0:
         os.close(pipe_w)
-    fd = mine.detach()
-    with contextlib.suppress(OSError):  # a worker that died at once shows up via its sentinel
-        wire.write_frame(fd, boot)
-    return WorkerProcess(popen, fd, sentinel, not pidfd)
+    return WorkerProcess(popen, mine.detach(), sentinel, not pidfd)

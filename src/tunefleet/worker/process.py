@@ -123,6 +123,10 @@ def main() -> NoReturn:
     threading.Thread(
         target=_watch_parent, args=(driver_pid,), name="tunefleet-watchdog", daemon=True
     ).start()
+    # The trainable arrives cloudpickled: load that while the BOOT frame is on its way (an
+    # early worker waits for it while the driver imports; executors/early.py).
+    with contextlib.suppress(ImportError):
+        import cloudpickle  # noqa: F401
     frame = wire.read_frame(fd)
     if frame is None:  # the driver is gone already
         _exit(0)
