@@ -746,6 +746,11 @@ def doctor(
     from tunefleet.storage.salvage import salvage
     from tunefleet.storage.sqlite import SQLiteStore
 
+    if "://" in storage_path and not storage_path.startswith("file://"):
+        _fail(
+            f"--storage-path: doctor repairs an experiment file on this machine, not the logs "
+            f"mirrored at {storage_path} (a resume from that URL fetches a copy first)"
+        )
     store = _open(storage_path)
     if not isinstance(store, SQLiteStore):
         _fail(f"--storage-path: doctor repairs SQLite stores, not {type(store).__name__}")

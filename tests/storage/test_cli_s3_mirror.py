@@ -138,3 +138,5 @@ def test_a_url_without_logs_and_a_missing_bucket(endpoint: str) -> None:
     assert len(out.output.strip().splitlines()) <= 2  # one message, no traceback
     out = runner.invoke(app, ["ls", "--storage-path", f"s3://{bucket}/x", "-o", "novalue"])
     assert out.exit_code == 1 and "expected KEY=VALUE" in out.output
+    out = runner.invoke(app, ["doctor", "exp", "--storage-path", f"s3://{bucket}/x"])
+    assert out.exit_code == 1 and "not the logs mirrored at" in out.output, out.output
