@@ -2,7 +2,11 @@
 each imports, and each is the very module object that defines its names, never a copy.
 
 ``RAY_PATHS`` lists the module paths of Ray Tune's API reference and of the modules Tune
-scripts import (read from ray 2.x's package tree: ``ray/tune/**``, ``ray/air/**``).
+scripts import (read from ray 2.x's package tree: ``ray/tune/**``, ``ray/air/**``; and
+from the reference pages docs.ray.io/en/latest/tune/api/{schedulers,logging,integration,
+trainable}.html and train/api/api.html for the Ray Train paths Tune scripts import).
+Names under them that tunefleet does not provide import too; using one raises
+(``tests/compat/test_unprovided_names.py``).
 """
 
 from __future__ import annotations
@@ -77,6 +81,12 @@ RAY_PATHS = [
     "tune.utils.util",
     "tune.utils.log",
     "tune.utils.mock_trainable",
+    "tune.schedulers.resource_changing_scheduler",
+    "tune.search.repeater",
+    "tune.constants",
+    "tune.context",
+    "tune.logger.aim",
+    "tune.integration.ray_train",
     # Ray 1.x
     "tune.suggest",
     "tune.suggest.basic_variant",
@@ -97,11 +107,16 @@ RAY_PATHS = [
     "air.integrations",
     "air.integrations.mlflow",
     "air.integrations.wandb",
+    "air.integrations.comet",
+    "air.constants",
     "train",
     "train.session",
     "train.context",
     "train.xgboost",
     "train.lightgbm",
+    "train.torch",
+    "train.huggingface",
+    "train.huggingface.transformers",
 ]
 # written by the search-adapter work (tunefleet.search.<library>); checked once they exist
 ADAPTER_PATHS = [

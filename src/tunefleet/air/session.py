@@ -3,6 +3,8 @@ trial's identity, as functions over tunefleet's worker session."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tunefleet.compat.legacy import report
 from tunefleet.worker.session import get_checkpoint, get_context
 from tunefleet.worker.session import get_trial_dir as _trial_dir
@@ -40,9 +42,9 @@ def get_trial_name() -> str:
     return _trial_id()
 
 
-def get_trial_resources() -> dict[str, float]:
-    """The resources of this trial's request (empty where the engine does not say)."""
-    return {}
+def get_trial_resources() -> Any:
+    """Ray's ``session.get_trial_resources()``: not provided (raises, saying why)."""
+    return get_context().get_trial_resources()
 
 
 def get_world_rank() -> int:

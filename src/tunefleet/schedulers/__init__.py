@@ -59,6 +59,9 @@ _LAZY_CLASSES = {
     "HyperTuneASHA": "tunefleet.schedulers.hypertune",
     "MOASHAScheduler": "tunefleet.schedulers.mo_asha",
     "ParetoStoppingRule": "tunefleet.schedulers.mo_asha",
+    # Ray's names that import but are not provided (using one raises, saying why)
+    "ResourceChangingScheduler": "tunefleet.compat.resource_changing",
+    "PopulationBasedTrainingReplay": "tunefleet.compat.resource_changing",
 }
 
 

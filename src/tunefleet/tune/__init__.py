@@ -35,6 +35,7 @@ _COMPAT: dict[str, str] = {
     "create_searcher": "tunefleet.search",
     "create_scheduler": "tunefleet.schedulers",
     "ResumeConfig": "tunefleet.compat.legacy",
+    "get_trial_resources": "tunefleet.air.session",
 }
 _SUBPACKAGES = (
     "analysis",

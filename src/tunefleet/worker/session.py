@@ -195,6 +195,17 @@ class Session:
         (a path or a URL)."""
         return os.path.basename(os.path.dirname(os.path.dirname(self.trial_dir.rstrip("/"))))
 
+    def get_trial_resources(self) -> Any:
+        """Ray's ``get_trial_resources()``: not provided (raises, saying why)."""
+        from tunefleet.compat.unprovided import NotProvidedError
+
+        raise NotProvidedError(
+            "get_context().get_trial_resources() is not provided by tunefleet: a trial's "
+            "resources stay with the executor that reserved them and the launch a worker "
+            "receives does not carry them. Instead: pass what the trainable needs in its "
+            "config, or read get_world_size() for a data-parallel trial's processes"
+        )
+
 
 def _plain(value: Any) -> Any:
     """Make a metric JSON- and pickle-friendly (numpy scalars → Python numbers)."""
