@@ -134,7 +134,8 @@ class Launch:
 
     def run_fields(self) -> tuple[Any, ...]:
         """What a worker needs to start this attempt, in the order of the worker-side
-        ``TrialChannel``/actor ``run`` arguments (``resources`` stay with the executor)."""
+        ``TrialChannel``/actor ``run`` arguments; ``resources`` go as their JSON form, for
+        Ray's ``get_context().get_trial_resources()``)."""
         return (
             self.trial_id,
             self.attempt,
@@ -150,6 +151,7 @@ class Launch:
             self.storage_options,
             self.kill_grace_s,
             self.working_dir,
+            self.resources.to_json(),
         )
 
 

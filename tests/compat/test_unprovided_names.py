@@ -1,8 +1,8 @@
 """Ray names under Ray's module paths that tunefleet does not implement: each imports, and
 using it raises ``NotProvidedError`` (a ``TuneError`` and a ``NotImplementedError``)
 naming it, why and what to use instead. The small ones that have a faithful meaning here
-(``tune.constants``, ``air.constants``, ``tune.context``, ``train.torch``'s helpers,
-``prepare_trainer``) work, checked in real trials.
+(``tune.constants``, ``air.constants``, ``tune.context``, ``get_trial_resources``,
+``train.torch``'s helpers, ``prepare_trainer``) work, checked in real trials.
 """
 
 from __future__ import annotations
@@ -117,17 +117,15 @@ def context_and_resources(config: dict[str, Any]) -> None:
     from tunefleet.train.context import get_context as train_get_context
 
     assert train_get_context() is ctx and isinstance(ctx, TrainContext)
-    errors = []
-    for use in (ctx.get_trial_resources, session.get_trial_resources, tune.get_trial_resources):
-        try:
-            use()
-        except NotProvidedError as e:
-            errors.append(str(e))
+    bundles = [
+        use().bundles
+        for use in (ctx.get_trial_resources, session.get_trial_resources, tune.get_trial_resources)
+    ]
     tune.report(
         {
             "trial_id_ok": ctx.get_trial_id() == ctx.get_trial_name(),
-            "errors": len(errors),
-            "says_why": all("get_trial_resources() is not provided" in e for e in errors),
+            "bundles": bundles,
+            "pgf": type(ctx.get_trial_resources()) is tune.PlacementGroupFactory,
         }
     )
 
@@ -135,14 +133,15 @@ def context_and_resources(config: dict[str, Any]) -> None:
 def test_tune_context_module_and_trial_resources_in_a_trial(tmp_path: Path) -> None:
     grid = tune.run(
         context_and_resources,
+        resources_per_trial={"cpu": 0.5},
         storage_path=str(tmp_path),
         verbose=0,
         engine=LocalExecutor(num_cpus=1),
         raise_on_failed_trial=True,
     )
     last = grid.trials[0].last_result
-    assert last["trial_id_ok"] is True
-    assert last["errors"] == 3 and last["says_why"] is True
+    assert last["trial_id_ok"] is True and last["pgf"] is True
+    assert last["bundles"] == [[{"CPU": 0.5}]] * 3
 
 
 def test_prepare_trainer_returns_the_trainer() -> None:
@@ -181,6 +180,7 @@ def torch_helpers(config: dict[str, Any]) -> None:
             "size": ctx.get_world_size(),
             "device": str(ray_torch.get_device()),
             "devices": len(ray_torch.get_devices()),
+            "bundles": ctx.get_trial_resources().bundles,
             "same_seed": same_seed,
             "wrapped": wrapped,
             "seen": seen,
@@ -203,6 +203,7 @@ def test_train_torch_helpers_in_a_trial(tmp_path: Path, workers: int) -> None:
     r = grid.trials[0].last_result
     assert (r["rank"], r["size"], r["devices"]) == (0, workers, 1)
     assert r["device"] == "cpu" and r["same_seed"] is True and r["finite"] is True
+    assert r["bundles"] == [{"CPU": 1.0}] * workers  # one bundle per rank
     if workers == 1:
         assert r["wrapped"] == "Linear" and r["seen"] == list(range(6))
     else:

@@ -43,7 +43,8 @@ def get_trial_name() -> str:
 
 
 def get_trial_resources() -> Any:
-    """Ray's ``session.get_trial_resources()``: not provided (raises, saying why)."""
+    """Ray's ``session.get_trial_resources()``: the trial's request, a
+    ``PlacementGroupFactory`` with one bundle per process."""
     return get_context().get_trial_resources()
 
 

@@ -174,6 +174,9 @@ def run_ranks(
             "start_time_total": session.time_total,
             "world_size": workers,
             "threads": threads,
+            "resources": None
+            if session.trial_resources is None
+            else session.trial_resources.to_json(),
         }
         with open(path, "wb") as f:
             pickle.dump(trial, f, protocol=pickle.HIGHEST_PROTOCOL)

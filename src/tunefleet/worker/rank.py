@@ -33,6 +33,7 @@ from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
 from tunefleet.checkpoint import Checkpoint
+from tunefleet.protocol import Resources
 from tunefleet.worker.session import _PLAIN, Session, _plain, set_session
 
 #: Seconds between two checks that the launcher is still our parent.
@@ -73,6 +74,8 @@ class RankSession(Session):
             start_time_total=trial["start_time_total"],
         )
         self.storage_options = trial.get("storage_options")
+        if trial.get("resources") is not None:  # the whole trial's request
+            self.trial_resources = Resources.from_json(trial["resources"])
         self.world_rank = world_rank
         self.world_size = world_size
         self.local_rank = world_rank  # every rank of a trial runs on the slot's host

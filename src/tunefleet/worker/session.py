@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from tunefleet.checkpoint import Checkpoint, persist_checkpoint
 from tunefleet.errors import ReportOutsideTrialError, StopTrial
-from tunefleet.protocol import DecisionPoints, WaitRule
+from tunefleet.protocol import DecisionPoints, Resources, WaitRule
 
 _PLAIN = (float, int, str, bool, type(None))
 
@@ -54,6 +54,7 @@ class Session:
         "world_rank",
         "world_size",
         "local_rank",
+        "trial_resources",
     )
 
     def __init__(
@@ -100,6 +101,8 @@ class Session:
         self.world_rank = 0
         self.world_size = 1
         self.local_rank = 0
+        # The whole trial's request (all its processes), for get_trial_resources().
+        self.trial_resources: Resources | None = None
 
     def report(self, metrics: dict[str, Any], checkpoint: Checkpoint | str | None = None) -> None:
         self.iteration += 1
@@ -196,15 +199,25 @@ class Session:
         return os.path.basename(os.path.dirname(os.path.dirname(self.trial_dir.rstrip("/"))))
 
     def get_trial_resources(self) -> Any:
-        """Ray's ``get_trial_resources()``: not provided (raises, saying why)."""
-        from tunefleet.compat.unprovided import NotProvidedError
+        """Ray's ``get_trial_resources()``: the trial's request as a
+        ``PlacementGroupFactory``, one bundle per process (``{"CPU": c, "GPU": g, custom}``;
+        a data-parallel trial has one per rank). It does not change while the trial runs."""
+        from tunefleet.compat.placement import PlacementGroupFactory
 
-        raise NotProvidedError(
-            "get_context().get_trial_resources() is not provided by tunefleet: a trial's "
-            "resources stay with the executor that reserved them and the launch a worker "
-            "receives does not carry them. Instead: pass what the trainable needs in its "
-            "config, or read get_world_size() for a data-parallel trial's processes"
-        )
+        total = self.trial_resources
+        if total is None:  # a session built by hand, outside any executor
+            from tunefleet.errors import TuneError
+
+            raise TuneError(
+                "get_trial_resources(): this session was not started by a tunefleet "
+                "executor, so it has no resource request"
+            )
+        n = max(1, self.world_size)
+        bundle = {"CPU": total.cpu / n}
+        if total.gpu:
+            bundle["GPU"] = total.gpu / n
+        bundle.update({k: v / n for k, v in total.custom.items()})
+        return PlacementGroupFactory([dict(bundle) for _ in range(n)])
 
 
 def _plain(value: Any) -> Any:

@@ -44,6 +44,7 @@ def session_for(launch: Launch, channel: Channel, virtual_start: float | None = 
     session.checkpoint_at_end = launch.checkpoint_at_end
     session.stop_criteria = launch.stop_criteria
     session.storage_options = launch.storage_options
+    session.trial_resources = launch.resources
     return session
 
 

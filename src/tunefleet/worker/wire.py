@@ -11,7 +11,8 @@ Messages are flat tuples whose first item is an opcode:
 
 driver → worker: ``(RUN, seq, trial_id, attempt, config, trial_dir, checkpoint,
 start_iteration, start_time_total, sync, checkpoint_frequency, checkpoint_at_end,
-stop_criteria, storage_options, kill_grace_s, working_dir)`` (``Launch.run_fields()``),
+stop_criteria, storage_options, kill_grace_s, working_dir, resources)``
+(``Launch.run_fields()``; ``resources`` as ``Resources.to_json()``),
 ``(REPLY, seq, proceed, pause)``,
 ``(STOP, seq, pause)``, ``(EXIT,)``.
 
@@ -37,7 +38,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from tunefleet.protocol import Launch
+from tunefleet.protocol import Launch, Resources
 
 RUN = 0
 REPLY = 1
@@ -198,6 +199,7 @@ def launch_from_fields(fields: tuple[Any, ...]) -> Launch:
         storage_options=fields[11] if len(fields) > 11 else None,
         kill_grace_s=fields[12] if len(fields) > 12 else 5.0,
         working_dir=fields[13] if len(fields) > 13 else None,
+        resources=Resources.from_json(fields[14]) if len(fields) > 14 else Resources(),
     )
 
 
