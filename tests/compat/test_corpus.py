@@ -25,6 +25,7 @@ NEEDS = {
     "wandb": "wandb",
     "lightning": "lightning",
     "keras": "keras",
+    "ray.train.torch": "torch",
 }
 
 
