@@ -73,6 +73,17 @@ class Trainable:
         s = _session.current_session()
         return s.trial_dir if s else ""
 
+    @property
+    def trial_name(self) -> str:
+        return self.trial_id  # a trial's name is its id here
+
+    @property
+    def trial_resources(self) -> Any:
+        """The trial's request as a ``PlacementGroupFactory`` (one bundle per process);
+        None outside a trial, as in Ray."""
+        s = _session.current_session()
+        return s.get_trial_resources() if s else None
+
     @classmethod
     def default_resource_request(cls, config: dict[str, Any]) -> Any:
         return None

@@ -144,6 +144,29 @@ def test_tune_context_module_and_trial_resources_in_a_trial(tmp_path: Path) -> N
     assert last["bundles"] == [[{"CPU": 0.5}]] * 3
 
 
+class Sized(tune.Trainable):
+    def step(self) -> dict[str, Any]:
+        return {
+            "bundles": self.trial_resources.bundles,
+            "named": self.trial_name == self.trial_id != "",
+            "done": True,
+        }
+
+
+def test_a_class_trainable_sees_its_trial_resources(tmp_path: Path) -> None:
+    assert Sized().trial_resources is None  # outside a trial, as in Ray
+    grid = tune.run(
+        Sized,
+        resources_per_trial={"cpu": 0.5},
+        storage_path=str(tmp_path),
+        verbose=0,
+        engine=LocalExecutor(num_cpus=1),
+        raise_on_failed_trial=True,
+    )
+    last = grid.trials[0].last_result
+    assert last["bundles"] == [{"CPU": 0.5}] and last["named"] is True
+
+
 def test_prepare_trainer_returns_the_trainer() -> None:
     from tunefleet.train.huggingface.transformers import prepare_trainer
 
