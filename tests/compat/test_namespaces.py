@@ -87,6 +87,12 @@ RAY_PATHS = [
     "tune.context",
     "tune.logger.aim",
     "tune.integration.ray_train",
+    "tune.integration.torch",
+    *(
+        f"tune.{root}.{lib}"
+        for root in ("search", "suggest")
+        for lib in ("skopt", "dragonfly", "sigopt", "flaml")
+    ),
     # Ray 1.x
     "tune.suggest",
     "tune.suggest.basic_variant",

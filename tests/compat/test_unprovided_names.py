@@ -36,10 +36,18 @@ CLASSES = [
     ("train.huggingface.transformers", "RayTrainReportCallback", "tune.report"),
     ("tune.logger.aim", "AimLoggerCallback", "LoggerCallback"),
     ("air.integrations.comet", "CometLoggerCallback", "LoggerCallback"),
+    ("tune.search.skopt", "SkOptSearch", "OptunaSearch"),
+    ("tune.suggest.skopt", "SkOptSearch", "OptunaSearch"),
+    ("tune.search.dragonfly", "DragonflySearch", "no adapter"),
+    ("tune.search.sigopt", "SigOptSearch", "no adapter"),
+    ("tune.search.flaml", "BlendSearch", "no adapter"),
+    ("tune.suggest.flaml", "CFO", "no adapter"),
+    ("tune.integration.torch", "DistributedTrainableCreator", '"workers": N'),
 ]
 FUNCTIONS = [
     ("tune.schedulers.resource_changing_scheduler", "evenly_distribute_cpus_gpus"),
     ("tune.schedulers.resource_changing_scheduler", "evenly_distribute_cpus_gpus_distributed"),
+    ("tune.integration.torch", "distributed_checkpoint_dir"),
 ]
 
 

@@ -140,6 +140,11 @@ ALIASES: dict[str, str] = {
 for _a in _ADAPTERS:  # written beside the searchers by their own module
     for _root in ("tune.search", "tune.suggest"):
         ALIASES[f"{_root}.{_a}"] = f"search.{_a}"
+# libraries with no adapter: their names import and raise when used (compat/unprovided.py)
+for _a in ("skopt", "dragonfly", "sigopt", "flaml"):
+    for _root in ("tune.search", "tune.suggest"):
+        ALIASES[f"{_root}.{_a}"] = "compat.unprovided_searchers"
+ALIASES["tune.integration.torch"] = "compat.unprovided_searchers"
 
 
 def target_of(fullname: str) -> str | None:
