@@ -88,6 +88,9 @@ RAY_PATHS = [
     "tune.logger.aim",
     "tune.integration.ray_train",
     "tune.integration.torch",
+    "tune.integration.horovod",
+    "tune.integration.tensorflow",
+    "train.torch.xla",
     *(
         f"tune.{root}.{lib}"
         for root in ("search", "suggest")

@@ -43,6 +43,10 @@ CLASSES = [
     ("tune.search.flaml", "BlendSearch", "no adapter"),
     ("tune.suggest.flaml", "CFO", "no adapter"),
     ("tune.integration.torch", "DistributedTrainableCreator", '"workers": N'),
+    ("tune.integration.horovod", "DistributedTrainableCreator", '"workers": N'),
+    ("tune.integration.tensorflow", "DistributedTrainableCreator", "own launcher"),
+    ("train.torch.xla", "TorchXLAConfig", "torch_xla"),
+    ("tune.schedulers.pbt", "PopulationBasedTrainingReplay", "event log"),
 ]
 FUNCTIONS = [
     ("tune.schedulers.resource_changing_scheduler", "evenly_distribute_cpus_gpus"),

@@ -145,6 +145,8 @@ for _a in ("skopt", "dragonfly", "sigopt", "flaml"):
     for _root in ("tune.search", "tune.suggest"):
         ALIASES[f"{_root}.{_a}"] = "compat.unprovided_searchers"
 ALIASES["tune.integration.torch"] = "compat.unprovided_searchers"
+for _path in ("tune.integration.horovod", "tune.integration.tensorflow", "train.torch.xla"):
+    ALIASES[_path] = "compat.unprovided_integrations"
 
 
 def target_of(fullname: str) -> str | None:

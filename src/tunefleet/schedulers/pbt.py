@@ -279,3 +279,12 @@ def _mutate(config: dict[str, Any], spec: Mapping[str, Any], pbt: Any, path: str
                 _mutate(inner, sub, pbt, f"{path}{key}/")
             continue
         config[key] = pbt._perturb_value(config.get(key), sub)
+
+
+def __getattr__(name: str) -> Any:
+    # Ray's pbt module also holds PopulationBasedTrainingReplay: importable, not provided
+    if name == "PopulationBasedTrainingReplay":
+        from tunefleet.compat.resource_changing import PopulationBasedTrainingReplay
+
+        return PopulationBasedTrainingReplay
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
