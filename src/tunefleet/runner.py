@@ -115,7 +115,7 @@ def run(
     (0: SIGKILL at once; worker/reaper.py).
     """
     early = start_early_workers(
-        run_or_experiment, engine, resources_per_trial, max_concurrent_trials
+        run_or_experiment, engine, resources_per_trial, max_concurrent_trials, resume
     )
     try:
         from tunefleet.legacy_args import adapt, resume_options

@@ -118,7 +118,9 @@ class Tuner:
 
         tc, rc = self.tune_config, self.run_config
         # the workers boot while the engine, store and executor are imported (early.py)
-        early = start_early_workers(self.trainable, rc.engine, None, tc.max_concurrent_trials)
+        early = start_early_workers(
+            self.trainable, rc.engine, None, tc.max_concurrent_trials, self._resume
+        )
         try:
             return self._fit()
         finally:

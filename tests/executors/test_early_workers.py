@@ -114,6 +114,8 @@ def test_nothing_starts_early_off_the_local_engine_or_when_switched_off(
     assert start_early_workers(pid_trainable, "local", None, "2").started == 0
     resourced = tune.with_resources(pid_trainable, {"cpu": 1})
     assert start_early_workers(resourced, "local", None, None).started == 0
+    assert start_early_workers(pid_trainable, "local", None, None, resume=True).started == 0
+    assert start_early_workers(pid_trainable, "local", None, None, resume="AUTO").started == 0
     monkeypatch.setenv("TUNEFLEET_EARLY_WORKERS", "0")
     assert start_early_workers(pid_trainable, "local", None, None).started == 0
     assert starts == []

@@ -34,11 +34,12 @@ class EarlyWorkers:
 
 
 def start_early_workers(
-    trainable: Any, engine: Any, resources: Any, max_concurrent: Any
+    trainable: Any, engine: Any, resources: Any, max_concurrent: Any, resume: Any = False
 ) -> EarlyWorkers:
     """Start the local workers a ``run(trainable, engine=engine, resources_per_trial=
-    resources, max_concurrent_trials=max_concurrent)`` will use, when that is certain."""
-    if os.environ.get("TUNEFLEET_EARLY_WORKERS", "1") == "0":
+    resources, max_concurrent_trials=max_concurrent)`` will use, when that is certain: not
+    on a resume, whose engine and resources may come from the recorded experiment."""
+    if resume or os.environ.get("TUNEFLEET_EARLY_WORKERS", "1") == "0":
         return EarlyWorkers(0)
     if not (engine is None or (isinstance(engine, str) and engine.strip().lower() == "local")):
         return EarlyWorkers(0)
