@@ -6,6 +6,9 @@ commands → executor, with the engine's records appended to the store in batche
 ``FLUSH_INTERVAL_S``. The experiment's searcher/scheduler state is written in the same
 transaction as the records it reflects, so a crash at any moment leaves a log that resumes
 consistently.
+
+Why ~510 lines: the Runner's phases (claim the name and lock, build the engine, the loop,
+flushes, the finish) share one run's store, lock, writer and engine.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ cluster's start-up is measured and nothing one system leaves behind (a Ray sessi
 Spark JVM, imported libraries) helps or hurts the next. The child returns every report it
 saw (through a driver-side callback, or Optuna's trial reports) and the timings around
 the sweep call; :mod:`tunefleet.bench.measure` turns those into the table's figures.
+
+Why ~500 lines: one runner per system (``run_tunefleet``, ``run_raytune``, ``run_optuna``) and
+the translation of each scheduler into the peers' terms, over the same Job and Outcome: a
+fair comparison needs them side by side.
 """
 
 from __future__ import annotations

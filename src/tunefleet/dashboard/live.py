@@ -19,6 +19,10 @@ Loading works in steps and releases the lock between them, so requests are answe
 what is loaded so far (``loading`` says so). The text filter's index is an in-memory
 SQLite FTS5 table (trigram tokenizer: any substring of 3+ characters) of each trial's id
 and logged config, private to this process.
+
+Why ~630 lines: the model's load steps, its fold of new records and the queries the views
+make share its tables and its lock; the HTTP layer (app.py) and the shaping of answers
+(views.py) are modules of their own.
 """
 
 from __future__ import annotations

@@ -59,6 +59,10 @@ trial ended last, so trials reuse warm workers.
 A trainable that never reports cannot be interrupted: Dask cannot stop a running task, so
 after ``close()`` it runs to its end. Dask workers are daemonic processes by default; set
 the Dask config ``distributed.worker.daemon: false`` if trainables start processes.
+
+Why ~650 lines: one class is the driver's side of the engine (cluster or client, the plugin,
+the listener and a slot per task, failures), which all act on the same running tasks; the
+cluster (dask_cluster.py) and the worker's side (worker/dask_task.py) are modules of their own.
 """
 
 from __future__ import annotations

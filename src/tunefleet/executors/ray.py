@@ -45,6 +45,10 @@ unreachable one cannot carry on in the background) and a replacement with the sa
 resources is created at once. The replacement counts towards :meth:`capacity` once Ray has
 placed it and it has loaded the trainable, i.e. when resources allow. The engine relaunches
 the trial from its last checkpoint, counted against ``max_failures``.
+
+Why ~580 lines: one class is the driver's side of the engine (Ray's start or attach, actors,
+the one outstanding poll per actor, control calls, failures), which all act on the same
+actors; the actor itself is worker/ray_actor.py.
 """
 
 from __future__ import annotations

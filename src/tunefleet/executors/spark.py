@@ -37,6 +37,11 @@ expires (a frozen Python worker) the trial fails as stale and its slot is cancel
 replaced.
 
 Resources: :mod:`tunefleet.executors.spark_context`.
+
+Why ~790 lines: one class is the driver's side of the engine (slot jobs under their own job
+groups, the listener and its token check, replacing a lost slot, leases), which all act on the
+same slots; the session (spark_context.py), the class-data archive (spark_classcache.py) and
+the task's side (worker/spark_slot.py) are modules of their own.
 """
 
 from __future__ import annotations

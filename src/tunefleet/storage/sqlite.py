@@ -17,6 +17,9 @@ hard-linked into place. So an empty, truncated or overwritten file is always dam
 a creation in progress: it raises :class:`DamagedStoreError` (one line, naming the file and
 ``tunefleet doctor``) and nothing writes over it. Files are private by default
 (:mod:`tunefleet.storage.trust`).
+
+Why ~530 lines: the schema, the writer's transaction and the readers of one file format
+belong together; the writer's summary tables are stats.py, replay is replay.py.
 """
 
 from __future__ import annotations
