@@ -200,3 +200,26 @@ def test_resumed_run_continues_the_same_random_stream(tmp_path: Path) -> None:
         )
     resumed = tune.run(steady, storage_path=str(tmp_path / "b"), name="s", resume=True, **kw)
     assert [t.config for t in resumed.trials] == [t.config for t in straight.trials]
+
+
+def test_a_resume_keeps_the_recorded_log_mirror_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunefleet.restore import apply_recorded
+    from tunefleet.run_spec import build_spec
+    from tunefleet.storage import open_store
+
+    tune.run(
+        lambda c: None, name="m", storage_path=str(tmp_path), verbose=0, log_mirror_interval_s=7
+    )
+    recorded = open_store(str(tmp_path)).get_spec("m")
+    assert recorded["log_mirror_interval_s"] == 7
+    monkeypatch.setenv("TUNEFLEET_LOG_MIRROR_S", "3")  # the recorded value wins over it
+    again = build_spec(lambda c: None, storage_path=str(tmp_path), resume=True, name="m")
+    apply_recorded(again, "m", recorded)
+    assert again.log_mirror_interval_s == 7
+    passed = build_spec(
+        lambda c: None, storage_path=str(tmp_path), resume=True, log_mirror_interval_s=2
+    )
+    apply_recorded(passed, "m", recorded)
+    assert passed.log_mirror_interval_s == 2  # passed again: that one

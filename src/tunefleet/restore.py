@@ -172,6 +172,7 @@ _RECORDED_SETTINGS = {
     "seed": ("seed", "seed"),
     "reproducible": ("reproducible", "reproducible"),
     "kill_grace_s": ("kill_grace_s", "kill_grace_s"),
+    "log_mirror_interval_s": ("log_mirror_interval_s", "log_mirror_interval_s"),
 }
 
 

@@ -506,6 +506,7 @@ def experiment_spec(s: RunSpec, name: str, total: int | None, prefix: str) -> di
         "seed": s.seed,
         "reproducible": s.reproducible,
         "kill_grace_s": s.kill_grace_s,
+        "log_mirror_interval_s": s.log_mirror_interval_s,
         "trial_id_prefix": prefix,
         "checkpoint_storage": s.checkpoint_storage,  # never its options (secrets)
         "created": time.time(),

@@ -107,8 +107,8 @@ def run(
     can write (a resume imports and unpickles what the store holds; storage/trust.py).
 
     ``log_mirror_interval_s`` (tunefleet): with checkpoints at a URL, seconds between
-    snapshots of the experiment log uploaded beside them (default: the environment variable
-    ``TUNEFLEET_LOG_MIRROR_S``, else 30; log_mirror.py).
+    snapshots of the experiment log uploaded beside them (default: on a resume the recorded
+    value, else the environment variable ``TUNEFLEET_LOG_MIRROR_S``, else 30; log_mirror.py).
 
     ``kill_grace_s`` (tunefleet, default 5): when a trial ends (returns, fails, is stopped),
     the processes it started get SIGTERM, then this many seconds to exit before SIGKILL
