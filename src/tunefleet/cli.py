@@ -401,8 +401,17 @@ def export(
         bool, typer.Option("--all-results", help="Every result, not one row per trial.")
     ] = False,
     storage_path: StoragePathOpt = DEFAULT_STORAGE_PATH,
+    storage_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--storage-option",
+            help="KEY=VALUE passed to fsspec for a URL --storage-path; repeat the option "
+            "(no short form here: -o is --out).",
+        ),
+    ] = None,
 ) -> None:
     """Export one row per trial (its last result and config) or every result."""
+    _storage_options(storage_option)
     results = _load(name, storage_path, None, None)
     try:
         df = results.all_results_dataframe() if all_results else results.dataframe()

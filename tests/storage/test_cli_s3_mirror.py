@@ -1,10 +1,11 @@
-"""``tunefleet ls`` and ``tunefleet show`` read the experiment logs mirrored at an S3 URL
+"""``tunefleet ls``, ``show`` and ``export`` read the experiment logs mirrored at an S3 URL
 (issue 17), without writing there and without leaving their temporary copies behind; and
 ``log_mirror_interval_s`` is acted on (a snapshot is there long before the default 30 s).
 Against a moto S3 server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -118,6 +119,12 @@ def test_ls_and_show_read_the_mirrored_log(
     assert "status: completed  trials: 3  terminated: 3" in out.output, out.output
     assert "score=9 (max)" in out.output
     assert f"Results stored in: {url}/exp" in out.output
+
+    exported = tmp_path / "exp.json"
+    out = runner.invoke(app, ["export", "exp", *opt, "--format", "json", "--out", str(exported)])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(exported.read_text())
+    assert sorted(r["score"] for r in rows) == [3, 6, 9]
 
     out = runner.invoke(app, ["show", "nope", *opt])
     assert out.exit_code == 1 and "Existing experiments: exp" in out.output, out.output
