@@ -4,9 +4,11 @@ Hyperparameter Tuning", arXiv:1810.05934.
 Rungs sit at ``grace_period * reduction_factor**k`` units of ``time_attr`` (below
 ``max_t``). Two variants:
 
-- ``"stopping"`` (Ray Tune's ``AsyncHyperBandScheduler``): a trial reaching a rung goes on
-  only if it is in the top ``1/reduction_factor`` of the results recorded at that rung so
-  far (at least the first one goes on); otherwise it is stopped. Reports never wait.
+- ``"stopping"`` (the variant of Ray Tune's ``AsyncHyperBandScheduler``): a trial reaching a
+  rung goes on only if it is in the top ``max(1, ⌊n/η⌋)`` of the ``n`` results recorded at
+  that rung so far, itself included; otherwise it is stopped. Reports never wait. Ray
+  decides by the ``1 - 1/η`` quantile of the earlier results instead, which lets more
+  trials on while a rung holds few results (docs/ray_tune_migration.md).
 - ``"promotion"`` (the paper's algorithm, which Ray Tune lacks: ray-project/ray#44256): a
   trial reaching a rung is paused (checkpointed, slot freed). Whenever a slot frees up, the
   highest rung holding a paused trial that ranks in the top ``⌊n/η⌋`` of its rung's ``n``
