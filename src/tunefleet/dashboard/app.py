@@ -34,7 +34,7 @@ POLL_S = 0.5  # the refresher's period; the page polls every second
 IDLE_S = 60.0  # an experiment nobody looked at for this long is not refreshed
 IMPORTANCE_EVERY_S = 10.0
 PREWARM_S = 5.0  # answers asked for this recently are recomputed when the model changes
-LOADING_REUSE_S = 1.0  # while a model loads, an answer is recomputed at most this often
+LOADING_REUSE_S = 1.0  # while a model loads, the refresher recomputes answers this often
 _COOKIE = "tunefleet_token"
 _CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
@@ -59,6 +59,7 @@ class Registry:
         self.live: dict[str, LiveExperiment] = {}
         self.problems: dict[str, str] = {}
         self.seen: dict[str, float] = {}
+        self.prewarmed: dict[str, float] = {}  # when the refresher last recomputed, loading
         # (name, view...) -> [model version, answer, how to compute it, last asked, computed]
         self.answers: dict[tuple[Any, ...], list[Any]] = {}
         self.memos: dict[tuple[Any, ...], list[Any]] = {}
@@ -106,8 +107,10 @@ class Registry:
         hit = table.get(key)
         now = time.monotonic()
         stale = hit is None or hit[0] != live.version
-        if stale and hit is not None and live.loading and now - hit[4] < LOADING_REUSE_S:
-            stale = False  # while loading the model changes at every step: once a second
+        if stale and hit is not None and live.loading:
+            # While loading, the model changes at every step: the refresher recomputes
+            # what was asked at most once a second, off the request path (_loop)
+            stale = False
         if stale or hit is None:
             version = live.version
             value = fn()
@@ -148,6 +151,9 @@ class Registry:
                     self.problems[name] = str(e)
                 if live.loading:
                     wait = 0.01  # still catching up: next step soon
+                    if now - self.prewarmed.get(name, 0.0) >= LOADING_REUSE_S:
+                        self.prewarmed[name] = now
+                        self._prewarm(name, live)
                 else:
                     self._prewarm(name, live)
 
