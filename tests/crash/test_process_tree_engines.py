@@ -206,9 +206,11 @@ def test_ray_close_ends_a_busy_actors_processes(tmp_path: Path, marker: str, ray
     try:
         executor.submit(Launch("busy", config, 0, str(tmp_path / "busy")))
         deadline = time.monotonic() + 60
-        while len(with_marker(marker)) < 3 and time.monotonic() < deadline:
+        ready = tmp_path / "q0.ready"  # the trapping child's handler is in place
+        while (len(with_marker(marker)) < 3 or not ready.exists()) and time.monotonic() < deadline:
             executor.poll(0.1)
         assert len(with_marker(marker)) == 3, "the trial never started its processes"
+        assert ready.exists(), "the trapping child never installed its handler"
     finally:
         executor.close()
     assert with_marker(marker) == []

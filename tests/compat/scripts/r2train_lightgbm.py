@@ -20,6 +20,8 @@ def train_lgb(config):
     if checkpoint:
         init = TuneReportCheckpointCallback.get_model(checkpoint)
     done = init.current_iteration() if init else 0
+    if done >= ROUNDS:  # PBT copied a donor that had already trained all its rounds
+        return
     lgb.train(
         {
             "objective": "binary",
