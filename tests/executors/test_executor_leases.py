@@ -217,9 +217,9 @@ def test_busy_trial_longer_than_the_ttl_keeps_its_lease(
     executor: Any, tmp_path: Path, sync: bool
 ) -> None:
     ex = executor(_busy_trainable, lease_ttl=TTL)
+    started = time.monotonic()  # before submit: an idle worker starts the trial at once
     ex.submit(Launch("busy", {"busy_s": 3 * TTL}, 1, str(tmp_path / "b"), sync_reports=sync))
     events: list[Event] = []
-    started = time.monotonic()
     while not any(isinstance(e, (Finished, Failed)) for e in events):
         assert time.monotonic() - started < 20.0, f"timed out; events: {_summary(events)}"
         for e in ex.poll(0.05):
