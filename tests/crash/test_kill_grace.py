@@ -6,8 +6,6 @@ a process is (worker/reaper.py's SharedReaper), and the arguments checked before
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from crash_procs import kill_marked, with_marker
 
 import tunefleet as tune
 from tunefleet.errors import TuneTypeError, TuneValueError
@@ -43,28 +42,11 @@ CHILD = textwrap.dedent(
 )
 
 
-def with_marker(marker: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            cmd = Path(f"/proc/{name}/cmdline").read_bytes()
-            state = Path(f"/proc/{name}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmd and state != b"Z":
-            found.append(int(name))
-    return found
-
-
 @pytest.fixture
 def marker() -> Iterator[str]:
     mark = f"tf-grace-{uuid.uuid4().hex}"
     yield mark
-    for pid in with_marker(mark):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    kill_marked(mark)
 
 
 def start_child(out: Path, marker: str, how: str = "flush") -> None:

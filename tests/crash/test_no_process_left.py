@@ -6,9 +6,7 @@ whatever happens."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from crash_procs import SLEEPER, kill_marked, with_marker
 
 import tunefleet as tune
 from tunefleet.callbacks import Callback
@@ -27,32 +26,12 @@ from tunefleet.worker.reaper import descendants
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
-SLEEPER = "import time, sys; time.sleep(600)"
-
-
-def with_marker(marker: str) -> list[int]:
-    """Pids of living processes whose command line holds ``marker``."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            cmd = Path(f"/proc/{name}/cmdline").read_bytes()
-            state = Path(f"/proc/{name}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmd and state != b"Z":
-            found.append(int(name))
-    return found
-
 
 @pytest.fixture
 def marker() -> Iterator[str]:
     mark = f"tf-orphan-{uuid.uuid4().hex}"
     yield mark
-    for pid in with_marker(mark):  # whatever the test's outcome: nothing stays running
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    kill_marked(mark)  # whatever the test's outcome: nothing stays running
 
 
 def start_detached(mark: str) -> None:

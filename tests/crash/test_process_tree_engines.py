@@ -8,10 +8,8 @@ and killed by pid at teardown whatever happens."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +21,7 @@ from typing import Any
 
 import cloudpickle
 import pytest
+from crash_procs import SLEEPER, kill_marked, with_marker
 
 import tunefleet as tune
 from tunefleet.callbacks import Callback
@@ -37,7 +36,6 @@ pytestmark = [
 # Workers of Ray and Spark cannot import this module: its functions travel by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-SLEEPER = "import time, sys; time.sleep(600)"
 # A child that flushes on SIGTERM: it says it is ready once its handler is in place.
 TRAPPER = (
     "import signal, sys, time, pathlib\n"
@@ -49,22 +47,6 @@ TRAPPER = (
     "out.with_suffix('.ready').write_text('ready')\n"
     "time.sleep(600)\n"
 )
-
-
-def with_marker(marker: str) -> list[int]:
-    """Pids of living processes whose command line holds ``marker``."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            cmd = Path(f"/proc/{name}/cmdline").read_bytes()
-            state = Path(f"/proc/{name}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmd and state != b"Z":
-            found.append(int(name))
-    return found
 
 
 def trainable(config: dict[str, Any]) -> None:
@@ -156,9 +138,7 @@ EXECUTORS: dict[str, Callable[[], Executor]] = {"dask": _dask, "ray": _ray, "spa
 def marker() -> Iterator[str]:
     mark = f"tf-orphan-{uuid.uuid4().hex}"
     yield mark
-    for pid in with_marker(mark):  # whatever the test's outcome: nothing stays running
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    kill_marked(mark)  # whatever the test's outcome: nothing stays running
 
 
 @pytest.mark.parametrize("engine", sorted(EXECUTORS))
