@@ -250,6 +250,7 @@ class Runner:
         started = False
         try:
             resuming, old, drop = self._claim()
+            executor = s.executor  # a resume may have rebuilt the recorded engine
             # Workers boot (a fresh interpreter each on the local engine) while this
             # process imports numpy, which the searcher and the engine build need next.
             with _importing_meanwhile("numpy"):

@@ -259,7 +259,7 @@ def build_spec(
     defaulted = _left_at_default(dict(locals()))
     from tunefleet.checkpoint_manager import CheckpointKeeper
     from tunefleet.executors import create_executor
-    from tunefleet.search import create_searcher
+    from tunefleet.search import create_searcher, pair_with_scheduler
     from tunefleet.space import validate_space
     from tunefleet.storage import open_store
 
@@ -326,6 +326,7 @@ def build_spec(
         raise TuneTypeError("points_to_evaluate: expected a list of config dicts")
     searcher = create_searcher(search_alg, points_to_evaluate=points_to_evaluate)
     sched = create_scheduler(scheduler)
+    pair_with_scheduler(searcher, sched)
     _check_objective(searcher, "search_alg", metric, mode)
     _check_objective(sched, "scheduler", metric, mode)
     check_components(metric, searcher, sched)
@@ -359,7 +360,7 @@ def build_spec(
     checkpoint_storage, checkpoint_storage_options = validate_storage(
         checkpoint_storage, checkpoint_storage_options, executor.name
     )
-    if executor.name != "simulated":
+    if executor.ships_trainable:
         import cloudpickle
 
         try:

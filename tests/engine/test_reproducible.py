@@ -1,5 +1,5 @@
 """``reproducible=True``: the same trial table at 1, 2 and 4 concurrent trials and on every
-engine tested here (local processes, the simulated clock), whatever the arrival order."""
+engine tested here (local processes, driver threads, the simulated clock), whatever the arrival order."""
 
 from __future__ import annotations
 
@@ -66,7 +66,13 @@ def _table(tmp: Path, engine: str, conc: int, sched: str, search: str) -> list[t
 def test_same_table_at_any_concurrency_and_engine(tmp_path: Path, sched: str, search: str) -> None:
     tables = {
         (engine, conc): _table(tmp_path, engine, conc, sched, search)
-        for engine, conc in [("local", 1), ("local", 2), ("local", 4), ("simulated", 3)]
+        for engine, conc in [
+            ("local", 1),
+            ("local", 2),
+            ("local", 4),
+            ("threads", 3),
+            ("simulated", 3),
+        ]
     }
     first = tables[("local", 1)]
     for key, table in tables.items():

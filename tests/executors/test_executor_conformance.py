@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tunefleet.executors import LocalExecutor, SimulatedExecutor
+from tunefleet.executors import LocalExecutor, SimulatedExecutor, ThreadExecutor
 from tunefleet.executors.base import Executor
 from tunefleet.testing.executors import ExecutorConformance
 
@@ -21,3 +21,8 @@ class TestSimulatedExecutorConformance(ExecutorConformance):
 
     def make_executor(self) -> Executor:
         return SimulatedExecutor(num_workers=2)
+
+
+class TestThreadExecutorConformance(ExecutorConformance):
+    def make_executor(self) -> Executor:
+        return ThreadExecutor(num_threads=2)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from tunefleet.executors.base import Executor
     from tunefleet.executors.local import LocalExecutor
     from tunefleet.executors.simulated import SimulatedExecutor
+    from tunefleet.executors.threads import ThreadExecutor
     from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Resources, Started
 
 # Imported on first use: importing a submodule (local_spawn, early) must not load every
@@ -25,6 +26,7 @@ _LAZY = {
     "Executor": "tunefleet.executors.base",
     "LocalExecutor": "tunefleet.executors.local",
     "SimulatedExecutor": "tunefleet.executors.simulated",
+    "ThreadExecutor": "tunefleet.executors.threads",
     **dict.fromkeys(
         ("Event", "Failed", "Finished", "Launch", "Reported", "Resources", "Started"),
         "tunefleet.protocol",
@@ -52,6 +54,7 @@ __all__ = [
     "Resources",
     "SimulatedExecutor",
     "Started",
+    "ThreadExecutor",
     "available_engines",
     "create_executor",
     "register_executor",
@@ -60,6 +63,7 @@ __all__ = [
 _REGISTRY: dict[str, str] = {
     "local": "tunefleet.executors.local:LocalExecutor",
     "simulated": "tunefleet.executors.simulated:SimulatedExecutor",
+    "threads": "tunefleet.executors.threads:ThreadExecutor",
     "ray": "tunefleet.executors.ray:RayExecutor",
     "dask": "tunefleet.executors.dask:DaskExecutor",
     "spark": "tunefleet.executors.spark:SparkExecutor",

@@ -44,6 +44,9 @@ class Executor(ABC):
 
     #: Name used in specs and the CLI ("local", "simulated", "ray", ...).
     name: str = "executor"
+    #: The trainable travels to other processes (pickled): run() checks that it pickles
+    #: before anything starts. False for engines that call it in the driver's process.
+    ships_trainable: bool = True
 
     #: Set by :meth:`open` once the engine has started, and by :meth:`close`.
     _started = False
@@ -102,6 +105,14 @@ class Executor(ABC):
     @abstractmethod
     def close(self) -> None:
         """Stop every worker and release the engine's resources. Idempotent."""
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's arguments (scikit-learn's rule), so that an experiment run on
+        an executor object is rebuilt with the same settings on resume. An executor that
+        does not keep an argument under its own name is refused there, by name."""
+        from tunefleet.params import get_params
+
+        return get_params(self)
 
     def now(self) -> float:
         """The executor's clock: wall time, or virtual time for the simulator."""

@@ -151,6 +151,7 @@ class SimulatedExecutor(Executor):
     """
 
     name = "simulated"
+    ships_trainable = False  # its trials run in the driver's own threads
 
     def __init__(self, num_workers: int = 4, start_time: float = 0.0) -> None:
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
