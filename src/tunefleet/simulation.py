@@ -61,10 +61,11 @@ def simulate(
     ``on_event(engine, n)`` is called after every event; returning a Scheduler swaps it in
     (tests use this to check that state_dict/load_state_dict round-trips mid-run).
     """
-    from tunefleet.search import create_searcher
+    from tunefleet.search import create_searcher, pair_with_scheduler
 
     searcher = create_searcher(search_alg)
     sched = create_scheduler(scheduler)
+    pair_with_scheduler(searcher, sched)
     searcher.setup(config, metric, mode, seed, num_samples)
     sched.setup(metric, mode, seed)
     total = searcher.total_trials(num_samples) or num_samples

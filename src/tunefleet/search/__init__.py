@@ -17,7 +17,12 @@ from tunefleet.search.base import FINISHED, Searcher
 if TYPE_CHECKING:
     from tunefleet.search.concurrency import ConcurrencyLimiter
     from tunefleet.search.grid import MAX_AXIS_VALUES, GridSearch
-    from tunefleet.search.registry import create_searcher, register_searcher, searcher_names
+    from tunefleet.search.registry import (
+        create_searcher,
+        pair_with_scheduler,
+        register_searcher,
+        searcher_names,
+    )
     from tunefleet.search.repeater import Repeater
     from tunefleet.search.sobol import SobolSearch
     from tunefleet.search.variant import BasicVariantGenerator, RandomSearch, VariantSearcher
@@ -29,6 +34,7 @@ _LAZY = {
     "GridSearch": "tunefleet.search.grid",
     "Repeater": "tunefleet.search.repeater",
     "create_searcher": "tunefleet.search.registry",
+    "pair_with_scheduler": "tunefleet.search.registry",
     "register_searcher": "tunefleet.search.registry",
     "searcher_names": "tunefleet.search.registry",
     "SobolSearch": "tunefleet.search.sobol",
@@ -61,6 +67,7 @@ __all__ = [
     "GridSearch",
     "Repeater",
     "create_searcher",
+    "pair_with_scheduler",
     "register_searcher",
     "searcher_names",
     "SobolSearch",

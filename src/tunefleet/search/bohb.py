@@ -62,6 +62,10 @@ from tunefleet.space import (
 )
 
 _STATE_VERSION = 1
+#: Random draws tried before scanning a finite space for a cell not yet proposed.
+_FRESH_TRIES = 32
+#: Finite spaces up to this many cells are scanned; larger ones keep a duplicate.
+_FRESH_ENUMERATE = 1_000_000
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 DEFAULTS: dict[str, Any] = {
@@ -203,6 +207,10 @@ class TuneBOHB(Searcher):
     a result's budget.
     """
 
+    #: True: a suggestion goes to a configuration not proposed before (nor told) while the
+    #: space has one; the model's next-best candidate first, then a random new cell.
+    _fresh_only: ClassVar[bool] = False
+
     #: ``space`` and ``seed`` are what ``setup`` bound; the arguments stay in these.
     _param_attrs: ClassVar[Mapping[str, str]] = {
         **Searcher._param_attrs,
@@ -259,6 +267,7 @@ class TuneBOHB(Searcher):
             raise TuneValueError(f"TuneBOHB(max_concurrent={max_concurrent}): must be >= 0")
         self.max_concurrent = max_concurrent
         self.time_attr = time_attr
+        self._time_attr_given = time_attr != "training_iteration"
         self._rng: np.random.Generator | None = None
         self._dims: list[_Dim] = []
         self._min_points = 2
@@ -290,6 +299,21 @@ class TuneBOHB(Searcher):
             raise bad("bandwidth_factor", "> 0")
         if not cfg["min_bandwidth"] > 0:
             raise bad("min_bandwidth", "> 0")
+
+    def adopt_scheduler(self, scheduler: Any) -> None:
+        """Read budgets from the ``time_attr`` of a Hyperband or ASHA scheduler where this
+        searcher was left at the default (``training_iteration``), as when both are chosen
+        by name; the run calls it before ``setup`` (``pair_with_scheduler``)."""
+        from tunefleet.schedulers.asha import ASHAScheduler
+        from tunefleet.schedulers.hyperband import HyperBandScheduler
+
+        attr = getattr(scheduler, "time_attr", None)
+        if (
+            isinstance(scheduler, (ASHAScheduler, HyperBandScheduler))
+            and isinstance(attr, str)
+            and not self._time_attr_given
+        ):
+            self.time_attr = attr
 
     # ---------------------------------------------------------------------------- setup
     def setup(
@@ -351,6 +375,7 @@ class TuneBOHB(Searcher):
             config = resolve(space, None, rng)
             source = "point"
         else:
+            seen = self._proposed() if self._fresh_only else set()
             coin = rng.random()
             values: dict[Path, Any] = {}
             model_budget = self._model_choice(trial_id) if self._dims else None
@@ -360,16 +385,89 @@ class TuneBOHB(Searcher):
                 source = "random_fraction"
             else:
                 budget = model_budget
-                u = self._from_model(budget, rng)
+                u = self._from_model(budget, rng, seen)
                 values = {dim.path: dim.decode(ui) for dim, ui in zip(self._dims, u, strict=True)}
                 source = "model"
             config = resolve(self.space, values, rng)
+            if seen:
+                config, source = self._fresh(config, source, seen, rng)
         x = self._encode(config)
         if x is not None:
             self._x[trial_id] = x
         self._live.add(trial_id)
         self.suggestion_log.append((trial_id, source, budget))
         return config
+
+    # ------------------------------------------------------------- fresh configurations
+    @staticmethod
+    def _key(x: Any) -> tuple[float, ...]:
+        return tuple(round(float(v), 9) for v in x)
+
+    def _proposed(self) -> set[tuple[float, ...]]:
+        """Keys of every configuration proposed or told so far (evaluated or running)."""
+        return {self._key(x) for x in self._x.values()}
+
+    def _cell(self, u: np.ndarray) -> tuple[float, ...]:
+        """The key of the configuration a unit-cube vector decodes to (its cell: a
+        quantized or integer domain maps many vectors to one value)."""
+        return self._key(dim.encode(dim.decode(ui)) for dim, ui in zip(self._dims, u, strict=True))
+
+    def _best_fresh(
+        self, cands: np.ndarray, scores: np.ndarray, avoid: set[tuple[float, ...]] | None
+    ) -> np.ndarray:
+        """The best-scoring candidate whose cell was not proposed yet (the best one if
+        every candidate's was)."""
+        top = int(np.argmax(scores))
+        if not avoid or self._cell(cands[top]) not in avoid:
+            return cands[top]
+        for i in np.argsort(-scores, kind="stable"):
+            if self._cell(cands[i]) not in avoid:
+                return cands[i]
+        return cands[top]
+
+    def _fresh(
+        self,
+        config: dict[str, Any],
+        source: str,
+        seen: set[tuple[float, ...]],
+        rng: np.random.Generator,
+    ) -> tuple[dict[str, Any], str]:
+        """``config`` if its cell is new, else a random configuration in a cell not yet
+        proposed: up to ``_FRESH_TRIES`` random draws, then (finite spaces of at most
+        ``_FRESH_ENUMERATE`` cells) a scan of the cells in random order. A space whose
+        every cell was proposed gets ``config`` back."""
+        x = self._encode(config)
+        if x is None or self._key(x) not in seen:
+            return config, source
+        for _ in range(_FRESH_TRIES):
+            other = resolve(self.space, {}, rng)
+            ox = self._encode(other)
+            if ox is not None and self._key(ox) not in seen:
+                return other, "fresh"
+        axes: list[list[float]] = []
+        for dim in self._dims:
+            if dim.size:
+                axes.append([float(i) for i in range(dim.size)])
+                continue
+            assert dim.domain is not None
+            values = dim.domain.values()
+            if values is None:
+                return config, source  # a continuous dimension: not a finite space
+            axes.append(sorted({dim.encode(v) for v in values}))
+        total = math.prod(len(a) for a in axes)
+        if total > _FRESH_ENUMERATE:
+            return config, source
+        for flat in rng.permutation(total):
+            u, rest = [], int(flat)
+            for axis in axes:
+                rest, i = divmod(rest, len(axis))
+                u.append(axis[i])
+            if self._cell(np.array(u)) not in seen:
+                values_at = {
+                    dim.path: dim.decode(ui) for dim, ui in zip(self._dims, u, strict=True)
+                }
+                return resolve(self.space, values_at, rng), "fresh"
+        return config, source
 
     def _model_choice(self, trial_id: str) -> float | None:
         """The budget whose model proposes ``trial_id``'s configuration, or None for a
@@ -382,7 +480,14 @@ class TuneBOHB(Searcher):
         except (KeyError, IndexError, TypeError, ValueError):
             return None  # e.g. a point outside its domain: not modelled
 
-    def _from_model(self, budget: float, rng: np.random.Generator) -> np.ndarray:
+    def _from_model(
+        self,
+        budget: float,
+        rng: np.random.Generator,
+        avoid: set[tuple[float, ...]] | None = None,
+    ) -> np.ndarray:
+        """A unit-cube vector proposed by the model of ``budget``; ``avoid``: cells
+        already proposed, to skip where the model offers another candidate."""
         obs = self._obs[budget]
         ranked = sorted(obs, key=lambda tid: (-obs[tid], tid))
         n = len(ranked)
@@ -402,7 +507,7 @@ class TuneBOHB(Searcher):
             rng, int(self._cfg["num_samples"]), float(self._cfg["bandwidth_factor"])
         )
         ratio = good.log_pdf(cands) - bad.log_pdf(cands)
-        return cands[int(np.argmax(ratio))]
+        return self._best_fresh(cands, ratio, avoid)
 
     # -------------------------------------------------------------------------- results
     def _observe(self, trial_id: str, result: dict[str, Any] | None) -> None:

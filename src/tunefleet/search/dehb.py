@@ -40,6 +40,14 @@ observation store, encoding and JSON state).
   least one coordinate from the mutant, and the paper's boundary fix (a coordinate outside
   [0, 1] is redrawn uniformly).
 
+- Chosen by name with a Hyperband scheduler (``search_alg="dehb", scheduler="dehb"``), or
+  without ``max_t``: the run hands the scheduler's ``max_t``, ``reduction_factor`` and
+  ``time_attr`` to :meth:`DEHBSearch.adopt_scheduler` before ``setup``; what was given
+  explicitly stays.
+- New cells only: a child whose configuration was proposed before (discrete spaces: DE
+  moves land in the same bin) is mutated again, up to 10 times, then replaced by a random
+  untried configuration, as TPESearch does.
+
 Where this differs from the paper, and why: DEHB proper fills a bracket's higher rungs
 after its first iteration with newly evolved configurations trained from scratch; here
 Hyperband promotes (resumes) the best of the lower rung, which costs only the extra budget
@@ -61,6 +69,9 @@ from tunefleet.errors import TuneTypeError, TuneValueError
 from tunefleet.search.bohb import TuneBOHB
 from tunefleet.search.tpe import tell
 
+#: Mutations tried for a child whose cell was not proposed before.
+_EVOLVE_TRIES = 10
+
 
 class DEHBSearch(TuneBOHB):
     """``search_alg="dehb"``; ``mutation_factor`` is DEHB's F, ``crossover_prob`` its CR;
@@ -68,6 +79,7 @@ class DEHBSearch(TuneBOHB):
     subpopulations and the bracket order follow from them)."""
 
     _param_attrs: ClassVar[Mapping[str, str]] = {**TuneBOHB._param_attrs}
+    _fresh_only: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -138,19 +150,34 @@ class DEHBSearch(TuneBOHB):
         self._starts: list[float] = []
         self._new_at: dict[float, int] = {}  # budget -> new configurations of its bracket
         if max_t is not None:
-            from tunefleet.schedulers.hyperband import hyperband_brackets
-
-            table = hyperband_brackets(max_t, reduction_factor)
-            for plan in table:
-                self._starts += [float(plan[0][1])] * plan[0][0]
-                self._new_at[float(plan[0][1])] = plan[0][0]
-                for n, r in plan:
-                    self._slots[float(r)] = max(self._slots.get(float(r), 0), n)
-            self._ladder = sorted(self._slots)
+            self._set_ladder(max_t, reduction_factor)
         self._pop: dict[float, list[list[Any]]] = {}  # budget -> slots of [trial, score]
         self._target: dict[str, list[Any]] = {}  # evolved trial -> [budget, slot]
         self._turn: dict[float, int] = {}  # budget -> next target slot
         self._evolving: str | None = None  # the trial being suggested
+
+    def _set_ladder(self, max_t: float, reduction_factor: float) -> None:
+        from tunefleet.schedulers.hyperband import hyperband_brackets
+
+        self.max_t, self.reduction_factor = max_t, reduction_factor
+        self._slots, self._starts, self._new_at = {}, [], {}
+        for plan in hyperband_brackets(max_t, reduction_factor):
+            self._starts += [float(plan[0][1])] * plan[0][0]
+            self._new_at[float(plan[0][1])] = plan[0][0]
+            for n, r in plan:
+                self._slots[float(r)] = max(self._slots.get(float(r), 0), n)
+        self._ladder = sorted(self._slots)
+
+    def adopt_scheduler(self, scheduler: Any) -> None:
+        """Take the ladder (``max_t``, ``reduction_factor``) and ``time_attr`` of a
+        Hyperband scheduler (``scheduler="dehb"``, ``"hyperband"``, ``"bohb"``) where this
+        searcher was not given them, as when both are chosen by name. The run calls it
+        before ``setup``; other schedulers leave the searcher as it is."""
+        from tunefleet.schedulers.hyperband import HyperBandScheduler
+
+        super().adopt_scheduler(scheduler)
+        if isinstance(scheduler, HyperBandScheduler) and self.max_t is None:
+            self._set_ladder(scheduler.max_t, scheduler.reduction_factor)
 
     def setup(
         self,
@@ -242,7 +269,12 @@ class DEHBSearch(TuneBOHB):
         full = [b for b, pop in self._pop.items() if len(pop) >= self._size(b)]
         return max(full) if full else None
 
-    def _from_model(self, budget: float, rng: np.random.Generator) -> np.ndarray:
+    def _from_model(
+        self,
+        budget: float,
+        rng: np.random.Generator,
+        avoid: set[tuple[float, ...]] | None = None,
+    ) -> np.ndarray:
         sizes = np.array([dim.size for dim in self._dims])
         cat = sizes > 0
 
@@ -260,14 +292,17 @@ class DEHBSearch(TuneBOHB):
         target = unit(pop[slot][0]) if slot < len(pop) else rng.random(d)
         if self._evolving is not None:
             self._target[self._evolving] = [budget, slot]
-        r1, r2, r3 = pool[rng.choice(len(pool), size=3, replace=False)]
-        mutant = r1 + self.mutation_factor * (r2 - r3)
-        out_of_bounds = (mutant < 0) | (mutant > 1)
-        mutant[out_of_bounds] = rng.random(int(out_of_bounds.sum()))
-        cross: np.ndarray = np.asarray(rng.random(d) < self.crossover_prob)
-        cross[rng.integers(d)] = True  # at least one coordinate from the mutant
-        child = np.where(cross, mutant, target)
-        child[cat] = np.minimum(np.floor(child[cat] * sizes[cat]), sizes[cat] - 1)
+        for _ in range(_EVOLVE_TRIES):
+            r1, r2, r3 = pool[rng.choice(len(pool), size=3, replace=False)]
+            mutant = r1 + self.mutation_factor * (r2 - r3)
+            out_of_bounds = (mutant < 0) | (mutant > 1)
+            mutant[out_of_bounds] = rng.random(int(out_of_bounds.sum()))
+            cross: np.ndarray = np.asarray(rng.random(d) < self.crossover_prob)
+            cross[rng.integers(d)] = True  # at least one coordinate from the mutant
+            child = np.where(cross, mutant, target)
+            child[cat] = np.minimum(np.floor(child[cat] * sizes[cat]), sizes[cat] - 1)
+            if not avoid or self._cell(child) not in avoid:
+                break  # else a cell already proposed: mutate again (suggest falls back)
         return child
 
     def on_complete(

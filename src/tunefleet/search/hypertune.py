@@ -16,7 +16,8 @@ rung ``r`` holds the scores of the trials that reached it.
   the top one is trusted; one that disagrees is ignored), or 1 while they share fewer than
   two trials. Early on, when only the lowest rung has data, the model is that rung's.
 - Suggestion: ``n_ei_candidates`` draws from the rungs' good mixtures in proportion to
-  their weights; the one maximising ``Σ_r w_r (log l_r − log g_r)`` wins.
+  their weights; the one maximising ``Σ_r w_r (log l_r − log g_r)`` wins, among those
+  whose configuration was not proposed before (as TPESearch).
 
 :attr:`fidelity_weights` holds the last weights used ({budget: weight}).
 """
@@ -70,6 +71,7 @@ class HyperTuneSearch(TPESearch):
             max_concurrent=max_concurrent,
         )
         self.time_attr = time_attr
+        self._time_attr_given = time_attr != "training_iteration"
         self.fidelity_weights: dict[float, float] = {}
 
     def _weights(self, top: float) -> dict[float, float]:
@@ -87,7 +89,12 @@ class HyperTuneSearch(TPESearch):
             weights[b] = max(0.0, 2.0 * agree / len(pairs) - 1.0)
         return {b: w for b, w in weights.items() if w > 0}
 
-    def _from_model(self, budget: float, rng: np.random.Generator) -> np.ndarray:
+    def _from_model(
+        self,
+        budget: float,
+        rng: np.random.Generator,
+        avoid: set[tuple[float, ...]] | None = None,
+    ) -> np.ndarray:
         weights = self._weights(budget)
         self.fidelity_weights = dict(weights)
         total = sum(weights.values())
@@ -103,7 +110,7 @@ class HyperTuneSearch(TPESearch):
             (weights[b] / total) * self._log_ratio(good, bad, cands)
             for b, (good, bad, _) in models.items()
         )
-        return cands[int(np.argmax(score))]
+        return self._best_fresh(cands, np.asarray(score), avoid)
 
     def __repr__(self) -> str:
         return (

@@ -130,3 +130,16 @@ def create_searcher(
             "not a Searcher"
         )
     return searcher
+
+
+def pair_with_scheduler(searcher: Any, scheduler: Any) -> None:
+    """Let a searcher take what it needs from the run's scheduler before ``setup``: its
+    ``adopt_scheduler(scheduler)`` if it has one (DEHB: Hyperband's ``max_t`` and
+    ``reduction_factor``; the KDE searchers: ``time_attr``), looking through
+    ConcurrencyLimiter and Repeater. Only what the searcher was not given is taken."""
+    inner = searcher
+    while hasattr(getattr(inner, "searcher", None), "suggest"):
+        inner = inner.searcher
+    hook = getattr(inner, "adopt_scheduler", None)
+    if callable(hook):
+        hook(scheduler)

@@ -27,6 +27,11 @@ trial's latest result, whatever its iteration. Differences from BOHB's sampler, 
   ``n_ei_candidates`` of them, and no random fraction.
 - Constant liar (``constant_liar=True``, the default): every trial suggested but without a
   result yet joins the bad set, so parallel workers are not all sent to the same spot.
+- New cells only: on a discrete space (choices, integer or quantized domains) the good
+  density keeps landing on configurations already tried; the best-scoring candidate whose
+  configuration was not proposed (nor told) before wins, and if all ``n_ei_candidates``
+  were, a random untried configuration (a scan of the cells in random order once 32
+  random draws failed). Only a space whose every configuration was tried gets a repeat.
 - Outcome constraints: a result with ``feasible=False`` (or any key named in
   ``constraints`` whose value is > 0, Optuna's convention) scores as the worst possible, so
   the model steers away from it.
@@ -54,6 +59,7 @@ class TPESearch(TuneBOHB):
     _param_attrs: ClassVar[Mapping[str, str]] = {
         **TuneBOHB._param_attrs,
     }
+    _fresh_only: ClassVar[bool] = True
     #: True: each trial's latest result is one observation, whatever its budget.
     _one_budget: ClassVar[bool] = True
 
@@ -114,11 +120,16 @@ class TPESearch(TuneBOHB):
             result = {**result, self.time_attr: 0.0}
         super()._observe(trial_id, result)
 
-    def _from_model(self, budget: float, rng: np.random.Generator) -> np.ndarray:
+    def _from_model(
+        self,
+        budget: float,
+        rng: np.random.Generator,
+        avoid: set[tuple[float, ...]] | None = None,
+    ) -> np.ndarray:
         good, bad, n_good = self._densities(budget)
         m = self.n_ei_candidates
         cands = self._candidates(good, n_good, m, rng)
-        return cands[int(np.argmax(self._log_ratio(good, bad, cands)))]
+        return self._best_fresh(cands, self._log_ratio(good, bad, cands), avoid)
 
     def _densities(self, budget: float) -> tuple[_KDE, _KDE, int]:
         """The good and bad Parzen estimators of one budget's observations."""
