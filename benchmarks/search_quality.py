@@ -29,8 +29,11 @@ for why it is not a dependency).
 
 Run: ``.venv/bin/python benchmarks/search_quality.py --seeds 10 --out results.json
 --chart docs/search_quality.png`` (seeds 0..9); ``--live --problems live_mlp,live_lightgbm
---checkpoints 5,10`` for the live workloads; ``--methods`` picks methods. Prints JSON
-(per-seed regrets under ``regret``).
+--checkpoints 5,10`` for the live workloads; ``--methods`` picks methods; ``--discrete``
+declares the tables' axes as integer indices to the methods that take them (tunefleet's,
+Optuna's); ``--merge A.json B.json`` combines runs of disjoint problems (one process per
+problem) into one table and chart. Prints JSON (per-seed regrets under ``regret``; the
+fraction of started configurations that repeat an earlier one under ``repeat_fraction``).
 """
 
 from __future__ import annotations
@@ -113,6 +116,14 @@ class Tracker:
         self.best = math.inf
         self.optimum = optimum
         self.trace: list[tuple[float, float]] = []
+        self.configs: list[tuple[float, ...]] = []  # every configuration started
+
+    def repeats(self) -> float | None:
+        """Fraction of started configurations that repeat an earlier one (None: not
+        tracked for this method)."""
+        if not self.configs:
+            return None
+        return 1.0 - len(set(self.configs)) / len(self.configs)
 
     def pay(self, a: int, b: int, value: float) -> None:
         self.cost += (b - a) / MAX_B
@@ -137,13 +148,27 @@ class Tracker:
 
 
 # ------------------------------------------------------------------------- methods
-def _space(d: int) -> dict[str, Any]:
+#: --discrete: a table's axes are declared as what they are, integer indices (the grid's
+#: values in order), to the methods that take a discrete space (tunefleet's, Optuna's);
+#: the `dehb` package and SMAC3 keep the unit cube (equal bins).
+DISCRETE = False
+
+
+def _grid(f: Callable[..., float]) -> list[int] | None:
+    return getattr(f, "sizes", None) if DISCRETE else None
+
+
+def _space(d: int, sizes: list[int] | None = None) -> dict[str, Any]:
     from tunefleet import space as sp
 
+    if sizes:
+        return {f"x{i}": sp.randint(0, k) for i, k in enumerate(sizes)}
     return {f"x{i}": sp.uniform(0.0, 1.0) for i in range(d)}
 
 
-def _vec(cfg: dict[str, Any], d: int) -> np.ndarray:
+def _vec(cfg: dict[str, Any], d: int, sizes: list[int] | None = None) -> np.ndarray:
+    if sizes:  # index i of k -> the middle of bin i of the unit interval
+        return np.array([(cfg[f"x{i}"] + 0.5) / k for i, k in enumerate(sizes)])
     return np.array([cfg[f"x{i}"] for i in range(d)])
 
 
@@ -159,15 +184,17 @@ def tunefleet_engine(
         from tunefleet.simulation import simulate
         from tunefleet.worker.session import get_context
 
+        sizes = _grid(f)
+
         def trainable(config: dict[str, Any]) -> Any:
-            x = _vec(config, d)
+            x = _vec(config, d, sizes)
             for k in range(get_context().iteration, len(BUDGETS)):
                 b, prev = BUDGETS[k], (BUDGETS[k - 1] if k else 0)
                 yield {"loss": f(x, b / MAX_B), "budget": b, "time_this_iter_s": b - prev}, True
 
         res = simulate(
             trainable,
-            config=_space(d),
+            config=_space(d, sizes),
             num_samples=10**6,
             metric="loss",
             mode="min",
@@ -177,6 +204,7 @@ def tunefleet_engine(
             seed=seed,
             time_budget_s=max_cost * MAX_B,
         )
+        tr.configs = [tuple(_vec(t.config, d, sizes)) for t in res.trials.values()]
         for r in res.records:
             if r.kind == "result":
                 tr.seen(r.ts / MAX_B, r.data["budget"], r.data["loss"])
@@ -234,11 +262,18 @@ def optuna_method(kind: str) -> Callable[..., None]:
             pruner = optuna.pruners.HyperbandPruner(
                 min_resource=1, max_resource=MAX_B, reduction_factor=3
             )
+        sizes = _grid(f)
         # a fixed name: HyperbandPruner assigns brackets by hashing it with the trial number
         study = optuna.create_study(sampler=sampler, pruner=pruner, study_name=f"sq-{seed}")
         while tr.cost < max_cost:
             trial = study.ask()
-            x = np.array([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(d)])
+            if sizes:
+                x = np.array(
+                    [(trial.suggest_int(f"x{i}", 0, k - 1) + 0.5) / k for i, k in enumerate(sizes)]
+                )
+            else:
+                x = np.array([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(d)])
+            tr.configs.append(tuple(x))
             if kind != "tpe_hyperband":
                 v = f(x, 1.0)
                 tr.pay(0, MAX_B, v)
@@ -325,7 +360,33 @@ def main() -> None:
         help="add SMAC3's multi-fidelity facade (pip install smac; ~85 s per run on the "
         "2-core dev machine, so off by default)",
     )
+    ap.add_argument(
+        "--discrete",
+        action="store_true",
+        help="declare each table's axes as integer indices to tunefleet's and Optuna's "
+        "methods (the dehb package and SMAC3 keep the unit cube)",
+    )
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="only combine earlier --out files of disjoint problems into one summary "
+        "(printed, --out, --chart)",
+    )
     args = ap.parse_args()
+    if args.merge:
+        merged = merge(args.merge)
+        text = json.dumps(merged, indent=1)
+        print(text)
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        if args.chart:
+            chart(args.chart, merged)
+        return
+    global DISCRETE
+    DISCRETE = args.discrete
     if args.smac:
         if not available("smac"):
             raise SystemExit("--smac: SMAC3 is not installed (pip install smac)")
@@ -352,12 +413,13 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     max_cost = checkpoints[-1]
     regret: dict[str, dict[str, list[list[float]]]] = {}  # fn -> method -> seed -> per ckpt
+    repeats: dict[str, dict[str, list[float | None]]] = {}  # fn -> method -> seed
     secs: dict[str, float] = {m: 0.0 for m in methods}
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # tiny linear algebra: BLAS threads only contend on a shared machine
     for fn, (f, d, opt) in problems.items():
-        regret[fn] = {}
+        regret[fn], repeats[fn] = {}, {}
         for seed in range(args.seeds):
             for method, go in methods.items():
                 tr = Tracker(opt)
@@ -365,60 +427,119 @@ def main() -> None:
                 go(f, d, tr, seed, max_cost)
                 secs[method] += time.perf_counter() - t0
                 regret[fn].setdefault(method, []).append([tr.at(c) for c in checkpoints])
-    ranks = {m: [0.0] * len(checkpoints) for m in methods}
-    mean = {fn: {m: [0.0] * len(checkpoints) for m in methods} for fn in problems}
-    n = len(problems) * args.seeds
-    for fn in problems:
-        for k in range(len(checkpoints)):
-            for seed in range(args.seeds):
-                vals = [regret[fn][m][seed][k] for m in methods]
-                for m, r in zip(methods, _ranks(vals), strict=True):
-                    ranks[m][k] += r / n
-            for m in methods:
-                mean[fn][m][k] = float(np.mean([regret[fn][m][s][k] for s in range(args.seeds)]))
-    out = {
-        "checkpoints_ffe": checkpoints,
-        "seeds": list(range(args.seeds)),
-        "average_rank": ranks,
-        "mean_regret": mean,
-        "regret": regret,
-        "searcher_seconds": secs,
-    }
+                repeats[fn].setdefault(method, []).append(tr.repeats())
+    out = summarize(checkpoints, args.seeds, regret, repeats, secs)
     text = json.dumps(out, indent=1)
     print(text)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)
     if args.chart:
-        import matplotlib
+        chart(args.chart, out)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        colors = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
-        style = {
-            m: {"color": colors[i % 20], "ls": "-" if m.startswith("tunefleet") else "--"}
-            for i, m in enumerate(methods)
-        }
-        rows = math.ceil((len(problems) + 1) / 3)
-        fig, grid = plt.subplots(rows, 3, figsize=(15, 4 * rows), squeeze=False)
-        axes = list(grid.ravel())
-        for ax in axes[len(problems) + 1 :]:
-            ax.set_visible(False)
-        axes = axes[: len(problems) + 1]
-        for ax, fn in zip(axes, problems, strict=False):
+def summarize(
+    checkpoints: list[float],
+    seeds: int,
+    regret: dict[str, dict[str, list[list[float]]]],
+    repeats: dict[str, dict[str, list[float | None]]],
+    secs: dict[str, float],
+) -> dict[str, Any]:
+    """The JSON the suite prints: average rank per method over problems × seeds at each
+    checkpoint, mean regret per problem, the per-seed regrets and repeat fractions."""
+    problems = list(regret)
+    methods = list(regret[problems[0]])
+    ranks = {m: [0.0] * len(checkpoints) for m in methods}
+    mean = {fn: {m: [0.0] * len(checkpoints) for m in methods} for fn in problems}
+    n = len(problems) * seeds
+    for fn in problems:
+        for k in range(len(checkpoints)):
+            for seed in range(seeds):
+                vals = [regret[fn][m][seed][k] for m in methods]
+                for m, r in zip(methods, _ranks(vals), strict=True):
+                    ranks[m][k] += r / n
             for m in methods:
-                floor = [math.log10(max(v, 1e-4)) for v in mean[fn][m]]  # 0 shows as -4
-                ax.plot(checkpoints, floor, label=m, **style[m])
-            ax.set_title(fn)
-            ax.set_xlabel("cost (full-fidelity equivalents)")
-            ax.set_ylabel("log10 mean regret")
+                mean[fn][m][k] = float(np.mean([regret[fn][m][s][k] for s in range(seeds)]))
+    return {
+        "checkpoints_ffe": checkpoints,
+        "seeds": list(range(seeds)),
+        "average_rank": ranks,
+        "mean_regret": mean,
+        "regret": regret,
+        # mean fraction of started configurations repeating an earlier one (tracked for
+        # tunefleet's and Optuna's methods)
+        "repeat_fraction": {
+            fn: {
+                m: None if None in r else float(np.mean(r))  # type: ignore[arg-type]
+                for m, r in per.items()
+            }
+            for fn, per in repeats.items()
+        },
+        "searcher_seconds": secs,
+    }
+
+
+def merge(paths: list[str]) -> dict[str, Any]:
+    """One summary from several runs of the suite on disjoint problems (same methods,
+    seeds and checkpoints), e.g. one process per problem on a multi-core machine."""
+    runs = []
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            runs.append(json.load(fh))
+    first = runs[0]
+    regret: dict[str, dict[str, list[list[float]]]] = {}
+    repeats: dict[str, dict[str, list[float | None]]] = {}
+    secs: dict[str, float] = {}
+    for run in runs:
+        same = (run["checkpoints_ffe"], run["seeds"], list(run["average_rank"]))
+        if same != (first["checkpoints_ffe"], first["seeds"], list(first["average_rank"])):
+            raise SystemExit("--merge: the runs differ in checkpoints, seeds or methods")
+        for fn in run["regret"]:
+            if fn in regret:
+                raise SystemExit(f"--merge: problem {fn!r} is in two runs")
+            regret[fn] = run["regret"][fn]
+            frac = run.get("repeat_fraction", {}).get(fn, {})
+            repeats[fn] = {m: [frac.get(m)] for m in run["regret"][fn]}
+        for m, t in run["searcher_seconds"].items():
+            secs[m] = secs.get(m, 0.0) + t
+    out = summarize(first["checkpoints_ffe"], len(first["seeds"]), regret, {}, secs)
+    out["repeat_fraction"] = {fn: {m: r[0] for m, r in per.items()} for fn, per in repeats.items()}
+    return out
+
+
+def chart(path: str, out: dict[str, Any]) -> None:
+    """PNG: log10 mean regret against cost per problem, and the average rank."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    checkpoints, mean, ranks = out["checkpoints_ffe"], out["mean_regret"], out["average_rank"]
+    problems, methods = list(mean), list(ranks)
+    colors = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
+    style = {
+        m: {"color": colors[i % 20], "ls": "-" if m.startswith("tunefleet") else "--"}
+        for i, m in enumerate(methods)
+    }
+    rows = math.ceil((len(problems) + 1) / 3)
+    fig, grid = plt.subplots(rows, 3, figsize=(15, 4 * rows), squeeze=False)
+    axes = list(grid.ravel())
+    for ax in axes[len(problems) + 1 :]:
+        ax.set_visible(False)
+    axes = axes[: len(problems) + 1]
+    for ax, fn in zip(axes, problems, strict=False):
         for m in methods:
-            axes[-1].plot(checkpoints, ranks[m], label=m, **style[m])
-        axes[-1].set_title("average rank (lower is better)")
-        axes[-1].legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(args.chart, dpi=80)
+            floor = [math.log10(max(v, 1e-4)) for v in mean[fn][m]]  # 0 shows as -4
+            ax.plot(checkpoints, floor, label=m, **style[m])
+        ax.set_title(fn)
+        ax.set_xlabel("cost (full-fidelity equivalents)")
+        ax.set_ylabel("log10 mean regret")
+    for m in methods:
+        axes[-1].plot(checkpoints, ranks[m], label=m, **style[m])
+    axes[-1].set_title("average rank (lower is better)")
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def _lookup(
         col = budgets.index(round(z * budgets[-1]))
         return float(error[idx][col])
 
+    f.sizes = sizes  # type: ignore[attr-defined]  # the grid, for --discrete
     return f
 
 
