@@ -1,7 +1,8 @@
 """scikit-learn's estimator checks, and a user's script run as a subprocess.
 
 Every check that applies to a classifier runs on ``TuneSearchCV`` (the two estimators
-share their ``fit``) and none is expected to fail. (For a regressor, scikit-learn's own
+share their ``fit``) with the default engine (threads of this process, ``n_jobs=None``)
+and none is expected to fail. (For a regressor, scikit-learn's own
 ``GridSearchCV(Ridge())`` fails ``check_supervised_y_2d``, as ours does: ``BaseSearchCV``
 does not copy its estimator's multi-output tag.)
 """
@@ -25,7 +26,6 @@ from tunefleet.sklearn import TuneSearchCV
             {"alpha": [1e-4, 1e-3]},
             n_trials=1,
             cv=2,
-            engine="simulated",
         )
     ]
 )

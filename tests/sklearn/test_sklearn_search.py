@@ -1,7 +1,8 @@
 """TuneSearchCV / TuneGridSearchCV against scikit-learn's own search estimators.
 
-The in-process ``simulated`` engine keeps these fast; the script test runs the default
-local engine (worker processes) the way a user meets it.
+The in-process ``simulated`` engine keeps most of these fast; the tests of the default
+engine run threads of this process (``n_jobs=1``), and test_sklearn_checks.py's script
+test the local engine (worker processes, ``n_jobs=2``) the way a user meets it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from scipy.stats import loguniform
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_digits, load_iris
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.exceptions import FitFailedWarning
@@ -306,3 +309,108 @@ def test_skipping_the_unread_scores_changes_no_result() -> None:
     assert list(fast["n_resources"]) == list(every["n_resources"])
     np.testing.assert_array_equal(fast["mean_test_score"], every["mean_test_score"])
     assert fast["params"] == every["params"]
+
+
+class _Recorder(ClassifierMixin, BaseEstimator):
+    """A majority-class classifier that records, per fit, where it ran and what it saw."""
+
+    seen: list[dict] = []  # shared by the clones of one test (threads of this process)
+
+    def __init__(self, n_estimators: int = 9, bias: float = 0.0) -> None:
+        self.n_estimators = n_estimators
+        self.bias = bias
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _Recorder:
+        import os
+        import threading
+
+        from sklearn import get_config
+
+        _Recorder.seen.append(
+            {
+                "pid": os.getpid(),
+                "thread": threading.get_ident(),
+                "assume_finite": get_config()["assume_finite"],
+                "n_estimators": self.n_estimators,
+            }
+        )
+        self.classes_, counts = np.unique(y, return_counts=True)
+        self.majority_ = self.classes_[np.argmax(counts)]
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.full(len(X), self.majority_)
+
+    def score(self, X: np.ndarray, y: np.ndarray, sample_weight: object = None) -> float:
+        return float(np.mean(self.predict(X) == y)) + self.bias
+
+
+def test_default_engine_is_threads_of_this_process_for_one_job() -> None:
+    import os
+    import threading
+
+    from tunefleet.sklearn._search import _engine
+
+    assert _engine(None, 1) == "threads" and _engine(None, 2) == "local"
+    assert _engine("simulated", 1) == "simulated"
+    _Recorder.seen = []
+    with sklearn.config_context(assume_finite=True):  # thread-local in scikit-learn
+        search = TuneGridSearchCV(_Recorder(), {"bias": [0.0, 0.1]}, cv=2, refit=False)
+        search.fit(X_IRIS, Y_IRIS)
+    trials = _Recorder.seen
+    assert len(trials) == 4 and search.best_params_ == {"bias": 0.1}
+    assert {t["pid"] for t in trials} == {os.getpid()}  # no worker process
+    assert threading.get_ident() not in {t["thread"] for t in trials}  # a trial thread
+    assert all(t["assume_finite"] for t in trials)  # the caller's configuration
+
+
+@pytest.mark.filterwarnings("ignore:trial .* without metric 'objective'")
+def test_a_fresh_fit_per_epoch_is_done_only_where_it_is_scored() -> None:
+    from tunefleet.schedulers import ASHAScheduler
+
+    _Recorder.seen = []
+    search = TuneSearchCV(
+        _Recorder(n_estimators=9),
+        {"bias": [0.0, 0.05, 0.1, 0.2]},
+        n_trials=4,
+        cv=2,
+        early_stopping=ASHAScheduler(max_t=9, grace_period=1, reduction_factor=3),
+        max_iters=9,
+        random_state=0,
+        refit=False,
+    ).fit(X_IRIS, Y_IRIS)
+    # n_estimators grows 1 tree an epoch; rungs at 1, 3 and 9 epochs: no fit in between
+    assert {t["n_estimators"] for t in _Recorder.seen} <= {1, 3, 9}
+    assert search.cv_results_["n_resources"].max() == 9
+    epochs = search.cv_results_["n_resources"]
+    fits = sum(len([r for r in (1, 3, 9) if r <= e]) for e in epochs) * 2  # 2 folds
+    assert len(_Recorder.seen) == fits
+
+
+@pytest.mark.filterwarnings("ignore:trial .* without metric 'objective'")
+def test_default_scorer_computed_directly_gives_scikit_learns_accuracy() -> None:
+    from tunefleet.sklearn._fit import plain_accuracy
+
+    assert plain_accuracy(SGDClassifier(), None) and not plain_accuracy(SGDClassifier(), "f1")
+    assert not plain_accuracy(SVC(), "accuracy")  # a named scorer goes through scikit-learn
+    X, y = load_digits(return_X_y=True)
+
+    def results(scoring: object) -> dict:
+        return TuneSearchCV(
+            SGDClassifier(random_state=0),
+            {"alpha": loguniform(1e-6, 1.0)},
+            n_trials=6,
+            cv=3,
+            scoring=scoring,
+            early_stopping=True,
+            max_iters=4,
+            random_state=0,
+            return_train_score=True,
+        ).fit(X[:500] / 16, y[:500])
+
+    ours, theirs = results(None), results("accuracy")
+    for key in ("split0_test_score", "split2_test_score", "mean_train_score", "n_resources"):
+        np.testing.assert_array_equal(ours.cv_results_[key], theirs.cv_results_[key])
+    assert ours.best_estimator_.score(X[500:] / 16, y[500:]) == pytest.approx(
+        theirs.best_estimator_.score(X[500:] / 16, y[500:])
+    )

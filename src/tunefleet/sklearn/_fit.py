@@ -6,6 +6,8 @@ one ``partial_fit`` pass over the fold's training rows, or a ``warm_start`` refi
 grows ``n_estimators`` / ``max_iter`` to ``ceil(full * epoch / max_iters)``, or (without
 ``warm_start``) a fresh fit with that many estimators. Without early stopping there is
 one step: a plain ``fit``, exactly what scikit-learn's search estimators do.
+A fresh fit (``n_estimators`` without ``warm_start``) is done only at the epochs that are
+scored (below): the next epoch's fit would discard it.
 
 Scoring costs about what a step costs on small data (a scorer validates its input and
 predicts every test row), so under a scheduler that reads a trial's score only where it
@@ -54,6 +56,11 @@ class Plan:
     checkpoint: bool = False  # the scheduler may pause trials: save the models each epoch
     # the scheduler reads scores only at its decision points: score only there (and last)
     score_at_decisions: bool = False
+    # scikit-learn's configuration (set_config/config_context) where fit() was called: it
+    # is thread-local, so a trial thread or worker process sets it again
+    sklearn_config: dict[str, Any] = field(default_factory=dict)
+    # the one scorer is plain accuracy (plain_accuracy): computed without its checks
+    accuracy: bool = False
     _prepared: Any = field(default=None, init=False, repr=False, compare=False)
 
     def prepared(self) -> tuple[list[tuple[Any, ...]], Any]:
@@ -119,7 +126,9 @@ def _advance(
     X, y = data
     if plan.method == "partial_fit":
         kwargs = dict(fit_params)
-        if classes is not None:
+        if classes is not None and getattr(model, "classes_", None) is None:
+            # scikit-learn's convention: needed on the first call only, and checked against
+            # the labels (unique_labels) on every call it is given to
             kwargs["classes"] = classes
         model.partial_fit(X, y, **kwargs)
         return model
@@ -132,7 +141,26 @@ def _advance(
 
 
 def _score(plan: Plan, model: Any, X: Any, y: Any) -> dict[str, float]:
+    if plan.accuracy and getattr(y, "ndim", 0) == 1:
+        # ClassifierMixin.score through the default scorer is accuracy_score(y, predict(X)),
+        # whose checks of y's type cost more than the comparison on small folds; same value
+        return {"score": float(np.mean(np.asarray(model.predict(X)) == np.asarray(y)))}
     return {name: float(scorer(model, X, y)) for name, scorer in plan.scorers.items()}
+
+
+def plain_accuracy(estimator: Any, scoring: Any) -> bool:
+    """Whether the score of ``estimator`` under ``scoring`` is plain accuracy that
+    :func:`_score` may compute itself: the default scorer, a classifier whose ``score`` is
+    ``ClassifierMixin.score``, and scikit-learn's numpy (not array API) dispatch."""
+    from sklearn import get_config
+    from sklearn.base import ClassifierMixin
+
+    return (
+        scoring is None
+        and type(estimator).score is ClassifierMixin.score
+        and not get_config().get("array_api_dispatch", False)
+        and not get_config().get("enable_metadata_routing", False)
+    )
 
 
 def _failed(plan: Plan, exc: BaseException) -> dict[str, float]:
@@ -185,7 +213,15 @@ def _may_decide() -> bool:
 
 
 def cv_trial(config: dict[str, Any], plan: Plan) -> None:
-    """Cross-validate one configuration, reporting after every epoch."""
+    """Cross-validate one configuration, reporting after every epoch, under the
+    scikit-learn configuration that ``fit`` was called with."""
+    from sklearn import config_context
+
+    with config_context(**plan.sklearn_config):
+        _cross_validate(config, plan)
+
+
+def _cross_validate(config: dict[str, Any], plan: Plan) -> None:
     from tunefleet.checkpoint import Checkpoint
     from tunefleet.worker.session import report
 
@@ -203,17 +239,21 @@ def cv_trial(config: dict[str, Any], plan: Plan) -> None:
     for epoch in range(state["epoch"] + 1, epochs + 1):
         decides = _may_decide()
         scoring = decides or epoch >= epochs or not plan.score_at_decisions
+        # a fresh fit per epoch (n_estimators without warm_start) that nothing scores is
+        # thrown away by the next epoch's fit: skip it
+        fitting = scoring or plan.method != "n_estimators"
         result: dict[str, Any] = {}
         for i, (x_train, y_train, x_test, y_test, fit_params) in enumerate(folds):
             test_scores: dict[str, float] | None = None
             try:  # a failed fit: error_score decides (raise, or score it and go on)
                 if dead[i]:
                     raise RuntimeError("an earlier epoch failed")
-                start = time.perf_counter()
-                models[i] = _advance(
-                    plan, models[i], epoch, full, (x_train, y_train), classes, fit_params
-                )
-                fit_time[i] += time.perf_counter() - start
+                if fitting:
+                    start = time.perf_counter()
+                    models[i] = _advance(
+                        plan, models[i], epoch, full, (x_train, y_train), classes, fit_params
+                    )
+                    fit_time[i] += time.perf_counter() - start
             except Exception as exc:
                 test_scores = train_scores = _failed(plan, exc)
                 if not dead[i]:

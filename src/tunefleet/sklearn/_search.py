@@ -34,6 +34,7 @@ from tunefleet.sklearn._fit import (
     Plan,
     cv_trial,
     incremental_method,
+    plain_accuracy,
 )
 from tunefleet.space.domains import Categorical
 
@@ -71,6 +72,16 @@ def _n_jobs(n_jobs: Any) -> int:
     return n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
 
 
+def _engine(engine: Any, n_jobs: int) -> Any:
+    """``engine=None``: threads of this process when candidates run one at a time (as
+    scikit-learn's own searches run with ``n_jobs=1``: nothing starts, nothing is copied),
+    worker processes (``"local"``) when several run at once (as joblib's default backend
+    does: the Python parts of a fit hold the GIL, so threads would take turns)."""
+    if engine is None:
+        return "threads" if n_jobs == 1 else "local"
+    return engine
+
+
 def _may_pause(scheduler: Any) -> bool:
     """Whether ``scheduler`` pauses trials (to resume them): all but ASHA's stopping variant."""
     if scheduler is None:
@@ -104,6 +115,9 @@ def _run(trainable: Any, **kwargs: Any) -> Any:
             warnings.filterwarnings(
                 "ignore", f"trial .* reported a result without metric '{OBJECTIVE}'", UserWarning
             )
+            # a candidate whose fits all failed scores error_score=nan: scikit-learn's
+            # FitFailedWarning says so (_warn_failures)
+            warnings.filterwarnings("ignore", f"trial .* reported {OBJECTIVE}=nan", UserWarning)
             return tune.run(trainable, **kwargs)
     except TuneError as exc:
         if not kwargs.get("fail_fast"):
@@ -204,6 +218,8 @@ class _TuneSearchBase(BaseSearchCV):
         X, y, groups = indexable(X, y, groups)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, groups))
+        from sklearn import get_config
+
         plan = Plan(
             estimator=clone(self.estimator),
             X=X,
@@ -220,6 +236,8 @@ class _TuneSearchBase(BaseSearchCV):
             points=points,
             checkpoint=_may_pause(scheduler),
             score_at_decisions=_scores_at_decisions_only(scheduler),
+            sklearn_config=get_config(),  # thread-local: a trial thread would not see it
+            accuracy=plain_accuracy(self.estimator, self.scoring),
         )
         n_jobs = _n_jobs(self.n_jobs)
         with tempfile.TemporaryDirectory(prefix="tunefleet-sklearn-") as storage:
@@ -232,7 +250,7 @@ class _TuneSearchBase(BaseSearchCV):
                 search_alg=self._searcher(scheduler, points is not None),
                 scheduler=scheduler,
                 max_concurrent_trials=max(1, int(n_jobs)),
-                engine=self.engine,
+                engine=_engine(self.engine, n_jobs),
                 seed=self.random_state if isinstance(self.random_state, int) else None,
                 storage_path=storage,
                 name="search",
@@ -304,6 +322,7 @@ class _TuneSearchBase(BaseSearchCV):
                 kwargs["classes"] = np.unique(y)
             for _ in range(epochs):
                 best.partial_fit(X, y, **kwargs)
+                kwargs.pop("classes", None)  # the first call's only (as in _fit._advance)
         else:
             if resource is not None:
                 full = int(best.get_params()[resource])
@@ -327,6 +346,11 @@ class TuneSearchCV(_TuneSearchBase):
     random). ``early_stopping=True`` (ASHA), ``"hyperband"``, ``"bohb"`` or a scheduler
     object stops poor candidates after an epoch of ``partial_fit`` or a ``warm_start``
     step; ``max_iters`` is the number of epochs (steps) a candidate may run.
+
+    ``engine`` is any tunefleet engine; the default (None) runs the candidates as threads
+    of this process when ``n_jobs`` is 1 or None (nothing starts and nothing is copied, as
+    in scikit-learn's own sequential search) and in worker processes (``"local"``)
+    otherwise, as joblib's default backend does.
     """
 
     _space_name = "param_distributions"
@@ -349,7 +373,7 @@ class TuneSearchCV(_TuneSearchBase):
         early_stopping: Any = False,
         scheduler: Any = None,
         max_iters: int = 10,
-        engine: Any = "local",
+        engine: Any = None,
     ) -> None:
         super().__init__(
             estimator=estimator,
@@ -388,6 +412,7 @@ class TuneGridSearchCV(_TuneSearchBase):
 
     ``cv_results_`` lists the candidates in ``GridSearchCV``'s order. Early stopping works
     as in :class:`TuneSearchCV`; a grid point stopped early keeps its last epoch's score.
+    ``engine`` defaults as in :class:`TuneSearchCV`.
     """
 
     _space_name = "param_grid"
@@ -407,7 +432,7 @@ class TuneGridSearchCV(_TuneSearchBase):
         early_stopping: Any = False,
         scheduler: Any = None,
         max_iters: int = 10,
-        engine: Any = "local",
+        engine: Any = None,
     ) -> None:
         super().__init__(
             estimator=estimator,
