@@ -1,32 +1,36 @@
-"""TuneSearchCV + ASHA against scikit-learn's and Optuna's search estimators, at equal compute.
+"""TuneSearchCV against scikit-learn's and Optuna's search estimators, at equal compute.
 
 Compute is counted in SGD epochs over a fold's training rows (one ``partial_fit`` pass,
 or one of ``max_iter`` passes inside ``fit`` with ``tol=None``), summed over candidates and
 folds. HalvingRandomSearchCV (``resource="max_iter"``, factor 3, 1 to ``--epochs`` epochs,
-``n_candidates="exhaust"``) sets the budget B; RandomizedSearchCV and OptunaSearchCV get
-``B / epochs`` full-length candidates, and TuneSearchCV ``B / 4`` candidates (per fold), chosen so
-that asynchronous ASHA (reduction factor 3, rungs 1, 3, 9, 27 epochs; it promotes more
-than synchronous halving, about 4 epochs a candidate) spends about B; every method's
-measured compute is printed beside its score. Same space, estimator, folds and one
-process (``n_jobs=1``) and one BLAS thread (as a tunefleet worker of a 1-CPU trial has) for
-all; features standardised once. Methods run interleaved
-(all methods for repeat 1, then repeat 2 ...). Prints one JSON object: per dataset and
-method, the best CV score, the held-out test accuracy of ``best_estimator_``, wall time,
-CPU time (this process and the worker processes it started and reaped: a measure that a
-loaded machine inflates far less than wall time), compute (epochs), each as median with
-min/max over repeats, and the load average before and after each dataset.
+``n_candidates="exhaust"``) sets the budget B: with 27 epochs, 27 candidates at 1 epoch, 9
+at 3, 3 at 9 and 1 at 27, each rung fitting from scratch. RandomizedSearchCV and
+OptunaSearchCV get ``B / epochs`` full-length candidates. TuneSearchCV runs two ways:
+
+* ``tunefleet_hyperband``: ``early_stopping="hyperband"`` (reduction factor 3) with
+  ``n_trials`` = ``--epochs`` candidates, which is Hyperband's first bracket: halving's
+  ladder (27, 9, 3, 1), but a survivor trains on from where it paused (``partial_fit``)
+  instead of from scratch, so it spends less than B (0.75 B for 27 epochs);
+* ``tunefleet_asha``: asynchronous ASHA (reduction factor 3, rungs 1, 3, 9 epochs) with
+  ``B / 4`` candidates per fold (with one candidate at a time ASHA promotes the first
+  arrivals through its empty rungs: about 4 epochs a candidate), which spends about B.
+
+Every method's measured compute is printed beside its score. Same space, estimator, folds,
+one candidate at a time (``n_jobs=1``: TuneSearchCV's default engine is then threads of
+this process) and one BLAS thread for all; features standardised once. Methods run
+interleaved (all methods for repeat 1, then repeat 2 ...). Prints one JSON object: per
+dataset and method, the best CV score, the held-out test accuracy of ``best_estimator_``,
+wall time, CPU time (this process and any worker processes it started and reaped: a
+measure that a loaded machine inflates far less than wall time), compute (epochs), each
+as median with min/max over repeats, and the load average before and after each dataset.
 
 ``tunefleet_1x1`` is not a search: one candidate, one epoch per fold, no early stopping.
-It measures what a ``TuneSearchCV.fit`` costs before any search work (starting the worker
-process, which imports scikit-learn, and shipping the data), on the same data.
+It measures what a ``TuneSearchCV.fit`` costs before any search work, on the same data.
 
+``tunefleet_asha_local`` (off by default) is ``tunefleet_asha`` on the local engine (one
+worker process, which imports scikit-learn: the default before ``engine=None``).
 ``tunefleet_asha_every`` (off by default) is ``tunefleet_asha`` scoring the folds after
 every epoch instead of only at ASHA's rungs: what the rung-only scoring saves.
-
-``tunefleet_asha_in_process`` (off by default) is ``tunefleet_asha`` on the simulated
-engine, whose trials run as threads of this process (on a virtual clock, which changes
-no decision here: one trial at a time): not a way to run a search, but a bound on what a
-worker pool that is already warm (no process start, no scikit-learn import) would cost.
 
 ``synth`` (off by default; ``--datasets synth``) is ``tunefleet data synth``'s generator
 in memory: ``--synth-rows`` rows, 40 features, 2 classes, seed 0.
@@ -121,9 +125,9 @@ def _score_every_epoch(**kwargs: Any) -> Any:
 def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, folds: int) -> Any:
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     full_candidates = max(1, budget // (epochs * folds))
-    if method == "tunefleet_asha_in_process":
+    if method == "tunefleet_asha_local":
         search = run_one("tunefleet_asha", X, y, seed, epochs, budget, folds)
-        return search.set_params(engine="simulated")
+        return search.set_params(engine="local")
     if method in ("tunefleet_asha", "tunefleet_asha_every"):
         from tunefleet.schedulers import ASHAScheduler
         from tunefleet.sklearn import TuneSearchCV
@@ -137,6 +141,19 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
             cv=cv,
             n_jobs=1,
             early_stopping=asha,
+            max_iters=epochs,
+            random_state=seed,
+        )
+    if method == "tunefleet_hyperband":
+        from tunefleet.sklearn import TuneSearchCV
+
+        return TuneSearchCV(
+            SGDClassifier(random_state=seed),
+            _scipy_space(),
+            n_trials=epochs,  # Hyperband's first bracket (factor 3): halving's ladder
+            cv=cv,
+            n_jobs=1,
+            early_stopping="hyperband",
             max_iters=epochs,
             random_state=seed,
         )
@@ -194,7 +211,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=27)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--methods", default="halving,tunefleet_asha,random,optuna,tunefleet_1x1")
+    parser.add_argument(
+        "--methods",
+        default="halving,tunefleet_hyperband,tunefleet_asha,random,optuna,tunefleet_1x1",
+    )
     parser.add_argument("--synth-rows", type=int, default=100_000)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
