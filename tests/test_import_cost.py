@@ -1,5 +1,6 @@
 """What importing tunefleet and building a sweep's pieces pulls in: a sweep's driver imports
-numpy while its workers boot (Runner.run), which only helps while nothing earlier imports it."""
+numpy while its workers boot (Runner.run) when its searcher needs it, which only helps while
+nothing earlier imports it; random and grid search need none."""
 
 from __future__ import annotations
 
@@ -29,15 +30,18 @@ def test_defining_a_space_and_loading_the_runner_import_no_numpy() -> None:
     assert _loaded_after(code) == []
 
 
-def test_the_probe_sees_numpy_once_a_searcher_samples() -> None:
+def test_random_search_samples_without_numpy_and_the_probe_sees_it_when_used() -> None:
+    """Random search draws numpy's stream without numpy (space/lazy_rng.py) unless a
+    domain needs more than uniforms; the probe does see numpy when something imports it."""
     code = (
         "import tunefleet as tune\n"
         "from tunefleet.search import RandomSearch\n"
         "s = RandomSearch(seed=0)\n"
-        "s.setup({'x': tune.uniform(0, 1)}, 'score', 'max', 0)\n"
+        "s.setup({{'x': tune.uniform(0, 1), 'c': tune.choice([1, 2]){extra}}}, 'score', 'max', 0)\n"
         "s.suggest('t0')"
     )
-    assert "numpy" in _loaded_after(code)
+    assert _loaded_after(code.format(extra="")) == []
+    assert "numpy" in _loaded_after(code.format(extra=", 'n': tune.randn(0, 1)"))
 
 
 def test_run_starts_the_workers_before_importing_the_run_loop() -> None:

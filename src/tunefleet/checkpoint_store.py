@@ -43,7 +43,6 @@ import os
 import random
 import shutil
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
@@ -415,6 +414,8 @@ def upload_checkpoint(
     Upload to ``.tmp-<uuid>``, copy to the final name, then write the manifest last."""
     fs, root = filesystem(trial_url, options)
     name = f"checkpoint_{iteration:06d}"
+    import uuid
+
     final, tmp = f"{root}/{name}", f"{root}/.tmp-{uuid.uuid4().hex}"
     files = _local_files(source)
     entries = [(rel, _file_digest(full)) for rel, full in files]

@@ -14,7 +14,6 @@ flushes, the finish) share one run's store, lock, writer and engine.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import errno
 import importlib
 import os
@@ -22,7 +21,6 @@ import sqlite3
 import sys
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -100,7 +98,7 @@ class Runner:
         if s.name is None:
             if resume not in (False, "AUTO"):
                 raise TuneValueError("name: resume=True needs the name of the experiment")
-            stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+            stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
             base = f"{trainable_name(s.raw_trainable)}_{stamp}"
         else:
             base = s.name
@@ -189,7 +187,7 @@ class Runner:
             run_index = replayed.num_runs
             elapsed = float((state or {}).get("engine", {}).get("elapsed", 0.0) or 0.0)
         else:
-            prefix = uuid.uuid4().hex[:5]
+            prefix = os.urandom(3).hex()[:5]  # as uuid4().hex[:5], without importing uuid
             spec = experiment_spec(s, self.name, total, prefix)
             self.store.create_experiment(self.name, spec)
         exp_dir = self.store.experiment_dir(self.name)
@@ -252,8 +250,8 @@ class Runner:
             resuming, old, drop = self._claim()
             executor = s.executor  # a resume may have rebuilt the recorded engine
             # Workers boot (a fresh interpreter each on the local engine) while this
-            # process imports numpy, which the searcher and the engine build need next.
-            with _importing_meanwhile("numpy"):
+            # process imports numpy, when the searcher's setup needs it next.
+            with _importing_meanwhile(*(("numpy",) if s.searcher.uses_numpy else ())):
                 # Executors reserve what the whole trial needs (all data-parallel workers).
                 executor.start(
                     s.trainable,

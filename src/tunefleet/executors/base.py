@@ -19,13 +19,13 @@ import atexit
 import contextlib
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Container
-from typing import Any, NamedTuple
+from collections.abc import Callable, Container, Mapping
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from tunefleet.errors import TuneValueError
 from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Resources, Started
 
-__all__ = ["Executor", "Start", "close_at_exit"]
+__all__ = ["Executor", "Start", "addressee", "close_at_exit"]
 # The shared types of protocol.py, importable from here too.
 __all__ += ["Event", "Failed", "Finished", "Launch", "Reported", "Resources", "Started"]
 
@@ -126,6 +126,27 @@ class Executor(ABC):
 
     def validate_resources(self, resources: Resources) -> None:  # noqa: B027 - optional hook
         """Raise TuneValueError naming ``resources_per_trial`` if no slot can ever fit it."""
+
+
+class _Decided(Protocol):
+    stopping: bool
+
+
+D = TypeVar("D", bound=_Decided)
+
+
+def addressee(running: Mapping[str, D], trial_id: str, ending: bool) -> D | None:
+    """The running worker that a reply or stop for ``trial_id`` goes to, or None when there
+    is none to send (the trial is unknown, has ended, or is already being stopped).
+    ``ending``: the engine has decided that the attempt ends (a stop, or a reply that does
+    not proceed); the worker is marked ``stopping``, so that its later reports are dropped
+    and its end counts as stopped. Shared by every executor's ``reply`` and ``stop``."""
+    worker = running.get(trial_id)
+    if worker is None or worker.stopping:
+        return None
+    if ending:
+        worker.stopping = True
+    return worker
 
 
 # Executors whose workers outlive a forgotten close(): closed at interpreter exit. Their

@@ -65,8 +65,7 @@ from json import loads as _loads
 from typing import Any
 
 from tunefleet.errors import TuneError, TuneValueError
-from tunefleet.executors.base import Executor, Start
-from tunefleet.executors.slots import addressee
+from tunefleet.executors.base import Executor, Start, addressee
 from tunefleet.protocol import (
     Event,
     Failed,

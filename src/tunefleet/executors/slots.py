@@ -17,10 +17,11 @@ import math
 import select
 import socket
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Iterable
+from typing import Any, Generic, TypeVar
 
 from tunefleet.errors import TuneValueError
+from tunefleet.executors.base import addressee
 from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Started
 from tunefleet.protocol import loads as _loads
 from tunefleet.worker import wire
@@ -108,27 +109,6 @@ def send_frame(sock: socket.socket | None, frame: bytes) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.sendall(len(frame).to_bytes(4, "little") + frame)
-
-
-class _Decided(Protocol):
-    stopping: bool
-
-
-D = TypeVar("D", bound=_Decided)
-
-
-def addressee(running: Mapping[str, D], trial_id: str, ending: bool) -> D | None:
-    """The running worker that a reply or stop for ``trial_id`` goes to, or None when there
-    is none to send (the trial is unknown, has ended, or is already being stopped).
-    ``ending``: the engine has decided that the attempt ends (a stop, or a reply that does
-    not proceed); the worker is marked ``stopping``, so that its later reports are dropped
-    and its end counts as stopped."""
-    worker = running.get(trial_id)
-    if worker is None or worker.stopping:
-        return None
-    if ending:
-        worker.stopping = True
-    return worker
 
 
 S = TypeVar("S", bound=Slot)

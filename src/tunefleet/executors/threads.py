@@ -38,8 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tunefleet.errors import StopTrial, TuneValueError
-from tunefleet.executors.base import Executor, Start, close_at_exit
-from tunefleet.executors.slots import addressee
+from tunefleet.executors.base import Executor, Start, addressee, close_at_exit
 from tunefleet.protocol import Event, Failed, Finished, Launch, Reported, Resources, Started
 from tunefleet.worker.session import Session
 from tunefleet.worker.trial import run_attempt

@@ -41,6 +41,10 @@ class Searcher:
     #: searcher that learns suggests a trial only once every earlier trial has finished.)
     uses_results: bool = True
 
+    #: Does ``setup``/``suggest`` import numpy? (The runner then imports it while the
+    #: workers boot; random and grid search draw without it: space/lazy_rng.py.)
+    uses_numpy: bool = True
+
     #: Constructor arguments kept under another attribute: ``setup`` binds the run's
     #: metric and mode to ``metric``/``mode`` when none was given (see tunefleet.params).
     _param_attrs: ClassVar[Mapping[str, str]] = {"metric": "_init_metric", "mode": "_init_mode"}

@@ -9,6 +9,7 @@ import numpy as np
 
 from tunefleet.search.variant import VariantSearcher, _Item
 from tunefleet.space import Path
+from tunefleet.space.lazy_rng import Rng
 
 _FIRST_BLOCK = 64
 
@@ -28,6 +29,8 @@ class SobolSearch(VariantSearcher):
     position. Cost per suggest: O(size of the space); Sobol' points are drawn in blocks
     that double in size, O(d) amortised per point.
     """
+
+    uses_numpy = True  # scipy's Sobol engine
 
     def __init__(
         self,
@@ -89,7 +92,7 @@ class SobolSearch(VariantSearcher):
         self._drawn += 1
         return point
 
-    def _values(self, item: _Item, rng: np.random.Generator) -> dict[Path, Any]:
+    def _values(self, item: _Item, rng: Rng) -> dict[Path, Any]:
         if self._engine is None:
             return {}
         u = self._next_point()

@@ -29,9 +29,12 @@ from tunefleet.space import (
     space_fingerprint,
     validate_space,
 )
+from tunefleet.space.lazy_rng import LazyGenerator
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from tunefleet.space.lazy_rng import Rng
 
 _STATE_VERSION = 1
 
@@ -49,11 +52,19 @@ class _Item:
 
 
 def _new_rng(state: Mapping[str, Any]) -> np.random.Generator:
+    """numpy's Generator at a saved state (its ``bit_generator.state`` dict)."""
     import numpy as np
 
     bit_gen = getattr(np.random, str(state["bit_generator"]))()
     bit_gen.state = dict(state)
     return np.random.Generator(bit_gen)
+
+
+def _resume_rng(state: Mapping[str, Any]) -> Rng:
+    """The same, as a :class:`LazyGenerator` when it is PCG64 (numpy's default)."""
+    if state.get("bit_generator") == "PCG64":
+        return LazyGenerator(state=dict(state))
+    return _new_rng(state)
 
 
 def _check_points(points: Any) -> list[dict[str, Any]]:
@@ -110,6 +121,8 @@ class VariantSearcher(Searcher):
     (values for the non-grid domains of one trial).
     """
 
+    uses_numpy = False  # uniforms from a LazyGenerator; subclasses that need it say so
+
     uses_results = False  # random, grid and Sobol draw without looking at results
 
     #: ``seed`` is the seed in use once ``setup`` ran; the argument stays in ``_init_seed``.
@@ -137,8 +150,8 @@ class VariantSearcher(Searcher):
             raise TuneValueError(f"max_concurrent must be >= 0 (0: no limit), got {max_concurrent}")
         self.max_concurrent = max_concurrent
         self.constant_grid_search = bool(constant_grid_search)
-        self._rng: np.random.Generator | None = None
-        self._given_rng: np.random.Generator | None = None
+        self._rng: Rng | None = None
+        self._given_rng: Rng | None = None
         self._items: list[_Item] = []
         self._base: _Item | None = None
         self._fingerprint = ""
@@ -155,7 +168,7 @@ class VariantSearcher(Searcher):
         """The values if ``node`` is a grid axis for this searcher, else None."""
         return grid_values(node) if is_grid(node) else None
 
-    def _values(self, item: _Item, rng: np.random.Generator) -> dict[Path, Any]:
+    def _values(self, item: _Item, rng: Rng) -> dict[Path, Any]:
         """Values for the item's non-grid domains; empty: let resolve sample them."""
         return {}
 
@@ -175,11 +188,9 @@ class VariantSearcher(Searcher):
             self.seed = self._init_seed
         if self.seed is None and self._given_rng is None:
             self.seed = secrets.randbits(63)  # kept in the state, so resume is exact
-        import numpy as np  # here, not at import: see tunefleet.search's docstring
-
-        self._rng = (
-            self._given_rng if self._given_rng is not None else np.random.default_rng(self.seed)
-        )
+        # numpy's default_rng(seed), drawn in Python until something but uniforms is asked
+        # of it: random search then never imports numpy (space/lazy_rng.py)
+        self._rng = self._given_rng if self._given_rng is not None else LazyGenerator(self.seed)
         self._base = self._make_item(space)
         self._items = [
             self._make_item(merge_point(space, p, i)) for i, p in enumerate(self._points)
@@ -252,7 +263,7 @@ class VariantSearcher(Searcher):
         self._live.add(trial_id)
         return config
 
-    def _sample_shared(self, item: _Item, rng: np.random.Generator) -> dict[Path, Any]:
+    def _sample_shared(self, item: _Item, rng: Rng) -> dict[Path, Any]:
         return {path: dom.sample(rng) for path, dom in item.random_paths}
 
     def on_complete(
@@ -292,7 +303,7 @@ class VariantSearcher(Searcher):
                 "state: it was saved for a different search space (space fingerprint differs)"
             )
         self.seed = state["seed"]
-        self._rng = _new_rng(state["rng"])
+        self._rng = _resume_rng(state["rng"])
         if self._given_rng is not None:
             self._given_rng.bit_generator.state = dict(state["rng"])
             self._rng = self._given_rng
@@ -304,7 +315,7 @@ class VariantSearcher(Searcher):
         self._shared = {}
         if self._shared_state is not None and self._grid > 0:
             item = self._current(self._item)
-            self._shared = self._sample_shared(item, _new_rng(self._shared_state))
+            self._shared = self._sample_shared(item, _resume_rng(self._shared_state))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(seed={self._init_seed!r}, metric={self.metric!r})"

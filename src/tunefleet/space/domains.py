@@ -17,22 +17,19 @@ each; splitting them would scatter one vocabulary that searchers import as a who
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 import re
 import reprlib
 import sys
-import textwrap
 from collections.abc import Callable, Mapping
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tunefleet.errors import TuneTypeError, TuneValueError
 from tunefleet.space._view import ConfigView, Spec
 
 if TYPE_CHECKING:
-    import numpy as np
+    from tunefleet.space.lazy_rng import Rng
 
 
 def plain(value: Any) -> Any:
@@ -114,7 +111,7 @@ class Domain:
         """The constructor arguments (normalised), as ``fn(**args())`` would rebuild it."""
         raise NotImplementedError
 
-    def sample(self, rng: np.random.Generator) -> Any:
+    def sample(self, rng: Rng) -> Any:
         return self.from_unit(rng.random())
 
     def to_unit(self, value: Any) -> float:
@@ -369,6 +366,8 @@ class Normal(Domain):
             raise TuneValueError(f"{where}: sd must be > 0, got {self.sd!r}")
         if self.q is not None:
             _check_q(where, self.q)
+        from statistics import NormalDist  # here: statistics imports fractions, decimal
+
         self._dist = NormalDist(self.mean, self.sd)
 
     def validate(self) -> None:
@@ -383,7 +382,7 @@ class Normal(Domain):
     def _quantize(self, x: float) -> float:
         return x if self.q is None else round(x / self.q) * self.q
 
-    def sample(self, rng: np.random.Generator) -> float:
+    def sample(self, rng: Rng) -> float:
         return self._quantize(self.mean + self.sd * float(rng.standard_normal()))
 
     def from_unit(self, u: float) -> float:
@@ -462,7 +461,7 @@ class Categorical(Domain):
                 return i
         raise TuneValueError(f"{self!r}: {_short(value)} is not one of the {self._arg}")
 
-    def sample(self, rng: np.random.Generator) -> Any:
+    def sample(self, rng: Rng) -> Any:
         i = int(rng.random() * self._n)
         return self.categories[i if i < self._n else self._n - 1]
 
@@ -499,6 +498,9 @@ class Grid(Categorical):
 
 
 def _describe(func: Callable[..., Any]) -> dict[str, Any]:
+    import inspect  # here: ~10 ms of import that only sample_from needs
+    import textwrap
+
     try:
         source: str | None = textwrap.dedent(inspect.getsource(func)).strip()
     except (OSError, TypeError):
@@ -576,7 +578,7 @@ class Function(Domain):
             )
         return self.func(spec) if self.pass_spec else self.func()
 
-    def sample(self, rng: np.random.Generator) -> Any:
+    def sample(self, rng: Rng) -> Any:
         value = self.call(Spec(ConfigView({})))
         for _ in range(100):
             if not isinstance(value, Domain):
@@ -602,6 +604,8 @@ class Function(Domain):
 
 
 def _takes_spec(func: Callable[..., Any]) -> bool:
+    import inspect
+
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):

@@ -18,7 +18,7 @@ from tunefleet.space._view import PENDING, ConfigView, Path, Spec, Unresolved, u
 from tunefleet.space.domains import Domain, Function, decode_value, encode_value, plain
 
 if TYPE_CHECKING:
-    import numpy as np
+    from tunefleet.space.lazy_rng import Rng
 
 SPACE_FORMAT = "tunefleet.space/1"
 _NO_VALUES: Mapping[Path, Any] = MappingProxyType({})
@@ -113,7 +113,7 @@ def _validate(node: Any, path: Path, name: str) -> None:
 def resolve(
     space: dict[str, Any],
     values: Mapping[Path, Any] | None = None,
-    rng: np.random.Generator | None = None,
+    rng: Rng | None = None,
 ) -> dict[str, Any]:
     """A new config: ``values`` placed at their paths, other domains sampled from ``rng``,
     then ``sample_from`` functions evaluated (repeatedly, so they may read each other).
@@ -123,9 +123,9 @@ def resolve(
     if values is None:
         values = _NO_VALUES
     if rng is None:
-        import numpy as np
+        from tunefleet.space.lazy_rng import LazyGenerator
 
-        rng = np.random.default_rng()
+        rng = LazyGenerator()
     pending: list[tuple[Path, Function]] = []
     out = _build(space, (), values, rng, pending)
     if pending:
@@ -137,7 +137,7 @@ def _build(
     node: Any,
     path: Path,
     values: Mapping[Path, Any],
-    rng: np.random.Generator,
+    rng: Rng,
     pending: list[tuple[Path, Function]],
 ) -> Any:
     t = type(node)
@@ -174,9 +174,7 @@ def _assign(config: Any, path: Path, value: Any) -> None:
     node[path[-1]] = value
 
 
-def _run_functions(
-    out: dict[str, Any], pending: list[tuple[Path, Function]], rng: np.random.Generator
-) -> None:
+def _run_functions(out: dict[str, Any], pending: list[tuple[Path, Function]], rng: Rng) -> None:
     spec = Spec(ConfigView(out))
     while pending:
         waiting: list[tuple[Path, Function, Path]] = []
@@ -202,7 +200,7 @@ def _evaluate(
     fn: Function,
     spec: Spec,
     path: Path,
-    rng: np.random.Generator,
+    rng: Rng,
     found: list[tuple[Path, Function]],
 ) -> Any:
     value: Any = fn

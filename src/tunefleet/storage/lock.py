@@ -19,12 +19,23 @@ import contextlib
 import fcntl
 import json
 import os
-import socket
 import time
 from typing import Any
 
 from tunefleet.errors import TuneValueError
 from tunefleet.storage.trust import file_mode, makedirs_private, storage_umask
+
+
+def hostname() -> str:
+    """``socket.gethostname()`` without importing socket (its import is a few ms of every
+    sweep's start-up): the kernel's node name, which is what gethostname(2) returns."""
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().nodename)
+    import socket
+
+    return socket.gethostname()
+
 
 LOCK_FILE = "driver.lock"
 
@@ -52,7 +63,7 @@ class DriverLock:
                 "(tunefleet show/ls/export, the dashboard) can open it while it runs"
             ) from None
         os.ftruncate(fd, 0)
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        info = {"pid": os.getpid(), "host": hostname(), "since": time.time()}
         os.write(fd, json.dumps(info).encode())
         self._fd = fd
 
