@@ -2,8 +2,11 @@
 
 Systems, each driven the way its users drive it:
 
-  tunefleet  ``tunefleet.run`` on the local engine, SQLite store in a fresh temporary
-             directory, ``max_concurrent_trials=2``;
+  tunefleet  ``tunefleet.run`` on the local engine (worker processes), SQLite store in a
+             fresh temporary directory, ``max_concurrent_trials=2``;
+  tunefleet-threads
+             the same with ``engine="threads"``: trials in two threads of the driver, as
+             Optuna runs them (every result still goes to SQLite);
   raytune    Ray Tune's Tuner API, ``ray.init(num_cpus=2)``, ``max_concurrent_trials=2``,
              ``reuse_actors=True``;
   optuna     an in-memory study, ``RandomSampler(seed=0)``, ``NopPruner`` (FIFO, like the
@@ -63,7 +66,7 @@ import resource  # noqa: E402
 import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
-SYSTEMS = ("tunefleet", "raytune", "optuna")
+SYSTEMS = ("tunefleet", "tunefleet-threads", "raytune", "optuna")
 WORKLOADS = ("first_result", "throughput", "report_cost")
 CONCURRENCY = 2
 N_FIRST = 20
@@ -75,7 +78,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def child_tunefleet(workload: str, n: int, storage: str) -> dict[str, Any]:
+def child_tunefleet(workload: str, n: int, storage: str, engine: str = "local") -> dict[str, Any]:
     import tunefleet as tune
 
     out: dict[str, Any] = {"imported": time.time(), "module": tune.__file__}
@@ -102,6 +105,7 @@ def child_tunefleet(workload: str, n: int, storage: str) -> dict[str, Any]:
             storage_path=storage,
             verbose=0,
             max_concurrent_trials=CONCURRENCY,
+            engine=engine,
             **kw,
         )
 
@@ -223,7 +227,16 @@ def _report_cost(sweep: Any) -> dict[str, Any]:
     return {"seconds_1": t1 - t0, "seconds_n": t2 - t1, "end": time.time()}
 
 
-CHILDREN = {"tunefleet": child_tunefleet, "raytune": child_raytune, "optuna": child_optuna}
+def child_tunefleet_threads(workload: str, n: int, storage: str) -> dict[str, Any]:
+    return child_tunefleet(workload, n, storage, engine="threads")
+
+
+CHILDREN = {
+    "tunefleet": child_tunefleet,
+    "tunefleet-threads": child_tunefleet_threads,
+    "raytune": child_raytune,
+    "optuna": child_optuna,
+}
 
 
 def child_main(argv: list[str]) -> None:
@@ -397,7 +410,7 @@ def checkout_info() -> dict[str, Any]:
 def available(system: str) -> bool:
     from importlib.util import find_spec
 
-    module = {"tunefleet": "tunefleet", "raytune": "ray", "optuna": "optuna"}[system]
+    module = {"raytune": "ray", "optuna": "optuna"}.get(system, "tunefleet")
     return find_spec(module) is not None
 
 
@@ -538,7 +551,11 @@ def main() -> None:
         if "error" in run
     ]
     report["tunefleet_module"] = sorted(
-        {run["child"]["module"] for run in runs if run["system"] == "tunefleet" and "child" in run}
+        {
+            run["child"]["module"]
+            for run in runs
+            if run["system"].startswith("tunefleet") and "child" in run
+        }
     )
     summarise(report, systems, args.repeat)
     text = json.dumps(report, indent=2)
