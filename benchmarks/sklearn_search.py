@@ -13,7 +13,10 @@ OptunaSearchCV get ``B / epochs`` full-length candidates. TuneSearchCV runs two 
   instead of from scratch, so it spends less than B (0.75 B for 27 epochs);
 * ``tunefleet_asha``: asynchronous ASHA (reduction factor 3, rungs 1, 3, 9 epochs) with
   ``B / 4`` candidates per fold (with one candidate at a time ASHA promotes the first
-  arrivals through its empty rungs: about 4 epochs a candidate), which spends about B.
+  arrivals through its empty rungs: about 4 epochs a candidate), which spends about B;
+* ``tunefleet_hyperband_fresh``: as ``tunefleet_hyperband`` with ``resource="max_iter"``:
+  each rung fits from scratch with ``max_iter`` = the rung's epochs (one ``fit`` call
+  instead of one ``partial_fit`` call per epoch), which spends B exactly, as halving does.
 
 Every method's measured compute is printed beside its score. Same space, estimator, folds,
 one candidate at a time (``n_jobs=1``: TuneSearchCV's default engine is then threads of
@@ -109,6 +112,9 @@ def _compute(search: Any, name: str, epochs: int, folds: int) -> int:
     if name == "tunefleet_1x1":
         return folds
     results = search.cv_results_
+    if name == "tunefleet_hyperband_fresh":  # one fit from scratch at each rung reached
+        rungs = [3**k for k in range(int(round(np.log(epochs) / np.log(3))) + 1)]
+        return sum(r for n in results["n_resources"] for r in rungs if r <= n) * folds
     if "n_resources" in results:  # halving and tunefleet: epochs each candidate trained
         return int(np.sum(results["n_resources"])) * folds
     return len(results["params"]) * epochs * folds
@@ -155,6 +161,20 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
             n_jobs=1,
             early_stopping="hyperband",
             max_iters=epochs,
+            random_state=seed,
+        )
+    if method == "tunefleet_hyperband_fresh":
+        from tunefleet.sklearn import TuneSearchCV
+
+        return TuneSearchCV(
+            _sgd(epochs, seed),
+            _scipy_space(),
+            n_trials=epochs,
+            cv=cv,
+            n_jobs=1,
+            early_stopping="hyperband",
+            max_iters=epochs,
+            resource="max_iter",  # a fresh fit with max_iter = the rung, as halving does
             random_state=seed,
         )
     if method == "tunefleet_1x1":
@@ -213,7 +233,8 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument(
         "--methods",
-        default="halving,tunefleet_hyperband,tunefleet_asha,random,optuna,tunefleet_1x1",
+        default="halving,tunefleet_hyperband_fresh,tunefleet_hyperband,tunefleet_asha,random,optuna,"
+        "tunefleet_1x1",
     )
     parser.add_argument("--synth-rows", type=int, default=100_000)
     args = parser.parse_args()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import sklearn
 from scipy.stats import loguniform
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_digits, load_iris
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.exceptions import FitFailedWarning
@@ -22,7 +22,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.svm import SVC
 
 import tunefleet as tune
-from tunefleet.errors import TuneError
+from tunefleet.errors import TuneError, TuneValueError
 from tunefleet.sklearn import TuneGridSearchCV, TuneSearchCV
 
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
@@ -414,3 +414,32 @@ def test_default_scorer_computed_directly_gives_scikit_learns_accuracy() -> None
     assert ours.best_estimator_.score(X[500:] / 16, y[500:]) == pytest.approx(
         theirs.best_estimator_.score(X[500:] / 16, y[500:])
     )
+
+
+@pytest.mark.filterwarnings("ignore:trial .* without metric 'objective'")
+def test_a_named_resource_is_grown_by_fresh_fits_as_halving_grows_it() -> None:
+    from sklearn.model_selection import cross_val_score
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600] / 16, y[:600]
+    sgd = SGDClassifier(max_iter=9, tol=None, random_state=0)
+    search = TuneSearchCV(
+        sgd,
+        {"alpha": loguniform(1e-6, 1.0)},
+        n_trials=9,  # Hyperband's first bracket for max_iters=9: 9 at 1 epoch, 3 at 3, 1 at 9
+        cv=2,
+        early_stopping="hyperband",
+        max_iters=9,
+        resource="max_iter",
+        random_state=0,
+    ).fit(X, y)
+    results = search.cv_results_
+    assert sorted(results["n_resources"]) == [1] * 6 + [3] * 2 + [9]
+    for i, epochs in enumerate(results["n_resources"]):  # each score: a plain fit at that size
+        model = clone(sgd).set_params(max_iter=int(epochs), **results["params"][i])
+        expected = cross_val_score(model, X, y, cv=2)
+        np.testing.assert_allclose([results[f"split{k}_test_score"][i] for k in (0, 1)], expected)
+    best = search.best_estimator_
+    assert best.max_iter == results["n_resources"][search.best_index_] == best.n_iter_
+    with pytest.raises(TuneValueError, match="resource='penalty'"):
+        TuneSearchCV(sgd, {"alpha": [1e-4]}, early_stopping=True, resource="penalty").fit(X, y)

@@ -3,11 +3,12 @@
 An epoch advances every fold's model by one step and scores it, then reports the mean
 score so that a scheduler (ASHA, Hyperband, BOHB) can stop the trial there. A step is
 one ``partial_fit`` pass over the fold's training rows, or a ``warm_start`` refit that
-grows ``n_estimators`` / ``max_iter`` to ``ceil(full * epoch / max_iters)``, or (without
-``warm_start``) a fresh fit with that many estimators. Without early stopping there is
-one step: a plain ``fit``, exactly what scikit-learn's search estimators do.
-A fresh fit (``n_estimators`` without ``warm_start``) is done only at the epochs that are
-scored (below): the next epoch's fit would discard it.
+grows ``n_estimators`` / ``max_iter`` to ``ceil(full * epoch / max_iters)``, or a fresh
+fit with the grown parameter at that size (``n_estimators`` without ``warm_start``, or the
+parameter named by the search's ``resource``, as ``HalvingRandomSearchCV`` grows it).
+Without early stopping there is one step: a plain ``fit``, exactly what scikit-learn's
+search estimators do. A fresh fit is done only at the epochs that are scored (below): the
+next one would discard it.
 
 Scoring costs about what a step costs on small data (a scorer validates its input and
 predicts every test row), so under a scheduler that reads a trial's score only where it
@@ -49,8 +50,8 @@ class Plan:
     fit_params: dict[str, Any]
     error_score: Any
     return_train_score: bool
-    method: str  # "fit", "partial_fit", "warm_start" or "n_estimators"
-    resource: str | None  # the parameter grown per epoch (warm_start / n_estimators)
+    method: str  # "fit", "partial_fit", "warm_start" or "fresh"
+    resource: str | None  # the parameter grown per epoch (warm_start / fresh)
     max_iters: int
     points: list[dict[str, Any]] | None = None  # a grid: config["_point"] indexes it
     checkpoint: bool = False  # the scheduler may pause trials: save the models each epoch
@@ -90,8 +91,12 @@ class Plan:
         return state
 
 
-def incremental_method(estimator: Any) -> tuple[str, str | None]:
-    """How ``estimator`` can be trained a step at a time, and which parameter grows."""
+def incremental_method(estimator: Any, resource: str | None = None) -> tuple[str, str | None]:
+    """How ``estimator`` can be trained a step at a time, and which parameter grows:
+    ``resource`` (a fresh fit per step) when named, else the first that applies of
+    ``partial_fit``, ``warm_start`` with ``n_estimators``/``max_iter``, ``n_estimators``."""
+    if resource is not None:
+        return "fresh", resource
     params = estimator.get_params(deep=False)
     if hasattr(estimator, "partial_fit"):
         return "partial_fit", None
@@ -99,7 +104,7 @@ def incremental_method(estimator: Any) -> tuple[str, str | None]:
         if "warm_start" in params and name in params:
             return "warm_start", name
     if "n_estimators" in params:
-        return "n_estimators", "n_estimators"
+        return "fresh", "n_estimators"
     return "fit", None
 
 
@@ -132,7 +137,7 @@ def _advance(
             kwargs["classes"] = classes
         model.partial_fit(X, y, **kwargs)
         return model
-    if plan.method in ("warm_start", "n_estimators") and plan.resource is not None:
+    if plan.method in ("warm_start", "fresh") and plan.resource is not None:
         params: dict[str, Any] = {plan.resource: _step_size(full, epoch, plan.max_iters)}
         if plan.method == "warm_start":
             params["warm_start"] = True
@@ -239,9 +244,8 @@ def _cross_validate(config: dict[str, Any], plan: Plan) -> None:
     for epoch in range(state["epoch"] + 1, epochs + 1):
         decides = _may_decide()
         scoring = decides or epoch >= epochs or not plan.score_at_decisions
-        # a fresh fit per epoch (n_estimators without warm_start) that nothing scores is
-        # thrown away by the next epoch's fit: skip it
-        fitting = scoring or plan.method != "n_estimators"
+        # a fresh fit per epoch that nothing scores is thrown away by the next one: skip it
+        fitting = scoring or plan.method != "fresh"
         result: dict[str, Any] = {}
         for i, (x_train, y_train, x_test, y_test, fit_params) in enumerate(folds):
             test_scores: dict[str, float] | None = None

@@ -199,8 +199,15 @@ class _TuneSearchBase(BaseSearchCV):
             raise TuneValueError(f"max_iters={self.max_iters!r}: must be an int >= 1")
         scheduler = self._early_stopping()
         method, resource = ("fit", None)
+        if self.resource is not None:
+            size = self.estimator.get_params(deep=True).get(self.resource)
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise TuneValueError(
+                    f"resource={self.resource!r}: must name an int parameter >= 1 of "
+                    f"{type(self.estimator).__name__} (it has {self.resource}={size!r})"
+                )
         if scheduler is not None:
-            method, resource = incremental_method(self.estimator)
+            method, resource = incremental_method(self.estimator, self.resource)
             if method == "fit":
                 raise TuneValueError(
                     f"early_stopping: {type(self.estimator).__name__} has neither partial_fit, "
@@ -346,6 +353,10 @@ class TuneSearchCV(_TuneSearchBase):
     random). ``early_stopping=True`` (ASHA), ``"hyperband"``, ``"bohb"`` or a scheduler
     object stops poor candidates after an epoch of ``partial_fit`` or a ``warm_start``
     step; ``max_iters`` is the number of epochs (steps) a candidate may run.
+    ``resource`` names an int parameter to grow instead, as ``HalvingRandomSearchCV``'s
+    does: epoch ``e`` fits a fresh model with it at ``ceil(value * e / max_iters)``, and
+    only where the scheduler reads a score (e.g. ``"max_iter"`` for an estimator whose
+    ``partial_fit`` costs more per call than an iteration inside ``fit``).
 
     ``engine`` is any tunefleet engine; the default (None) runs the candidates as threads
     of this process when ``n_jobs`` is 1 or None (nothing starts and nothing is copied, as
@@ -373,6 +384,7 @@ class TuneSearchCV(_TuneSearchBase):
         early_stopping: Any = False,
         scheduler: Any = None,
         max_iters: int = 10,
+        resource: str | None = None,
         engine: Any = None,
     ) -> None:
         super().__init__(
@@ -385,6 +397,7 @@ class TuneSearchCV(_TuneSearchBase):
             error_score=error_score,
             return_train_score=return_train_score,
         )
+        self.resource = resource
         self.param_distributions = param_distributions
         self.n_trials = n_trials
         self.random_state = random_state
@@ -432,6 +445,7 @@ class TuneGridSearchCV(_TuneSearchBase):
         early_stopping: Any = False,
         scheduler: Any = None,
         max_iters: int = 10,
+        resource: str | None = None,
         engine: Any = None,
     ) -> None:
         super().__init__(
@@ -444,6 +458,7 @@ class TuneGridSearchCV(_TuneSearchBase):
             error_score=error_score,
             return_train_score=return_train_score,
         )
+        self.resource = resource
         self.param_grid = param_grid
         self.early_stopping = early_stopping
         self.scheduler = scheduler
