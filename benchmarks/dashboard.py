@@ -24,6 +24,8 @@ import random
 import socket
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -33,7 +35,8 @@ import httpx
 import uvicorn
 
 from tunefleet.dashboard import views
-from tunefleet.dashboard.app import POLL_S, create_app, encode
+from tunefleet.dashboard.app import POLL_S, create_app, encode, objectives
+from tunefleet.dashboard.live import LiveExperiment
 from tunefleet.storage.sqlite import SQLiteStore
 
 NAME = "big"
@@ -117,12 +120,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def view_cpu(app: Any, repeat: int, trials: int) -> dict[str, Any]:
+def view_cpu(live: LiveExperiment, repeat: int, trials: int) -> dict[str, Any]:
     """The CPU time of each answer's computation (the view function and the JSON encoding,
     no cache, no HTTP) on the server's own loaded model, measured with the thread's CPU
     clock: what an answer costs whatever else the machine runs. Median and max of
     ``repeat`` calls."""
-    live = app.state.registry.live[NAME]
     calls = {
         "trials(index)": lambda i: views.trials_page(live),
         "trials(sort=score)": lambda i: views.trials_page(live, sort="score"),
@@ -201,12 +203,163 @@ def append_cost(rounds: int = 6, batches: int = 200, batch: int = 250) -> dict[s
     }
 
 
+def start_server(root: str, port: int, how: str) -> tuple[Any, Any]:
+    """The dashboard over ``root``: as ``tunefleet dashboard`` in its own process (what a
+    user runs; the HTTP client here does not share its interpreter), or in this process."""
+    if how == "inprocess":
+        app = create_app(root)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+
+        def stop_thread() -> None:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+        return app, stop_thread
+    start = "from tunefleet.cli import main; main()"
+    if how == "process-thread-load":  # as before the loader process: the load in a thread
+        start = "import tunefleet.dashboard.live as m; m.PROCESS_ROWS = 1 << 62; " + start
+    cmd = [sys.executable, "-c", start, "dashboard"]
+    proc = subprocess.Popen([*cmd, "--storage-path", root, "--port", str(port)])
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the dashboard did not start") from None
+            time.sleep(0.05)
+
+    def stop_proc() -> None:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+    return proc, stop_proc
+
+
+def loaded_model(root: str) -> LiveExperiment:
+    """The experiment's model, loaded to the log's end in this process."""
+    store = SQLiteStore(root)
+    metrics, modes = objectives(store.get_spec(NAME))
+    live = LiveExperiment(store.db_path(NAME), metrics, modes)
+    store.close()
+    while True:
+        live.refresh(budget_s=10.0)
+        if not live.loading:
+            return live
+
+
+def _stats(v: list[float]) -> dict[str, float]:
+    return {
+        "first": round(v[0], 1),
+        "median": round(statistics.median(v), 1),
+        "max": round(max(v), 1),
+    }
+
+
+def measure(client: httpx.Client, base: str, args: Any, out: dict[str, Any]) -> None:
+    """The cold start, every endpoint while the model loads (the page's polls and new
+    questions), then ``--repeat`` rounds after the load."""
+    t0 = time.perf_counter()
+    first = client.get(f"{base}/{NAME}").json()
+    out["first_answer_s"] = round(time.perf_counter() - t0, 3)
+    out["first_was_loading"] = first["loading"]
+    paths = {
+        "list": base,
+        "summary": f"{base}/{NAME}",
+        "trials(index)": f"{base}/{NAME}/trials",
+        "trials(sort=score)": f"{base}/{NAME}/trials?sort=score",
+        "trials(filter)": f"{base}/{NAME}/trials?q=adam&status=TERMINATED&sort=last",
+        "trials(filter 2 chars)": f"{base}/{NAME}/trials?q=t0&sort=iteration&desc=true",
+        "trial": f"{base}/{NAME}/trials/t000001",
+        "history": f"{base}/{NAME}/history",
+        "curves": f"{base}/{NAME}/curves",
+        "params": f"{base}/{NAME}/params",
+        "importance": f"{base}/{NAME}/importance",
+        "lineage": f"{base}/{NAME}/lineage",
+        "errors": f"{base}/{NAME}/errors",
+        "pareto": f"{base}/{NAME}/pareto",
+    }
+    words = ["adam", "sgd", '"layers": 3', "0.0012", '"opt": "s', "9999", "t0123"]
+
+    def new_questions(i: int) -> dict[str, str]:
+        """Questions not asked before: computed on the request's path."""
+        tid = f"t{(args.trials // 2 + i * 7919) % args.trials:06d}"
+        return {
+            "filter": f"{base}/{NAME}/trials?q={words[i % len(words)]}&sort=last&offset={i}",
+            "filter 2 chars": f"{base}/{NAME}/trials?q=t{i % 10}&status=TERMINATED&offset={i}",
+            "sort": f"{base}/{NAME}/trials?sort={('score', 'last', 'iteration')[i % 3]}"
+            f"&desc={'true' if i % 2 else 'false'}&offset={100 * i}",
+            "trial": f"{base}/{NAME}/trials/{tid}",
+            "curve of one trial": f"{base}/{NAME}/curves?trial={tid}",
+        }
+
+    def ask(url: str, into: list[float], missing_ok: bool = False) -> None:
+        t = time.perf_counter()
+        r = client.get(url)
+        into.append((time.perf_counter() - t) * 1000)
+        if not (missing_ok and r.status_code == 404):  # a trial not loaded yet is not there yet
+            r.raise_for_status()
+
+    loading_ms: dict[str, list[float]] = {k: [] for k in paths}
+    loading_new: dict[str, list[float]] = {}
+    i = 0
+    round_start = time.perf_counter()
+    while client.get(f"{base}/{NAME}").json()["loading"]:
+        for key, url in paths.items():  # every endpoint, asked while the model loads
+            ask(url, loading_ms[key], missing_ok=True)
+        for key, url in new_questions(10_000 + i).items():
+            ask(url, loading_new.setdefault(key, []), missing_ok=True)
+        i += 1
+        # a round every 0.5 s (an open page polls once a second; two pages here)
+        round_start += 0.5
+        time.sleep(max(0.0, round_start - time.perf_counter()))
+        round_start = time.perf_counter()
+    out["catch_up_s"] = round(time.perf_counter() - t0, 2)
+    every = [x for d in (loading_ms, loading_new) for v in d.values() for x in v]
+    out["while_loading_ms"] = {
+        "answers": len(every),
+        "median": round(statistics.median(every), 1) if every else None,
+        "p99": round(statistics.quantiles(every, n=100)[98], 1) if len(every) > 1 else None,
+        "max": {k: round(max(v), 1) for k, v in loading_ms.items() if v},
+        "max_new_questions": {k: round(max(v), 1) for k, v in loading_new.items() if v},
+        "max_all": round(max(every), 1) if every else None,
+    }
+    summary = client.get(f"{base}/{NAME}").json()
+    out["trials"], out["results"] = summary["trials"], summary["results"]
+    time.sleep(2 * POLL_S)  # the refresher's next round recomputes what was asked
+    times: dict[str, list[float]] = {k: [] for k in paths}
+    fresh: dict[str, list[float]] = {}
+    for i in range(args.repeat):  # interleaved: each round asks every endpoint once
+        for key, url in paths.items():
+            ask(url, times[key])
+        for key, url in new_questions(i).items():
+            ask(url, fresh.setdefault(key, []))
+    out["ms_polled"] = {k: _stats(v) for k, v in times.items()}  # the page's polls
+    out["ms_on_request"] = {k: _stats(v) for k, v in fresh.items()}  # new questions
+    out["max_ms_after_load"] = max(
+        x["max"] for d in (out["ms_polled"], out["ms_on_request"]) for x in d.values()
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--trials", type=int, default=100_000)
     ap.add_argument("--results-per-trial", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--storage-path", help="reuse (or build into) this directory")
+    ap.add_argument(
+        "--server",
+        choices=("process", "process-thread-load", "inprocess"),
+        default="process",
+        help="run the dashboard as its own process (default) or in this one;"
+        " process-thread-load: its own process, a large log loaded in a thread of it",
+    )
     ap.add_argument(
         "--append-cost",
         action="store_true",
@@ -231,7 +384,9 @@ def main() -> None:
     out: dict[str, Any] = {
         "command": "python benchmarks/dashboard.py "
         f"--trials {args.trials} --results-per-trial {args.results_per_trial} "
-        f"--repeat {args.repeat}" + (f" --storage-path {root}" if args.storage_path else ""),
+        f"--repeat {args.repeat}"
+        + (f" --storage-path {root}" if args.storage_path else "")
+        + (f" --server {args.server}" if args.server != "process" else ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}",
         "load_before": os.getloadavg()[0],
@@ -239,95 +394,17 @@ def main() -> None:
     if not os.path.exists(os.path.join(root, NAME, "experiment.db")):
         out["store"] = build(root, args.trials, args.results_per_trial)
     port = free_port()
-    app = create_app(root)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     base = f"http://127.0.0.1:{port}/api/experiments"
+    server, stop = start_server(root, port, args.server)
     try:
         with httpx.Client(timeout=120) as client:
-            t0 = time.perf_counter()
-            first = client.get(f"{base}/{NAME}").json()
-            out["first_answer_s"] = round(time.perf_counter() - t0, 3)
-            out["first_was_loading"] = first["loading"]
-            paths = {
-                "list": base,
-                "summary": f"{base}/{NAME}",
-                "trials(index)": f"{base}/{NAME}/trials",
-                "trials(sort=score)": f"{base}/{NAME}/trials?sort=score",
-                "trials(filter)": f"{base}/{NAME}/trials?q=adam&status=TERMINATED&sort=last",
-                "trials(filter 2 chars)": f"{base}/{NAME}/trials?q=t0&sort=iteration&desc=true",
-                "trial": f"{base}/{NAME}/trials/t000001",
-                "history": f"{base}/{NAME}/history",
-                "curves": f"{base}/{NAME}/curves",
-                "params": f"{base}/{NAME}/params",
-                "importance": f"{base}/{NAME}/importance",
-                "lineage": f"{base}/{NAME}/lineage",
-                "errors": f"{base}/{NAME}/errors",
-                "pareto": f"{base}/{NAME}/pareto",
-            }
-            loading_ms: dict[str, list[float]] = {k: [] for k in paths}
-            while client.get(f"{base}/{NAME}").json()["loading"]:
-                for key, url in paths.items():  # every endpoint, asked while the model loads
-                    t = time.perf_counter()
-                    r = client.get(url)
-                    loading_ms[key].append((time.perf_counter() - t) * 1000)
-                    if r.status_code != 404:  # a trial not loaded yet is not there yet
-                        r.raise_for_status()
-            out["catch_up_s"] = round(time.perf_counter() - t0, 2)
-            every = [x for v in loading_ms.values() for x in v]
-            out["while_loading_ms"] = {
-                "answers": len(every),
-                "median": round(statistics.median(every), 1) if every else None,
-                "max": {k: round(max(v), 1) for k, v in loading_ms.items() if v},
-            }
-            summary = client.get(f"{base}/{NAME}").json()
-            out["trials"], out["results"] = summary["trials"], summary["results"]
-            time.sleep(2 * POLL_S)  # the refresher's next round recomputes what was asked
-            times: dict[str, list[float]] = {k: [] for k in paths}
-            fresh_keys = ("filter", "filter 2 chars", "sort", "trial", "curve of one trial")
-            fresh: dict[str, list[float]] = {k: [] for k in fresh_keys}
-            words = ["adam", "sgd", '"layers": 3', "0.0012", '"opt": "s', "9999", "t0123"]
-            for i in range(args.repeat):  # interleaved: each round asks every endpoint once
-                for key, url in paths.items():
-                    t = time.perf_counter()
-                    r = client.get(url)
-                    times[key].append((time.perf_counter() - t) * 1000)
-                    r.raise_for_status()
-                # questions not asked before: computed on the request's path
-                tid = f"t{(args.trials // 2 + i) % args.trials:06d}"
-                asks = {
-                    "filter": f"{base}/{NAME}/trials?q={words[i % len(words)]}&sort=last",
-                    "filter 2 chars": f"{base}/{NAME}/trials?q=t{i}&status=TERMINATED",
-                    "sort": f"{base}/{NAME}/trials?sort={('score', 'last', 'iteration')[i % 3]}"
-                    f"&desc={'true' if i % 2 else 'false'}&offset={100 * i}",
-                    "trial": f"{base}/{NAME}/trials/{tid}",
-                    "curve of one trial": f"{base}/{NAME}/curves?trial={tid}",
-                }
-                for key, url in asks.items():
-                    t = time.perf_counter()
-                    r = client.get(url)
-                    fresh[key].append((time.perf_counter() - t) * 1000)
-                    r.raise_for_status()
-
-            def stats(v: list[float]) -> dict[str, float]:
-                return {
-                    "first": round(v[0], 1),
-                    "median": round(statistics.median(v), 1),
-                    "max": round(max(v), 1),
-                }
-
-            out["ms_polled"] = {k: stats(v) for k, v in times.items()}  # the page's polls
-            out["ms_on_request"] = {k: stats(v) for k, v in fresh.items()}  # new questions
-            out["max_ms_after_load"] = max(
-                x["max"] for d in (out["ms_polled"], out["ms_on_request"]) for x in d.values()
-            )
-        out["compute_cpu_ms"] = view_cpu(app, args.repeat, args.trials)
+            measure(client, base, args, out)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        stop()
+    # the CPU per view: on the server's model, or on one loaded here (a server process)
+    inproc = args.server == "inprocess"
+    live = server.state.registry.live[NAME] if inproc else loaded_model(root)
+    out["compute_cpu_ms"] = view_cpu(live, args.repeat, args.trials)
     out["load_after"] = os.getloadavg()[0]
     print(json.dumps(out, indent=1))
 

@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import sqlite3
+import sys
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ pytest.importorskip("fastapi")
 
 from starlette.testclient import TestClient  # noqa: E402
 
+from tunefleet.dashboard import live as live_module  # noqa: E402
 from tunefleet.dashboard import views  # noqa: E402
 from tunefleet.dashboard.app import create_app  # noqa: E402
 from tunefleet.dashboard.live import LiveExperiment  # noqa: E402
@@ -238,6 +240,44 @@ def test_model_from_summaries_answers_as_the_whole_log_does(tmp_path: Any) -> No
     _raw_append(db, [_sweep_records(4)[5]])
     _raw_append(plain, [_sweep_records(4)[5]])
     assert _answers(_model(db)) == _answers(_model(plain))
+
+
+def test_a_model_loaded_in_a_loader_process_answers_the_same(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long log's start-up load runs in a process of its own (tunefleet.dashboard.loader)
+    whose frames the dashboard installs: every view answers as a model loaded here, the
+    text filter too (the child's FTS table, adopted), and records appended past the
+    summaries are folded here. A loader that fails: the load starts again, here."""
+    db = _write(str(tmp_path), "x", _sweep_records(3), SPEC)
+    here = _model(db)
+    started = []
+    real = live_module.load_elsewhere
+
+    def spy(live: LiveExperiment) -> Any:
+        started.append(live)
+        return real(live)
+
+    monkeypatch.setattr(live_module, "PROCESS_ROWS", 0)
+    monkeypatch.setattr(live_module, "load_elsewhere", spy)
+    there = _model(db)
+    assert len(started) == 1 and there.loader is None  # the child has exited
+    assert there.text.conn is not None and not there.text.deferred
+    assert _answers(there) == _answers(here)
+    _raw_append(db, [_sweep_records(4)[5]])
+    monkeypatch.setattr(live_module, "PROCESS_ROWS", 10**9)
+    here = _model(db)
+    monkeypatch.setattr(live_module, "PROCESS_ROWS", 0)
+    assert _answers(_model(db)) == _answers(here)
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # the child exits at once
+    failing = LiveExperiment(db, list(SPEC["metric"]), list(SPEC["mode"]))
+    with pytest.raises(RuntimeError, match="loader process failed"):
+        while failing.loading:
+            failing.refresh(budget_s=10)
+    assert failing.replay.trials == {} and len(started) == 3
+    while failing.loading:
+        failing.refresh(budget_s=10)
+    assert len(started) == 3 and _answers(failing) == _answers(here)
 
 
 def test_markers_land_on_their_iterations(tmp_path: Any) -> None:

@@ -60,7 +60,8 @@ class Registry:
         self.problems: dict[str, str] = {}
         self.seen: dict[str, float] = {}
         self.prewarmed: dict[str, float] = {}  # when the refresher last recomputed, loading
-        # (name, view...) -> [model version, answer, how to compute it, last asked, computed]
+        # (name, view...) -> [model version, answer, how to compute it, last asked, computed,
+        # times asked]
         self.answers: dict[tuple[Any, ...], list[Any]] = {}
         self.memos: dict[tuple[Any, ...], list[Any]] = {}
         self.importance: dict[str, dict[str, Any]] = {}  # the latest fit, per experiment
@@ -72,6 +73,9 @@ class Registry:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        with self.lock:
+            for live in self.live.values():
+                live.close()  # a loader process still running
 
     def get(self, name: str) -> LiveExperiment:
         if name not in self.store.experiment_names():
@@ -116,18 +120,22 @@ class Registry:
             value = fn()
             if len(table) > 256:
                 table.clear()
-            hit = table[key] = [version, value, fn, now, time.monotonic()]
+            hit = table[key] = [version, value, fn, now, time.monotonic(), 0]
         hit[3] = now
+        hit[5] += 1
         return hit[1]
 
     def _prewarm(self, name: str, live: LiveExperiment) -> None:
-        """Recompute, for the model's new version, the answers asked for in the last
-        ``PREWARM_S`` (what an open page polls): off the request path."""
+        """Recompute, for the model's new version, the answers asked for more than once,
+        the last time within ``PREWARM_S`` (what an open page polls; a question asked
+        once, such as a filter being typed, is not kept warm): off the request path."""
         version = live.version
         now = time.monotonic()
         for table in (self.memos, self.answers):
             for key, hit in list(table.items()):
                 if key[0] != name or hit[0] == version or now - hit[3] > PREWARM_S:
+                    continue
+                if hit[5] < 2:
                     continue
                 try:
                     value = hit[2]()
@@ -156,12 +164,6 @@ class Registry:
                         self._prewarm(name, live)
                 else:
                     self._prewarm(name, live)
-
-    def status(self, name: str, live: LiveExperiment) -> str:
-        status = live.replay.status
-        if status == "running" and self.store.driver_alive(name) is False:
-            return "crashed"
-        return status
 
 
 def encode(value: Any) -> bytes:
@@ -201,31 +203,35 @@ def summary(reg: Registry, name: str) -> dict[str, Any]:
     except Exception as e:  # damaged or from a newer version: listed, not fatal
         return {"name": name, "status": "damaged", "problem": str(e)}
 
-    def totals() -> tuple[dict[str, int], tuple[float | None, str | None]]:
+    def snapshot() -> dict[str, Any]:
         # as `tunefleet ls` and Results rank (Ray's scope="last"): the best of the trials'
         # last values; the history chart shows the best value ever reported
-        return live.replay.counts(), live.best_last()
+        with live.lock:
+            best, best_trial = live.best_last()
+            started = live.replay.started or live.first_ts
+            end = live.replay.finished_ts if live.replay.finished is not None else live.last_ts
+            return {
+                "name": name,
+                "status": live.replay.status,
+                "trials": len(live.replay.trials),
+                "counts": live.replay.counts(),
+                "results": live.num_results,
+                "metric": live.metrics,
+                "mode": live.modes,
+                "best": best,
+                "best_trial": best_trial,
+                "started": started,
+                "duration": (end - started) if started is not None and end is not None else None,
+                "seq": live.last_seq,
+            }
 
-    with live.lock:
-        counts, (best, best_trial) = reg.memo(name, ("totals",), live, totals)
-        started = live.replay.started or live.first_ts
-        end = live.replay.finished_ts if live.replay.finished is not None else live.last_ts
-        return {
-            "name": name,
-            "status": reg.status(name, live),
-            "problem": reg.problems.get(name),
-            "trials": len(live.replay.trials),
-            "counts": counts,
-            "results": live.num_results,
-            "metric": live.metrics,
-            "mode": live.modes,
-            "best": best,
-            "best_trial": best_trial,
-            "started": started,
-            "duration": (end - started) if started is not None and end is not None else None,
-            "seq": live.last_seq,
-            "loading": live.loading,
-        }
+    # per model version, as the views (while loading, refreshed once a second: no wait
+    # for the lock that the load's steps take)
+    out = dict(reg.memo(name, ("summary",), live, snapshot))
+    if out["status"] == "running" and reg.store.driver_alive(name) is False:
+        out["status"] = "crashed"
+    out.update(problem=reg.problems.get(name), loading=live.loading)
+    return out
 
 
 def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> FastAPI:

@@ -16,13 +16,17 @@ and kept up to date from then on. A file without summaries (an older tunefleet w
 and no writer has opened it since) is folded from its first record, as before.
 
 Loading works in steps and releases the lock between them, so requests are answered from
-what is loaded so far (``loading`` says so). The text filter's index is an in-memory
-SQLite FTS5 table (trigram tokenizer: any substring of 3+ characters) of each trial's id
-and logged config, private to this process.
+what is loaded so far (``loading`` says so). A log longer than ``PROCESS_ROWS`` runs the
+start-up load in a process of its own (:mod:`tunefleet.dashboard.loader`), whose steps'
+changes this model installs (:meth:`LiveExperiment.install`): the seconds of Python that
+folding 10⁵ trials' lifecycle takes do not hold this interpreter's GIL. The text filter's
+index is an in-memory SQLite FTS5 table (trigram tokenizer: any substring of 3+
+characters) of each trial's id and logged config, private to this process.
 
-Why ~630 lines: the model's load steps, its fold of new records and the queries the views
-make share its tables and its lock; the HTTP layer (app.py) and the shaping of answers
-(views.py) are modules of their own.
+Why ~750 lines: the model's load steps, the changes it sends from a loader process and
+installs from one, its fold of new records and the queries the views make share its
+tables and its lock; the HTTP layer (app.py), the loader process's protocol (loader.py)
+and the shaping of answers (views.py) are modules of their own.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ import bisect
 import heapq
 import json
 import math
+import os
 import sqlite3
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -40,6 +46,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunefleet.dashboard.loader import load_elsewhere
 from tunefleet.protocol import TRIAL_PLACED
 from tunefleet.storage.records import (
     CHECKPOINT,
@@ -59,6 +66,21 @@ from tunefleet.storage.replay import ReplayedExperiment
 from tunefleet.storage.stats import json_path
 from tunefleet.storage.stats import number as _num
 
+#: what a loader process sends (loader.py): the summaries' per-trial numbers (dicts by
+#: trial id), their totals, the replay's experiment-level fields
+PER_TRIAL_FIELDS = ("counts", "last_it", "lasts", "scores", "last_values")
+TOTAL_FIELDS = (
+    "improvements",
+    "num_results",
+    "compute",
+    "first_ts",
+    "last_ts",
+    "_best",
+    "_results_seq",
+)
+REPLAY_FIELDS = ("state", "num_runs", "finished", "started", "finished_ts", "_state_record")
+#: a log longer than this (rows) is loaded at start in a process of its own (loader.py)
+PROCESS_ROWS = 1_000_000
 CHUNK = 10_000  # log rows per fold step: the lock is released between steps
 BASE_CHUNK = 1_000  # lifecycle rows per step of the start-up replay (the lock's hold)
 #: what the start-up replay reads (every kind but results and the components' state)
@@ -141,6 +163,7 @@ class TextIndex:
         except sqlite3.OperationalError:  # an SQLite without FTS5 or trigram: scans
             self.conn = None
         self._pending: list[tuple[int, str]] = []
+        self.deferred = False  # filled elsewhere (the loader process): scanned meanwhile
 
     def put(self, tid: str, text: str) -> bool:
         """Index ``text`` as ``tid``'s (replacing its previous one); True if it is new."""
@@ -151,11 +174,26 @@ class TextIndex:
         if row is None:
             row = self.rowid[tid] = len(self.ids)
             self.ids.append(tid)
-        elif self.conn is not None:
+        elif self.conn is not None and not self.deferred:
             self.flush()
             self.conn.execute("DELETE FROM t WHERE rowid = ?", (row,))
-        self._pending.append((row, text))
+        if not self.deferred:
+            self._pending.append((row, text))
         return new
+
+    def adopt(self, data: bytes | None) -> None:
+        """End a deferred fill with the FTS table built elsewhere from the same ``put``
+        calls (``Connection.serialize``), or, if none came, index the texts here."""
+        self.deferred = False
+        if self.conn is None:
+            return
+        if data is not None:
+            conn = sqlite3.connect(":memory:", check_same_thread=False)
+            conn.deserialize(data)
+            self.conn = conn
+        else:
+            self._pending = [(row, self.text[tid]) for row, tid in enumerate(self.ids)]
+            self.flush()
 
     def flush(self) -> None:
         if self._pending and self.conn is not None:
@@ -165,7 +203,7 @@ class TextIndex:
     def search(self, needle: str) -> list[int]:
         """The row numbers (first-seen order) of the trials whose text holds ``needle``."""
         needle = needle.lower()
-        if self.conn is None or len(needle) < 3:
+        if self.conn is None or self.deferred or len(needle) < 3:
             # the dict keeps first-seen order: its positions are the row numbers
             return [i for i, text in enumerate(self.text.values()) if needle in text]
         self.flush()
@@ -181,6 +219,31 @@ class LiveExperiment:
         self.db_path = db_path
         self.metrics = metrics
         self.modes = modes
+        self.version = 0  # bumped by every fold step: what cached answers are keyed on
+        self.lock = threading.RLock()
+        self._refreshing = threading.Lock()
+        self.loader: subprocess.Popen[bytes] | None = None  # the loader process, if any
+        self._dirty: dict[str, None] | None = None  # in a loader process: what changed
+        self._text_changes: list[tuple[str, str]] = []
+        self._edges_sent = 0
+        self._sign = [1.0 if m == "min" else -1.0 for m in modes]  # smaller sign*v: better
+        cols = ", ".join(_guarded(f"json_extract(data, ?{i + 3})") for i in range(len(metrics)))
+        self._sql = (
+            "SELECT seq, kind, trial_id, ts,"
+            " CASE WHEN kind = 'result' AND json_valid(data) THEN NULL ELSE data END,"
+            " CASE WHEN kind = 'result' THEN "
+            + _guarded("json_extract(data, '$.training_iteration')")
+            + " END, CASE WHEN kind = 'result' THEN "
+            + _guarded("json_extract(data, '$.time_this_iter_s')")
+            + " END"
+            + (", " + cols if cols else "")
+            + " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        )
+        self._paths = [json_path(m) for m in metrics]
+        self._init_model()
+
+    def _init_model(self) -> None:
+        """The model's state, empty (also after a loader process failed part-way)."""
         self.replay = ReplayedExperiment()
         self.series: dict[str, Series] = {}  # curves read so far (complete up to last_seq)
         self.info: dict[str, TrialInfo] = {}
@@ -204,27 +267,10 @@ class LiveExperiment:
         self.last_ts: float | None = None
         self.last_seq = 0  # the model is complete up to here
         self.max_seq = 0  # the log's end when last looked at: catching up while below it
-        self.version = 0  # bumped by every fold step: what cached answers are keyed on
-        self.lock = threading.RLock()
-        self._refreshing = threading.Lock()
         self._best: float | None = None
         self._base: Iterator[None] | None = None  # the start-up load, step by step
         self._based = False
         self._results_seq = 0  # the per-trial numbers cover the log up to here
-        self._sign = [1.0 if m == "min" else -1.0 for m in modes]  # smaller sign*v: better
-        cols = ", ".join(_guarded(f"json_extract(data, ?{i + 3})") for i in range(len(metrics)))
-        self._sql = (
-            "SELECT seq, kind, trial_id, ts,"
-            " CASE WHEN kind = 'result' AND json_valid(data) THEN NULL ELSE data END,"
-            " CASE WHEN kind = 'result' THEN "
-            + _guarded("json_extract(data, '$.training_iteration')")
-            + " END, CASE WHEN kind = 'result' THEN "
-            + _guarded("json_extract(data, '$.time_this_iter_s')")
-            + " END"
-            + (", " + cols if cols else "")
-            + " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-        )
-        self._paths = [json_path(m) for m in metrics]
 
     @property
     def loading(self) -> bool:
@@ -251,10 +297,18 @@ class LiveExperiment:
                     if foreground and not small:
                         return
                     if self._base is None:
-                        self._base = self._load_base()
-                    for _ in self._base:
-                        if not small and time.perf_counter() > deadline:
-                            return
+                        elsewhere = self.max_seq > PROCESS_ROWS and os.name == "posix"
+                        self._base = load_elsewhere(self) if elsewhere else self._load_base()
+                    try:
+                        for _ in self._base:
+                            if not small and time.perf_counter() > deadline:
+                                return
+                    except Exception:
+                        with self.lock:  # start again, here (what it installed is partial)
+                            self._init_model()
+                            self._base = self._load_base()
+                            self.version += 1
+                        raise
                     self._based = True
                 while self.last_seq < self.max_seq:
                     rows = conn.execute(self._sql, (self.last_seq, CHUNK, *self._paths)).fetchall()
@@ -489,13 +543,11 @@ class LiveExperiment:
         self.replay.apply(Record(kind, tid, payload, ts, seq))
         if tid is None:
             return
+        if self._dirty is not None:
+            self._dirty[tid] = None
         self._mark(seq, tid, kind, payload)
         if kind in (TRIAL_CREATED, TRIAL_RESTARTED):  # the config, as logged
-            if self.text.put(tid, f"{tid} {data}"):  # a new row: its numbers so far
-                nan = math.nan
-                self.by_row["score"].append(self.scores.get(tid, nan))
-                self.by_row["last"].append(self.lasts.get(tid, nan))
-                self.by_row["iteration"].append(self.last_it.get(tid, nan))
+            self._new_text(tid, f"{tid} {data}")
             parent = payload.get("parent" if kind == TRIAL_CREATED else "from_trial")
             if parent:
                 it = payload.get("iteration") if kind == TRIAL_RESTARTED else None
@@ -504,6 +556,72 @@ class LiveExperiment:
                 self.edges.append({"parent": str(parent), "child": tid, "iteration": int(it)})
         if kind in (TRIAL_FAILED, TRIAL_COMPLETED) and payload.get("error"):
             self.errors.add(tid)
+
+    def _new_text(self, tid: str, text: str) -> None:
+        """Index a trial's logged config (a new trial: a new row, with its numbers)."""
+        if self._dirty is not None:
+            self._text_changes.append((tid, text))
+        if self.text.put(tid, text):
+            nan = math.nan
+            self.by_row["score"].append(self.scores.get(tid, nan))
+            self.by_row["last"].append(self.lasts.get(tid, nan))
+            self.by_row["iteration"].append(self.last_it.get(tid, nan))
+
+    # -- a load in another process (tunefleet.dashboard.loader) -------------------------
+
+    def track_changes(self) -> None:
+        """In the loader process: keep what each step changes, for :meth:`take_changes`."""
+        self._dirty = {}
+
+    def take_changes(self) -> dict[str, Any]:
+        """What the steps since the last call changed: the trials they touched (whole),
+        the texts indexed, new lineage edges, the replay's experiment-level fields."""
+        assert self._dirty is not None
+        dirty = list(self._dirty)
+        self._dirty.clear()
+        trials, info = self.replay.trials, self.info
+        out = {
+            "trials": {t: trials[t] for t in dirty if t in trials},
+            "info": {t: info[t] for t in dirty if t in info},
+            "text": self._text_changes,
+            "edges": self.edges[self._edges_sent :],
+            "errors": [t for t in dirty if t in self.errors],
+            "replay": {k: getattr(self.replay, k) for k in REPLAY_FIELDS},
+        }
+        self._text_changes = []
+        self._edges_sent = len(self.edges)
+        return out
+
+    def install(self, frame: dict[str, Any]) -> None:
+        """In the dashboard, under the lock: one frame of the loader process (its kinds:
+        the summaries' per-trial numbers in parts, their totals, a step's changes, the
+        end with the text index)."""
+        kind = frame["kind"]
+        if kind == "numbers":
+            for name in PER_TRIAL_FIELDS:
+                getattr(self, name).update(frame[name])
+        elif kind == "totals":
+            for name in TOTAL_FIELDS:
+                setattr(self, name, frame[name])
+        elif kind == "step":
+            self.replay.trials.update(frame["trials"])
+            self.info.update(frame["info"])
+            for tid, text in frame["text"]:
+                self._new_text(tid, text)
+            self.edges.extend(frame["edges"])
+            self.errors.update(frame["errors"])
+            for k, v in frame["replay"].items():
+                setattr(self.replay, k, v)
+        elif kind == "end":
+            self.text.adopt(frame["fts"])
+            self.last_seq = self.replay.last_seq = frame["seq"]
+        self.version += 1
+
+    def close(self) -> None:
+        """Stop a loader process still running."""
+        proc = self.loader
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
 
     def _info(self, tid: str) -> TrialInfo:
         info = self.info.get(tid)
