@@ -294,7 +294,7 @@ def measure(client: httpx.Client, base: str, args: Any, out: dict[str, Any]) -> 
             "filter": f"{base}/{NAME}/trials?q={words[i % len(words)]}&sort=last&offset={i}",
             "filter 2 chars": f"{base}/{NAME}/trials?q=t{i % 10}&status=TERMINATED&offset={i}",
             "sort": f"{base}/{NAME}/trials?sort={('score', 'last', 'iteration')[i % 3]}"
-            f"&desc={'true' if i % 2 else 'false'}&offset={100 * i}",
+            f"&desc={'true' if i % 2 else 'false'}&offset={100 * (i % 50)}",
             "trial": f"{base}/{NAME}/trials/{tid}",
             "curve of one trial": f"{base}/{NAME}/curves?trial={tid}",
         }

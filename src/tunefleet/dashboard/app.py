@@ -35,6 +35,8 @@ IDLE_S = 60.0  # an experiment nobody looked at for this long is not refreshed
 IMPORTANCE_EVERY_S = 10.0
 PREWARM_S = 5.0  # answers asked for this recently are recomputed when the model changes
 LOADING_REUSE_S = 1.0  # while a model loads, the refresher recomputes answers this often
+LOADING_SHARE = 0.25  # ... or less often: at most this share of its time (costly answers)
+MAX_ANSWERS = 256  # cached answers kept; the least recently asked go first
 _COOKIE = "tunefleet_token"
 _CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
@@ -59,7 +61,7 @@ class Registry:
         self.live: dict[str, LiveExperiment] = {}
         self.problems: dict[str, str] = {}
         self.seen: dict[str, float] = {}
-        self.prewarmed: dict[str, float] = {}  # when the refresher last recomputed, loading
+        self.prewarmed: dict[str, float] = {}  # when the refresher recomputes next, loading
         # (name, view...) -> [model version, answer, how to compute it, last asked, computed,
         # times asked]
         self.answers: dict[tuple[Any, ...], list[Any]] = {}
@@ -118,8 +120,10 @@ class Registry:
         if stale or hit is None:
             version = live.version
             value = fn()
-            if len(table) > 256:
-                table.clear()
+            if len(table) >= MAX_ANSWERS:  # drop the least recently asked half (one-off
+                # questions), keeping what open pages poll
+                for old in sorted(table, key=lambda k: table[k][3])[: MAX_ANSWERS // 2]:
+                    del table[old]
             hit = table[key] = [version, value, fn, now, time.monotonic(), 0]
         hit[3] = now
         hit[5] += 1
@@ -159,9 +163,11 @@ class Registry:
                     self.problems[name] = str(e)
                 if live.loading:
                     wait = 0.01  # still catching up: next step soon
-                    if now - self.prewarmed.get(name, 0.0) >= LOADING_REUSE_S:
-                        self.prewarmed[name] = now
+                    if now >= self.prewarmed.get(name, 0.0):
+                        t = time.monotonic()
                         self._prewarm(name, live)
+                        spent = time.monotonic() - t
+                        self.prewarmed[name] = now + max(LOADING_REUSE_S, spent / LOADING_SHARE)
                 else:
                     self._prewarm(name, live)
 
@@ -361,12 +367,14 @@ def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> 
                 or "problem" in fit
                 or time.monotonic() - fit["at"] > IMPORTANCE_EVERY_S
             )
-            if stale and not fit["running"]:
+            # a fit is seconds of CPU: none on a model still loading (it would be stale
+            # before it ends, and it takes CPU from the requests and the load)
+            if stale and not fit["running"] and not live.loading:
                 fit["running"] = True
                 args = (fit, live)
                 threading.Thread(target=_fit_importance, args=args, daemon=True).start()
             out = {k: v for k, v in fit.items() if k in ("importance", "trials", "problem")}
-            out["pending"] = fit["running"]
+            out["pending"] = fit["running"] or live.loading
         return out
 
     @app.get("/api/experiments/{name}/lineage")

@@ -40,14 +40,26 @@ def _send(out: IO[bytes], frame: dict[str, Any]) -> None:
     out.flush()
 
 
+def _read(stream: IO[bytes], n: int) -> bytes | None:
+    """Exactly ``n`` bytes of an unbuffered pipe (reads may be short), None at its end."""
+    parts, left = [], n
+    while left:
+        part = stream.read(left)
+        if not part:
+            return None
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts) if len(parts) != 1 else parts[0]
+
+
 def _receive(stream: IO[bytes]) -> dict[str, Any] | None:
     """One frame, or None at the end of the stream."""
-    head = stream.read(_HEADER.size)
-    if len(head) < _HEADER.size:
+    head = _read(stream, _HEADER.size)
+    if head is None:
         return None
     (n,) = _HEADER.unpack(head)
-    body = stream.read(n)
-    if len(body) < n:
+    body = _read(stream, n)
+    if body is None:
         return None
     frame: dict[str, Any] = pickle.loads(body)  # noqa: S301 - our own child (module doc)
     return frame
@@ -90,7 +102,8 @@ def load_elsewhere(live: LiveExperiment, wait_s: float = 0.05) -> Iterator[None]
     fails."""
     args = [json.dumps(live.metrics), json.dumps(live.modes)]
     cmd = [sys.executable, "-m", "tunefleet.dashboard.loader", live.db_path, *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    # unbuffered: select() then sees every byte not read yet
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, bufsize=0)
     live.loader = proc
     live.text.deferred = True  # scanned until the loader's index comes, at the end
     stream = proc.stdout
