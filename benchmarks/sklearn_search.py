@@ -3,7 +3,7 @@
 Compute is counted in SGD epochs over a fold's training rows (one ``partial_fit`` pass,
 or one of ``max_iter`` passes inside ``fit`` with ``tol=None``), summed over candidates and
 folds. HalvingRandomSearchCV (``resource="max_iter"``, factor 3, 1 to ``--epochs`` epochs,
-``n_candidates="exhaust"``) sets the budget B: with 27 epochs, 27 candidates at 1 epoch, 9
+``n_candidates="exhaust"``, ``return_train_score=False`` as for every method) sets the budget B: with 27 epochs, 27 candidates at 1 epoch, 9
 at 3, 3 at 9 and 1 at 27, each rung fitting from scratch. RandomizedSearchCV and
 OptunaSearchCV get ``B / epochs`` full-length candidates. TuneSearchCV runs two ways:
 
@@ -200,6 +200,7 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
             factor=3,
             cv=cv,
             random_state=seed,
+            return_train_score=False,  # its default (True) would score the training folds too
         )
     if method == "optuna":
         from optuna_integration import OptunaSearchCV

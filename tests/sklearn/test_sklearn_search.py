@@ -443,3 +443,68 @@ def test_a_named_resource_is_grown_by_fresh_fits_as_halving_grows_it() -> None:
     assert best.max_iter == results["n_resources"][search.best_index_] == best.n_iter_
     with pytest.raises(TuneValueError, match="resource='penalty'"):
         TuneSearchCV(sgd, {"alpha": [1e-4]}, early_stopping=True, resource="penalty").fit(X, y)
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
+def test_schedulers_counting_epochs_get_reports_only_where_they_decide(
+    scheduler: str, tmp_path: object
+) -> None:
+    from tunefleet.schedulers import ASHAScheduler, HyperBandScheduler
+    from tunefleet.sklearn._fit import OBJECTIVE, RESOURCE_ATTR, cv_trial
+
+    X, y = load_digits(return_X_y=True)
+    kind = ASHAScheduler if scheduler == "asha" else HyperBandScheduler
+    sched = kind(time_attr=RESOURCE_ATTR, max_t=9, reduction_factor=3)
+    plan = _sgd_plan(
+        X[:300] / 16,
+        y[:300],
+        score_at_decisions=True,
+        report_at_decisions=True,
+        checkpoint=scheduler != "asha",
+    )
+    points = set(sched.decision_points().at)
+    results = tune.run(
+        tune.with_parameters(cv_trial, plan=plan),
+        config={"alpha": tune.loguniform(1e-6, 10.0)},
+        num_samples=6,
+        metric=OBJECTIVE,
+        mode="max",
+        scheduler=sched,
+        engine="threads",
+        seed=0,
+        storage_path=str(tmp_path),
+        verbose=0,
+    )
+    for trial in results.trials:
+        history = results.trial_results(trial)
+        assert {r[RESOURCE_ATTR] for r in history} <= points  # rungs and max_t only
+        assert all(OBJECTIVE in r for r in history)  # every report is read, and scored
+        assert [r[RESOURCE_ATTR] for r in history] == sorted({r[RESOURCE_ATTR] for r in history})
+
+
+@pytest.mark.filterwarnings("ignore:trial .* without metric 'objective'")
+def test_reporting_only_where_hyperband_decides_changes_no_result() -> None:
+    from tunefleet.schedulers import HyperBandScheduler
+
+    X, y = load_digits(return_X_y=True)
+
+    def search(early_stopping: object) -> dict:
+        return (
+            TuneSearchCV(
+                SGDClassifier(random_state=0),
+                {"alpha": loguniform(1e-6, 10.0), "average": [False, True]},
+                n_trials=9,
+                cv=2,
+                early_stopping=early_stopping,
+                max_iters=9,
+                random_state=3,
+            )
+            .fit(X[:400] / 16, y[:400])
+            .cv_results_
+        )
+
+    sparse = search("hyperband")  # counts epochs: reports at 1, 3 and 9 only
+    every = search(HyperBandScheduler(max_t=9))  # counts reports: one per epoch
+    assert list(sparse["n_resources"]) == list(every["n_resources"])
+    np.testing.assert_array_equal(sparse["mean_test_score"], every["mean_test_score"])
+    assert sparse["params"] == every["params"]

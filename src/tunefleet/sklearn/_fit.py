@@ -14,7 +14,10 @@ Scoring costs about what a step costs on small data (a scorer validates its inpu
 predicts every test row), so under a scheduler that reads a trial's score only where it
 may decide (ASHA's and Hyperband's rungs, ``max_t``: ``Plan.score_at_decisions``) the
 folds are scored only at those epochs and at the last one; the reports in between carry
-the epoch count and fit times, and nothing reads a score from them. Likewise the models
+the epoch count and fit times, and nothing reads a score from them. The schedulers that
+the search builds itself count epochs (``n_resources``), not reports, so the epochs in
+between are not reported at all (``Plan.report_at_decisions``): a report costs the
+driver a store write and, on the threads engine, a switch between threads. Likewise the models
 are checkpointed (for a scheduler that pauses) only at reports where it may pause. Everything a worker
 can compute once per plan (the folds' rows, the classes) is kept on the plan, which
 reaches a worker once, so a trial pays only for its own models.
@@ -35,6 +38,9 @@ OBJECTIVE = "objective"
 SUBSPACE = "_space"
 #: Report key of a scorer's error: [exception class name, message].
 SCORE_ERROR = "score_error"
+#: Report key of the epochs a candidate trained: the time attribute of the schedulers that
+#: the search builds itself, so that only the epochs where they may decide are reported.
+RESOURCE_ATTR = "n_resources"
 
 
 @dataclass
@@ -57,6 +63,8 @@ class Plan:
     checkpoint: bool = False  # the scheduler may pause trials: save the models each epoch
     # the scheduler reads scores only at its decision points: score only there (and last)
     score_at_decisions: bool = False
+    # ... and counts epochs (RESOURCE_ATTR), not reports: report only there (and last)
+    report_at_decisions: bool = False
     # scikit-learn's configuration (set_config/config_context) where fit() was called: it
     # is thread-local, so a trial thread or worker process sets it again
     sklearn_config: dict[str, Any] = field(default_factory=dict)
@@ -206,14 +214,19 @@ def _start(plan: Plan, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _may_decide() -> bool:
-    """Could the scheduler decide on this trial's next report? True where that is not
-    known (no decision points: any report may be read)."""
+def _may_decide(epoch: int, last: int) -> bool:
+    """Could the scheduler decide on this trial's report of ``epoch`` (``last``: the epoch
+    of this attempt's previous report, or where it resumed)? True where that is not known
+    (no decision points: any report may be read)."""
     from tunefleet.worker.session import current_session
 
     session = current_session()
     if session is None or session.wait_rule is None:
         return True
+    rule = session.wait_rule
+    if rule.points is not None and rule.attr == RESOURCE_ATTR:
+        # the scheduler counts epochs, not reports: its next point after the last report
+        return epoch >= rule.points.next_after(float(last))
     return session.next_report_may_wait()
 
 
@@ -241,8 +254,9 @@ def _cross_validate(config: dict[str, Any], plan: Plan) -> None:
     full = state["full"]
     folds, classes = plan.prepared()
     epochs = 1 if plan.method == "fit" else plan.max_iters
+    last = state["epoch"]  # of the previous report, or where this attempt resumed
     for epoch in range(state["epoch"] + 1, epochs + 1):
-        decides = _may_decide()
+        decides = _may_decide(epoch, last)
         scoring = decides or epoch >= epochs or not plan.score_at_decisions
         # a fresh fit per epoch that nothing scores is thrown away by the next one: skip it
         fitting = scoring or plan.method != "fresh"
@@ -285,11 +299,14 @@ def _cross_validate(config: dict[str, Any], plan: Plan) -> None:
             result[OBJECTIVE] = float(
                 np.mean([result[f"split{i}_test_{plan.objective}"] for i in range(k)])
             )
-        result["n_resources"] = epoch
+        result[RESOURCE_ATTR] = epoch
         if errors:  # the driver warns (FitFailedWarning), as scikit-learn does
             result["fit_failed"] = len(errors)
             result["fit_error"] = errors[0]
         state["epoch"] = epoch
+        if plan.report_at_decisions and not scoring:
+            continue  # nothing reads this epoch: the next report carries the epoch count
+        last = epoch
         # Only a scheduler that pauses (Hyperband, BOHB, promotion ASHA) needs the models
         # back, and only where it may pause; a stopping one never resumes, so nothing is
         # pickled for it.

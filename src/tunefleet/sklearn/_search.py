@@ -29,6 +29,7 @@ from tunefleet.errors import TuneError, TuneTypeError, TuneValueError
 from tunefleet.sklearn import _results, _space
 from tunefleet.sklearn._fit import (
     OBJECTIVE,
+    RESOURCE_ATTR,
     SCORE_ERROR,
     SUBSPACE,
     Plan,
@@ -176,11 +177,14 @@ class _TuneSearchBase(BaseSearchCV):
             )
         from tunefleet import schedulers
 
+        # counting epochs (not reports) lets a trial report only where they may decide
         if name == "asha":
-            return schedulers.ASHAScheduler(max_t=self.max_iters, grace_period=1)
+            return schedulers.ASHAScheduler(
+                time_attr=RESOURCE_ATTR, max_t=self.max_iters, grace_period=1
+            )
         if name == "hyperband":
-            return schedulers.HyperBandScheduler(max_t=self.max_iters)
-        return schedulers.HyperBandForBOHB(max_t=self.max_iters)
+            return schedulers.HyperBandScheduler(time_attr=RESOURCE_ATTR, max_t=self.max_iters)
+        return schedulers.HyperBandForBOHB(time_attr=RESOURCE_ATTR, max_t=self.max_iters)
 
     def _check(self, X: Any) -> tuple[dict[str, Any], bool, str, Any, str, str | None]:
         valid = set(self.estimator.get_params(deep=True))
@@ -243,6 +247,8 @@ class _TuneSearchBase(BaseSearchCV):
             points=points,
             checkpoint=_may_pause(scheduler),
             score_at_decisions=_scores_at_decisions_only(scheduler),
+            report_at_decisions=_scores_at_decisions_only(scheduler)
+            and getattr(scheduler, "time_attr", None) == RESOURCE_ATTR,
             sklearn_config=get_config(),  # thread-local: a trial thread would not see it
             accuracy=plain_accuracy(self.estimator, self.scoring),
         )
