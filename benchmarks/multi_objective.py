@@ -17,9 +17,11 @@ Problems:
 Compute is counted in epochs (one virtual second each, one worker: the simulated clock is
 the epoch count). Every method gets 25 % of the no-stopping compute:
 
-- tunefleet: MO-ASHA (Schmucker et al. 2021), stopping and pause-and-promote variants, with
-  random search, the native ScalarizedSearch (Paria et al. 2019), and Optuna's NSGA-II and
-  MOTPE samplers driven through OptunaSearch; ParetoStoppingRule with random search;
+- tunefleet: MO-ASHA (Schmucker et al. 2021), stopping and pause-and-promote variants, its
+  default hypervolume tie-break, with random search, the native ScalarizedSearch (Paria et
+  al. 2019; hypervolume scalarizations, Golovin & Zhang 2020), and Optuna's NSGA-II and
+  MOTPE samplers driven through OptunaSearch; ParetoStoppingRule with random search; two
+  ablation rows with the earlier defaults (crowding tie-break, Chebyshev scalarization);
 - Optuna's own NSGA-II and MOTPE (TPESampler), no stopping: Optuna's pruners refuse studies
   with several objectives (``Trial.should_prune`` raises; the script records the message),
   so "with pruning" cannot be run. They are measured at 25 % and at 100 % of the compute.
@@ -167,13 +169,16 @@ def methods(seed: int, max_t: int) -> dict[str, Any]:
     from tunefleet.search.optuna import OptunaSearch
     from tunefleet.search.scalarized import ScalarizedSearch
 
-    def asha(variant: str = "stopping") -> Any:
+    def asha(variant: str = "stopping", tie_break: str = "hypervolume") -> Any:
         return lambda: MOASHAScheduler(
-            max_t=max_t, grace_period=1, reduction_factor=3, variant=variant
+            max_t=max_t, grace_period=1, reduction_factor=3, variant=variant, tie_break=tie_break
         )
 
     def scalarized() -> Any:
         return ScalarizedSearch(seed=seed, n_startup_trials=8)
+
+    def chebyshev() -> Any:
+        return ScalarizedSearch(seed=seed, n_startup_trials=8, scalarization="chebyshev")
 
     def motpe() -> Any:
         return OptunaSearch(sampler="motpe", seed=seed)
@@ -183,6 +188,17 @@ def methods(seed: int, max_t: int) -> dict[str, Any]:
         "tunefleet random + MO-ASHA promotion": ("tf", None, asha("promotion")),
         "tunefleet ScalarizedSearch + MO-ASHA": ("tf", scalarized, asha()),
         "tunefleet ScalarizedSearch + MO-ASHA promotion": ("tf", scalarized, asha("promotion")),
+        # ablations: the previous defaults (crowding tie-break; Chebyshev scalarization)
+        "tunefleet ScalarizedSearch + MO-ASHA promotion, crowding": (
+            "tf",
+            scalarized,
+            asha("promotion", "crowding"),
+        ),
+        "tunefleet ScalarizedSearch(chebyshev) + MO-ASHA promotion, crowding": (
+            "tf",
+            chebyshev,
+            asha("promotion", "crowding"),
+        ),
         "tunefleet Optuna NSGA-II + MO-ASHA": (
             "tf",
             lambda: OptunaSearch(sampler="nsgaii", seed=seed),

@@ -17,7 +17,7 @@ import tunefleet as tf
 from tunefleet import tune
 from tunefleet.cli import app
 from tunefleet.errors import TuneTypeError, TuneValueError
-from tunefleet.pareto import epsnet_order, non_dominated_sort, rank_order
+from tunefleet.pareto import epsnet_order, hypervolume_order, non_dominated_sort, rank_order
 from tunefleet.schedulers import (
     CONTINUE,
     PAUSE,
@@ -65,14 +65,16 @@ def _view(paused: list[str]) -> SchedulerView:
     return SchedulerView(trials={}, paused=paused, num_running=0, num_pending=0, can_create=True)
 
 
-@given(points, st.sampled_from(["crowding", "epsnet"]))
+@given(points, st.sampled_from(["hypervolume", "crowding", "epsnet"]))
 @settings(max_examples=80, deadline=None)
 def test_promotion_only_ever_promotes_a_top_trial_within_the_quota(pts, tie_break) -> None:
     sched = MOASHAScheduler(
         max_t=9, grace_period=1, reduction_factor=3, variant="promotion", tie_break=tie_break
     )
     sched.setup(["a", "b"], MODES)
-    order_fn = epsnet_order if tie_break == "epsnet" else rank_order
+    order_fn = {"epsnet": epsnet_order, "crowding": rank_order, "hypervolume": hypervolume_order}[
+        tie_break
+    ]
     paused: list[str] = []
     promoted: list[str] = []
     for i, (a, b) in enumerate(pts):

@@ -14,10 +14,20 @@
   ``⌊n/η⌋``, otherwise a new trial starts. Stopping promotes whoever arrives first at an
   empty rung (the first result always goes on); promotion waits until a trial is known to
   rank in the top ``1/η``, which spends far less on the first, random trials.
-- Ranking inside a front (``tie_break``): ``"crowding"`` (NSGA-II's crowding distance,
-  larger first) or ``"epsnet"`` (the paper's other choice: greedily the point farthest, in
-  objectives scaled to the rung's range, from those already taken, so the promoted set
-  spreads along the front).
+- Ranking inside a front (``tie_break``): ``"hypervolume"`` (the default: greedy
+  hypervolume subset selection, Guerreiro, Fonseca, Paquete 2016, the criterion of
+  SMS-EMOA, Beume et al. 2007: each next trial is the one whose objectives add the most
+  hypervolume to those ranked before it, up to ``reference_point`` or, by default, the
+  rung's worst values moved out by a tenth of their range; :func:`~tunefleet.pareto.
+  hypervolume_order`), ``"crowding"`` (NSGA-II's crowding distance, larger first) or
+  ``"epsnet"`` (the paper's other choice: greedily the point farthest, in objectives scaled
+  to the rung's range, from those already taken, so the promoted set spreads along the
+  front). Why hypervolume by default: the promotion quota of the top rungs is a handful of
+  trials, and crowding always spends two of them on a front's extremes (infinite
+  distance), one of which (the most accurate, slowest model, say) often adds almost no
+  hypervolume; the hypervolume order gives those slots to the trials that widen the front
+  most. On benchmarks/multi_objective.py (10 seeds, docs/benchmarks.md) it raised
+  MO-ASHA's hypervolume on the real MLP workload and left the ZDT problems within noise.
 - :class:`ParetoStoppingRule`: a multi-objective analogue of the median stopping rule
   (Golovin et al. 2017, Google Vizier): at each milestone, once ``min_samples_required``
   trials were recorded there, a trial is stopped when it lies beyond the first
@@ -38,7 +48,7 @@ from typing import Any, ClassVar
 
 from tunefleet.errors import TuneValueError
 from tunefleet.objectives import metric_names
-from tunefleet.pareto import epsnet_order, non_dominated_sort, rank_order
+from tunefleet.pareto import epsnet_order, hypervolume_order, non_dominated_sort, rank_order
 from tunefleet.schedulers.asha import VARIANTS, check_rungs
 from tunefleet.schedulers.base import (
     CONTINUE,
@@ -56,7 +66,7 @@ from tunefleet.trial import Trial
 
 __all__ = ["MOASHAScheduler", "ParetoStoppingRule", "mo_asha_promotion"]
 
-TIE_BREAKS = ("crowding", "epsnet")
+TIE_BREAKS = ("hypervolume", "crowding", "epsnet")
 
 
 class MOASHAScheduler(Scheduler):
@@ -64,8 +74,11 @@ class MOASHAScheduler(Scheduler):
 
     Parameters follow :class:`~tunefleet.schedulers.ASHAScheduler`: ``time_attr``,
     ``max_t``, ``grace_period``, ``reduction_factor``, ``stop_last_trials``, ``variant``
-    (``"stopping"`` or ``"promotion"``); plus ``tie_break`` (``"crowding"`` or
-    ``"epsnet"``), how trials inside one non-dominated front are ranked.
+    (``"stopping"`` or ``"promotion"``); plus ``tie_break`` (``"hypervolume"``,
+    ``"crowding"`` or ``"epsnet"``), how trials inside one non-dominated front are ranked,
+    and ``reference_point`` (one value per objective, in its own direction) for the
+    hypervolume order; by default each rung's worst values moved out by a tenth of their
+    range.
     """
 
     multi_objective: ClassVar[bool] = True
@@ -81,7 +94,8 @@ class MOASHAScheduler(Scheduler):
         reduction_factor: float = 4,
         stop_last_trials: bool = True,
         variant: str = "stopping",
-        tie_break: str = "crowding",
+        tie_break: str = "hypervolume",
+        reference_point: list[float] | None = None,
     ) -> None:
         super().__init__(metric, mode)  # type: ignore[arg-type]
         name = type(self).__name__
@@ -94,8 +108,21 @@ class MOASHAScheduler(Scheduler):
             raise TuneValueError(
                 f"{name}(tie_break={tie_break!r}): must be one of {', '.join(TIE_BREAKS)}"
             )
+        if reference_point is not None and (
+            not isinstance(reference_point, list | tuple)
+            or not reference_point
+            or any(
+                isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+                for v in reference_point
+            )
+        ):
+            raise TuneValueError(
+                f"{name}(reference_point={reference_point!r}): must be a list of finite "
+                "numbers, one per objective"
+            )
         self.variant = variant
         self.tie_break = tie_break
+        self.reference_point = None if reference_point is None else list(reference_point)
         self.synchronous_reports = variant == "promotion"
         self.pauses_trials = variant == "promotion"
         self.time_attr = time_attr
@@ -128,6 +155,11 @@ class MOASHAScheduler(Scheduler):
                 f"length for several objectives), got metric={self.metric!r}, "
                 f"mode={self.mode!r}"
             )
+        if self.reference_point is not None and len(self.reference_point) != len(names):
+            raise TuneValueError(
+                f"{type(self).__name__}(reference_point={self.reference_point!r}): "
+                f"{len(self.reference_point)} values for {len(names)} objectives"
+            )
         self._names, self._modes = names, modes
 
     def decision_points(self) -> DecisionPoints:
@@ -147,7 +179,9 @@ class MOASHAScheduler(Scheduler):
         """The ids recorded at a rung, best first (fronts, then ``tie_break``)."""
         ids = list(recorded)
         vectors = _finite([recorded[i] for i in ids])
-        if self.tie_break == "epsnet":
+        if self.tie_break == "hypervolume":
+            order = hypervolume_order(vectors, self._modes, self.reference_point)
+        elif self.tie_break == "epsnet":
             order = epsnet_order(vectors, self._modes)
         else:
             order = rank_order(vectors, self._modes)
