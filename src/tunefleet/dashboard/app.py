@@ -12,6 +12,7 @@ extra).
 
 from __future__ import annotations
 
+import gc
 import hmac
 import ipaddress
 import json
@@ -157,10 +158,16 @@ class Registry:
             for name, live in items:
                 if now - self.seen.get(name, 0.0) > IDLE_S:
                     continue
+                loading = live.loading
                 try:
                     live.refresh(budget_s=0.3)
                 except Exception as e:  # a damaged record: shown, not fatal to the others
                     self.problems[name] = str(e)
+                if loading:
+                    # what a load step made lives as long as the model: out of the cyclic
+                    # collector's sight, whose full passes over 10⁶ objects held the GIL
+                    # for 0.1-0.3 s each during a load (requests waited)
+                    gc.freeze()
                 if live.loading:
                     wait = 0.01  # still catching up: next step soon
                     if now >= self.prewarmed.get(name, 0.0):
