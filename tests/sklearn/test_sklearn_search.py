@@ -508,3 +508,17 @@ def test_reporting_only_where_hyperband_decides_changes_no_result() -> None:
     assert list(sparse["n_resources"]) == list(every["n_resources"])
     np.testing.assert_array_equal(sparse["mean_test_score"], every["mean_test_score"])
     assert sparse["params"] == every["params"]
+
+
+def test_the_temporary_store_is_removed_after_fit(tmp_path, monkeypatch) -> None:
+    import tempfile
+    import threading
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    TuneSearchCV(SGDClassifier(random_state=0), {"alpha": [1e-4, 1e-3]}, n_trials=2, cv=2).fit(
+        X_IRIS, Y_IRIS
+    )
+    for thread in threading.enumerate():  # the removal runs in the background
+        if thread.name == "tunefleet-sklearn-cleanup":
+            thread.join(30)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("tunefleet-sklearn-")]
