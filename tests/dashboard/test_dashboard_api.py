@@ -15,7 +15,7 @@ pytest.importorskip("fastapi")
 
 from starlette.testclient import TestClient  # noqa: E402
 
-from tunefleet.dashboard.app import create_app  # noqa: E402
+from tunefleet.dashboard.app import MAX_ANSWERS, Registry, create_app  # noqa: E402
 from tunefleet.dashboard.live import LiveExperiment  # noqa: E402
 from tunefleet.pareto import pareto_front  # noqa: E402
 from tunefleet.storage.records import (  # noqa: E402
@@ -232,3 +232,34 @@ def test_damaged_is_listed_and_pareto(tmp_path: Any) -> None:
         expected = {par["points"][i]["trial_id"] for i in pareto_front(pts, ["max", "max"])}
         assert {p["trial_id"] for p in par["points"] if p["front"]} == expected
         assert c.get("/api/experiments/nope").status_code == 404
+
+
+def test_answer_cache_keeps_what_pages_poll(tmp_path: Any) -> None:
+    """Answers asked again (an open page's polls) survive a flood of one-off questions
+    (the least recently asked half goes when the cache is full) and are the ones the
+    refresher recomputes when the model changes; a question asked once is not."""
+    reg = Registry(str(tmp_path))
+    try:
+
+        class Model:  # what the cache reads of a LiveExperiment
+            version = 0
+            loading = False
+
+        live: Any = Model()
+        computed: list[Any] = []
+
+        def answer(key: Any) -> Any:
+            return lambda: computed.append(key) or (key, live.version)
+
+        for i in range(MAX_ANSWERS * 2):
+            reg._lookup(reg.answers, ("x", "polled"), live, answer("polled"))
+            reg._lookup(reg.answers, ("x", i), live, answer(i))
+        assert len(reg.answers) <= MAX_ANSWERS and computed.count("polled") == 1
+        assert ("x", MAX_ANSWERS * 2 - 1) in reg.answers and ("x", 0) not in reg.answers
+        live.version = 1
+        computed.clear()
+        reg._prewarm("x", live)
+        assert computed == ["polled"]
+        assert reg._lookup(reg.answers, ("x", "polled"), live, answer("no")) == ("polled", 1)
+    finally:
+        reg.close()
