@@ -27,7 +27,8 @@
   distance), one of which (the most accurate, slowest model, say) often adds almost no
   hypervolume; the hypervolume order gives those slots to the trials that widen the front
   most. On benchmarks/multi_objective.py (10 seeds, docs/benchmarks.md) it raised
-  MO-ASHA's hypervolume on the real MLP workload and left the ZDT problems within noise.
+  MO-ASHA's hypervolume on the real MLP workload (ScalarizedSearch + promotion 1.208 ->
+  1.257, random search + promotion 1.175 -> 1.239) and left the ZDT problems within noise.
 - :class:`ParetoStoppingRule`: a multi-objective analogue of the median stopping rule
   (Golovin et al. 2017, Google Vizier): at each milestone, once ``min_samples_required``
   trials were recorded there, a trial is stopped when it lies beyond the first
