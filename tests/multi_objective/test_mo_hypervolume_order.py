@@ -71,6 +71,31 @@ def test_the_extreme_that_adds_little_goes_last_where_crowding_takes_it_first() 
     assert hypervolume_order(flipped, ["min", "max"], [100.0, -2.5]) == [3, 2, 0, 1]
 
 
+def test_large_fronts_two_objectives_fast_path_and_crowding_beyond_16_in_3d() -> None:
+    # 2-D: the rectangle rule agrees with brute-force greedy volumes on a 60-point front
+    front = [(i / 59, (1 - i / 59) ** 2) for i in range(60)]
+    order = hypervolume_order(front, ["min", "min"])
+    ref = _default_reference(front)
+    taken: list[int] = []
+    for i in order[:8]:
+        base = hypervolume([front[j] for j in taken], ref, ["min", "min"])
+        best = max(
+            hypervolume([front[k] for k in [*taken, j]], ref, ["min", "min"]) - base
+            for j in range(60)
+            if j not in taken
+        )
+        assert hypervolume([front[k] for k in [*taken, i]], ref, ["min", "min"]) - base >= (
+            best - 1e-12
+        )
+        taken.append(i)
+    # 3-D, one front of 20 points: ordered by crowding (as rank_order)
+    simplex = [(a / 10, b / 10, 1 - a / 10 - b / 10) for a in range(6) for b in range(5 - a)]
+    simplex = simplex[:20] if len(simplex) >= 20 else simplex
+    pts = [(a, b, c) for a, b, c in simplex] + [(0.05 * k, 0.9, 0.06 - 0.01 * k) for k in range(6)]
+    assert len(non_dominated_sort(pts, ["min"] * 3)[0]) > 16
+    assert hypervolume_order(pts, ["min"] * 3) == rank_order(pts, ["min"] * 3)
+
+
 def test_mo_asha_defaults_to_the_hypervolume_order_and_checks_its_reference() -> None:
     sched = MOASHAScheduler(max_t=9, grace_period=1, reduction_factor=3)
     assert sched.tie_break == "hypervolume"
