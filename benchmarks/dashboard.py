@@ -220,11 +220,12 @@ def start_server(root: str, port: int, how: str) -> tuple[Any, Any]:
             thread.join(timeout=10)
 
         return app, stop_thread
-    start = "from tunefleet.cli import main; main()"
-    if how == "process-thread-load":  # as before the loader process: the load in a thread
-        start = "import tunefleet.dashboard.live as m; m.PROCESS_ROWS = 1 << 62; " + start
-    cmd = [sys.executable, "-c", start, "dashboard"]
-    proc = subprocess.Popen([*cmd, "--storage-path", root, "--port", str(port)])
+    cmd = [sys.executable, "-c", "from tunefleet.cli import main; main()", "dashboard"]
+    env = dict(os.environ)
+    env.pop("TUNEFLEET_DASHBOARD_LOADER", None)
+    if how == "process-loader":  # the start-up load in a process of its own
+        env["TUNEFLEET_DASHBOARD_LOADER"] = "process"
+    proc = subprocess.Popen([*cmd, "--storage-path", root, "--port", str(port)], env=env)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -355,10 +356,11 @@ def main() -> None:
     ap.add_argument("--storage-path", help="reuse (or build into) this directory")
     ap.add_argument(
         "--server",
-        choices=("process", "process-thread-load", "inprocess"),
+        choices=("process", "process-loader", "inprocess"),
         default="process",
         help="run the dashboard as its own process (default) or in this one;"
-        " process-thread-load: its own process, a large log loaded in a thread of it",
+        " process-loader: its own process, a large log loaded by a loader process"
+        " (TUNEFLEET_DASHBOARD_LOADER=process)",
     )
     ap.add_argument(
         "--append-cost",

@@ -16,7 +16,8 @@ and kept up to date from then on. A file without summaries (an older tunefleet w
 and no writer has opened it since) is folded from its first record, as before.
 
 Loading works in steps and releases the lock between them, so requests are answered from
-what is loaded so far (``loading`` says so). A log longer than ``PROCESS_ROWS`` runs the
+what is loaded so far (``loading`` says so). Optionally
+(``TUNEFLEET_DASHBOARD_LOADER=process``) a log longer than ``PROCESS_ROWS`` runs the
 start-up load in a process of its own (:mod:`tunefleet.dashboard.loader`), whose steps'
 changes this model installs (:meth:`LiveExperiment.install`): the seconds of Python that
 folding 10⁵ trials' lifecycle takes do not hold this interpreter's GIL. The text filter's
@@ -79,8 +80,12 @@ TOTAL_FIELDS = (
     "_results_seq",
 )
 REPLAY_FIELDS = ("state", "num_runs", "finished", "started", "finished_ts", "_state_record")
-#: a log longer than this (rows) is loaded at start in a process of its own (loader.py)
-PROCESS_ROWS = 1_000_000
+#: with TUNEFLEET_DASHBOARD_LOADER=process, a log longer than this (rows) is loaded at
+#: start in a process of its own (loader.py). Off by default: on a 2-core machine the
+#: load in a thread answered as fast or faster (docs/benchmarks.md, dashboard run E)
+PROCESS_ROWS: int | None = (
+    1_000_000 if os.environ.get("TUNEFLEET_DASHBOARD_LOADER") == "process" else None
+)
 FTS_MOST = 2_000  # a text filter matching more trials scans instead of using the index
 CHUNK = 10_000  # log rows per fold step: the lock is released between steps
 BASE_CHUNK = 1_000  # lifecycle rows per step of the start-up replay (the lock's hold)
@@ -304,7 +309,8 @@ class LiveExperiment:
                     if foreground and not small:
                         return
                     if self._base is None:
-                        elsewhere = self.max_seq > PROCESS_ROWS and os.name == "posix"
+                        most = PROCESS_ROWS
+                        elsewhere = most is not None and self.max_seq > most and os.name == "posix"
                         self._base = load_elsewhere(self) if elsewhere else self._load_base()
                     try:
                         for _ in self._base:
