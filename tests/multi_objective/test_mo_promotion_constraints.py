@@ -180,6 +180,9 @@ def test_constraints_exclude_infeasible_trials_from_best_and_front(tmp_path: Pat
         latency_trade, metric="acc", mode="max", constraints=["latency <= 6"], name="c1", **kwargs
     )
     assert one.get_best_trial().config["x"] == 0.5  # 0.7 and 0.9 break latency <= 6
+    # `tunefleet ls` (the store's summary) picks the same best
+    summary = open_store(str(tmp_path)).summary("c1")
+    assert summary.best == 0.5 and summary.best_trial_id == one.get_best_trial().trial_id
     assert one.spec["constraints"] == ["latency <= 6"]
     many = tune.run(
         latency_trade,

@@ -174,7 +174,10 @@ class Store(ABC):
         return last
 
     def summary(self, name: str) -> ExperimentSummary:
-        """Status, counts and best value, built from lifecycle records + last results."""
+        """Status, counts and best value, built from lifecycle records + last results; a
+        trial whose last result breaks the run's ``constraints`` is never the best (as in
+        ``Results.get_best_trial``)."""
+        from tunefleet.search.constraints import infeasible
         from tunefleet.storage.replay import replay
 
         spec = self.get_spec(name)
@@ -189,8 +192,11 @@ class Store(ABC):
         mode = spec.get("mode") if spec.get("mode") in ("min", "max") else None
         best: float | None = None
         best_id: str | None = None
+        constraints = spec.get("constraints") or None  # the run's: Results' rule for best
         if metric is not None and mode is not None:
             for snap in exp.trials_in_order():
+                if constraints is not None and infeasible(snap.last_result, constraints):
+                    continue
                 value = _finite(snap.last_result, metric)
                 if value is None:
                     continue
