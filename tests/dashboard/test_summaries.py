@@ -245,7 +245,7 @@ def test_model_from_summaries_answers_as_the_whole_log_does(tmp_path: Any) -> No
 def test_a_model_loaded_in_a_loader_process_answers_the_same(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A long log's start-up load runs in a process of its own (tunefleet.dashboard.loader)
+    """Opted in, a long log's start-up load runs in a process of its own (loader.py)
     whose frames the dashboard installs: every view answers as a model loaded here, the
     text filter too (the child's FTS table, adopted), and records appended past the
     summaries are folded here. A loader that fails: the load starts again, here."""

@@ -2,7 +2,9 @@
 
 Folding a 10⁵-trial experiment's lifecycle records takes seconds of Python (tens under
 load): in the dashboard's own interpreter that work competes with the requests for the
-GIL, and a request waits for it. So when the log is long, :class:`LiveExperiment` starts
+GIL, and a request waits for it. So when asked (``TUNEFLEET_DASHBOARD_LOADER=process``;
+off by default: on a 2-core machine it did not pay, docs/benchmarks.md dashboard run E)
+and the log is long, :class:`LiveExperiment` starts
 ``python -m tunefleet.dashboard.loader`` (at a lower CPU priority: ``nice`` 5), which
 runs the same start-up load (:meth:`LiveExperiment._load_base`) and sends what each step
 changed, as pickled frames on its stdout; the dashboard installs each frame under the
