@@ -19,14 +19,17 @@ OptunaSearchCV get ``B / epochs`` full-length candidates. TuneSearchCV runs two 
   instead of one ``partial_fit`` call per epoch), which spends B exactly, as halving does.
 
 Every method's measured compute is printed beside its score. Same space, estimator, folds,
-one candidate at a time (``n_jobs=1``: TuneSearchCV's default engine is then threads of
-this process) and one BLAS thread for all; features standardised once. Methods run
-interleaved (all methods for repeat 1, then repeat 2 ...). Prints one JSON object: per
-dataset and method, the best CV score, the held-out test accuracy of ``best_estimator_``,
-wall time (until ``fit`` returns), CPU time (this process and any worker processes it
-started and reaped, including TuneSearchCV's removal of its temporary store, which runs
-after ``fit`` returns: a measure that a loaded machine inflates far less than wall time), compute (epochs), each
-as median with min/max over repeats, and the load average before and after each dataset.
+``--n-jobs`` candidates at a time for every method (default 1: TuneSearchCV's default
+engine is then threads of this process; for more it is worker processes, ``engine="local"``;
+a method named ``name@threads`` or ``name@local`` is TuneSearchCV's ``name`` on that engine)
+and one BLAS thread for all; features standardised once. Methods run interleaved (all
+methods for repeat 1, then repeat 2 ...). Prints one JSON object: per dataset and method,
+the best CV score, the held-out test accuracy of ``best_estimator_``, wall time (until
+``fit`` returns), CPU time (this process and its worker processes, reaped or still alive
+as joblib's reusable workers are, including TuneSearchCV's removal of its temporary store,
+which runs after ``fit`` returns: a measure that a loaded machine inflates far less than
+wall time), compute (epochs), each as median with min/max over repeats, and the load
+average before and after each dataset.
 
 ``tunefleet_1x1`` is not a search: one candidate, one epoch per fold, no early stopping.
 It measures what a ``TuneSearchCV.fit`` costs before any search work, on the same data.
@@ -39,7 +42,12 @@ every epoch instead of only at ASHA's rungs: what the rung-only scoring saves.
 ``synth`` (off by default; ``--datasets synth``) is ``tunefleet data synth``'s generator
 in memory: ``--synth-rows`` rows, 40 features, 2 classes, seed 0.
 
+``--warmup`` fits every method once, untimed, before timing: joblib's worker pool
+(``n_jobs`` > 1) is then started once and reused, as by a session's later searches.
+
     python benchmarks/sklearn_search.py --repeats 3
+    python benchmarks/sklearn_search.py --repeats 3 --n-jobs 2 --warmup \\
+        --methods halving,tunefleet_hyperband_fresh,tunefleet_hyperband_fresh@threads
 """
 
 from __future__ import annotations
@@ -129,11 +137,17 @@ def _score_every_epoch(**kwargs: Any) -> Any:
     return type("ScoreEveryEpochASHA", (ASHAScheduler,), {})(**kwargs)
 
 
-def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, folds: int) -> Any:
+def run_one(
+    method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, folds: int, n_jobs: int = 1
+) -> Any:
+    if "@" in method:  # a TuneSearchCV method on a named engine: name@threads, name@local
+        base, engine = method.split("@", 1)
+        search = run_one(base, X, y, seed, epochs, budget, folds, n_jobs)
+        return search.set_params(engine=engine)
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     full_candidates = max(1, budget // (epochs * folds))
     if method == "tunefleet_asha_local":
-        search = run_one("tunefleet_asha", X, y, seed, epochs, budget, folds)
+        search = run_one("tunefleet_asha", X, y, seed, epochs, budget, folds, n_jobs)
         return search.set_params(engine="local")
     if method in ("tunefleet_asha", "tunefleet_asha_every"):
         from tunefleet.schedulers import ASHAScheduler
@@ -146,7 +160,7 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
             _scipy_space(),
             n_trials=budget // (4 * folds),  # async ASHA, factor 3: about 4 epochs a candidate
             cv=cv,
-            n_jobs=1,
+            n_jobs=n_jobs,
             early_stopping=asha,
             max_iters=epochs,
             random_state=seed,
@@ -159,7 +173,7 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
             _scipy_space(),
             n_trials=epochs,  # Hyperband's first bracket (factor 3): halving's ladder
             cv=cv,
-            n_jobs=1,
+            n_jobs=n_jobs,
             early_stopping="hyperband",
             max_iters=epochs,
             random_state=seed,
@@ -172,7 +186,7 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
             _scipy_space(),
             n_trials=epochs,
             cv=cv,
-            n_jobs=1,
+            n_jobs=n_jobs,
             early_stopping="hyperband",
             max_iters=epochs,
             resource="max_iter",  # a fresh fit with max_iter = the rung, as halving does
@@ -182,11 +196,16 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
         from tunefleet.sklearn import TuneSearchCV
 
         return TuneSearchCV(
-            _sgd(1, seed), _scipy_space(), n_trials=1, cv=cv, n_jobs=1, random_state=seed
+            _sgd(1, seed), _scipy_space(), n_trials=1, cv=cv, n_jobs=n_jobs, random_state=seed
         )
     if method == "random":
         return RandomizedSearchCV(
-            _sgd(epochs, seed), _scipy_space(), n_iter=full_candidates, cv=cv, random_state=seed
+            _sgd(epochs, seed),
+            _scipy_space(),
+            n_iter=full_candidates,
+            cv=cv,
+            n_jobs=n_jobs,
+            random_state=seed,
         )
     if method == "halving":
         from sklearn.experimental import enable_halving_search_cv  # noqa: F401
@@ -200,6 +219,7 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
             max_resources=epochs,
             factor=3,
             cv=cv,
+            n_jobs=n_jobs,
             random_state=seed,
             return_train_score=False,  # its default (True) would score the training folds too
         )
@@ -211,6 +231,7 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
             _optuna_space(),
             n_trials=full_candidates,
             cv=cv,
+            n_jobs=n_jobs,
             random_state=seed,
             verbose=0,
         )
@@ -218,9 +239,20 @@ def run_one(method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, fo
 
 
 def _cpu_s() -> float:
-    """CPU seconds of this process and of its reaped children (the worker processes)."""
+    """CPU seconds of this process, of its reaped children (TuneSearchCV's worker processes,
+    reaped when ``fit`` returns) and of its live descendants (joblib's loky workers, which
+    outlive a ``fit`` and are reused by the next)."""
+    import psutil
+
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    live = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:  # exited since listed
+            continue
+        live += times.user + times.system
+    return time.process_time() + children.ru_utime + children.ru_stime + live
 
 
 def _join_cleanup() -> None:
@@ -249,6 +281,19 @@ def main() -> None:
         "tunefleet_1x1",
     )
     parser.add_argument("--synth-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        help="n_jobs of every method (candidates at once; TuneSearchCV's engine=None then "
+        "picks worker processes for n_jobs > 1, name@threads forces threads)",
+    )
+    parser.add_argument(
+        "--warmup",
+        action="store_true",
+        help="fit every method once, untimed, on the first dataset before timing (starts "
+        "joblib's reusable worker pool, which later fits reuse, as a session's second search would)",
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import optuna
@@ -274,15 +319,20 @@ def main() -> None:
         "command": "python benchmarks/sklearn_search.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}",
+        "n_jobs": args.n_jobs,
         "budget_epochs": budget,
         "datasets": {},
     }
-    for name in args.datasets.split(","):
+    for i, name in enumerate(args.datasets.split(",")):
         if name == "synth":
             X, y = _synth(args.synth_rows)
         else:
             X, y = DATASETS[name](return_X_y=True)
         X = StandardScaler().fit_transform(X)
+        if args.warmup and i == 0:
+            for method in methods:
+                run_one(method, X, y, 0, args.epochs, budget, args.folds, args.n_jobs).fit(X, y)
+            _join_cleanup()
         load_before = os.getloadavg()[0]
         raw: dict[str, dict[str, list[float]]] = {
             m: {"cv": [], "test": [], "wall_s": [], "cpu_s": [], "epochs": []} for m in methods
@@ -292,7 +342,9 @@ def main() -> None:
                 X, y, test_size=0.25, random_state=seed, stratify=y
             )
             for method in methods:
-                search = run_one(method, x_tr, y_tr, seed, args.epochs, budget, args.folds)
+                search = run_one(
+                    method, x_tr, y_tr, seed, args.epochs, budget, args.folds, args.n_jobs
+                )
                 cpu = _cpu_s()
                 start = time.perf_counter()
                 search.fit(x_tr, y_tr)
@@ -301,7 +353,9 @@ def main() -> None:
                 raw[method]["cpu_s"].append(_cpu_s() - cpu)
                 raw[method]["cv"].append(float(search.best_score_))
                 raw[method]["test"].append(float(search.score(x_te, y_te)))
-                raw[method]["epochs"].append(_compute(search, method, args.epochs, args.folds))
+                raw[method]["epochs"].append(
+                    _compute(search, method.split("@")[0], args.epochs, args.folds)
+                )
         out["datasets"][name] = {
             "shape": list(X.shape),
             "load_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
