@@ -71,7 +71,7 @@ class Trainable:
     @property
     def logdir(self) -> str:
         s = _session.current_session()
-        return s.trial_dir if s else ""
+        return s.get_trial_dir() if s else ""
 
     @property
     def trial_name(self) -> str:

@@ -56,6 +56,33 @@ def test_trials_run_in_the_drivers_threads_and_every_result_is_stored(tmp_path: 
     assert sorted(again.results_df["score"]) == [0.1, 0.3, 0.5, 0.9]
 
 
+def test_a_trial_dir_is_made_when_the_trial_asks_for_it_or_checkpoints(tmp_path: Path) -> None:
+    def f(config: dict) -> None:
+        if config["how"] == "asks":
+            with open(os.path.join(tune.get_trial_dir(), "note.txt"), "w") as fh:
+                fh.write("x")
+        if config["how"] == "checkpoints":
+            src = tmp_path / f"src-{tune.get_context().get_trial_id()}"
+            src.mkdir()
+            (src / "w.txt").write_text("1")
+            tune.report({"score": 1}, checkpoint=tune.Checkpoint.from_directory(str(src)))
+            return
+        tune.report(score=1)
+
+    analysis = tune.run(
+        f,
+        config={"how": tune.grid_search(["nothing", "asks", "checkpoints"])},
+        engine="threads",
+        storage_path=str(tmp_path / "store"),
+        name="dirs",
+        verbose=0,
+    )
+    made = {t.config["how"]: os.path.isdir(t.path) for t in analysis.trials}
+    assert made == {"nothing": False, "asks": True, "checkpoints": True}
+    asks = next(t for t in analysis.trials if t.config["how"] == "asks")
+    assert os.path.isfile(os.path.join(asks.path, "note.txt"))
+
+
 def test_max_concurrent_trials_caps_the_threads(tmp_path: Path) -> None:
     lock = threading.Lock()
     seen = {"now": 0, "peak": 0}

@@ -16,8 +16,9 @@ What it gives up, on purpose, and why the local engine stays the default:
   ``report()`` (as on every engine), and ``close()`` leaves a trial that never reports
   running in its daemon thread until the interpreter exits;
 * **one working directory** — a process has one, so ``chdir_to_trial_dir`` is not applied:
-  trials run in the driver's directory and find their own with ``get_trial_dir()``
-  (created before the trial starts, as on every engine);
+  trials run in the driver's directory and find their own with ``get_trial_dir()``, which
+  makes it on the first call (a checkpoint makes it too); a trial that asks for neither
+  leaves no empty directory behind (its ``mkdir`` was a third of a trivial trial's cost);
 * **no GPUs or custom resources per trial** — a thread cannot have its own
   ``CUDA_VISIBLE_DEVICES``; such a request is refused before anything runs.
 
@@ -99,7 +100,9 @@ class _ThreadSlot:
                 return
             if launch.working_dir is not None:  # one working directory per process
                 launch = dataclasses.replace(launch, working_dir=None)
-            stopped, error = run_attempt(fn, launch, self, lambda: self.stop_requested)
+            stopped, error = run_attempt(
+                fn, launch, self, lambda: self.stop_requested, eager_dir=False
+            )
             if error is None:
                 self.events.put(Finished(launch.trial_id, launch.attempt, time.time(), stopped))
             else:

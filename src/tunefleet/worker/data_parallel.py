@@ -168,7 +168,7 @@ def run_ranks(
             "sys_path": list(sys.path),
             "trial_id": session.trial_id,
             "attempt": session.attempt,
-            "trial_dir": session.trial_dir,
+            "trial_dir": session.get_trial_dir(),
             "restore_from": restore,
             "start_iteration": session.iteration,
             "start_time_total": session.time_total,

@@ -8,6 +8,7 @@ a :class:`Channel` that carries it to the driver. The channel raises
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -55,6 +56,7 @@ class Session:
         "world_size",
         "local_rank",
         "trial_resources",
+        "dir_made",
     )
 
     def __init__(
@@ -103,6 +105,8 @@ class Session:
         self.local_rank = 0
         # The whole trial's request (all its processes), for get_trial_resources().
         self.trial_resources: Resources | None = None
+        # False: the trial's (local) directory is made on the first get_trial_dir().
+        self.dir_made = True
 
     def report(self, metrics: dict[str, Any], checkpoint: Checkpoint | str | None = None) -> None:
         self.iteration += 1
@@ -191,6 +195,13 @@ class Session:
     get_trial_name = get_trial_id  # a trial's name is its id here
 
     def get_trial_dir(self) -> str:
+        """The trial's directory (a path or URL), made first if it is local and not yet
+        there (see ``run_attempt(eager_dir=...)``)."""
+        if not self.dir_made:
+            self.dir_made = True
+            if "://" not in self.trial_dir:
+                with contextlib.suppress(OSError):  # as in_working_dir: best effort
+                    os.makedirs(self.trial_dir, exist_ok=True)
         return self.trial_dir
 
     def get_experiment_name(self) -> str:
@@ -286,7 +297,7 @@ def get_trial_id() -> str:
 
 
 def get_trial_dir() -> str:
-    return _require().trial_dir
+    return _require().get_trial_dir()
 
 
 def get_context() -> Session:

@@ -53,18 +53,24 @@ def run_attempt(
     launch: Launch,
     channel: Channel,
     stop_requested: Callable[[], bool],
+    eager_dir: bool = True,
 ) -> Ended:
     """Run ``fn`` for ``launch`` in this thread with its session set; never raises.
 
     ``stop_requested`` tells, once the trainable has returned, whether the driver had
-    asked it to stop (a trial that returns after a stop request counts as stopped)."""
+    asked it to stop (a trial that returns after a stop request counts as stopped).
+    ``eager_dir`` False: the trial's directory is made when the trial first asks for it
+    (``get_trial_dir()``) or saves a checkpoint, not before it starts: an engine whose
+    attempts never run in it (the threads engine) saves a ``mkdir`` per trial that writes
+    nothing, a third of a trivial trial's cost."""
     session = session_for(launch, channel)
+    session.dir_made = eager_dir
     set_session(session)
     ended: Ended
     try:
         # chdir_to_trial_dir (launch.working_dir): undone when the attempt ends, since
         # the worker goes on to other trials
-        with in_working_dir(launch.working_dir, launch.trial_dir):
+        with in_working_dir(launch.working_dir, launch.trial_dir if eager_dir else None):
             ret = fn(launch.config)
             if inspect.isgenerator(ret):  # a generator trainable: each item is a report
                 report_yielded(ret, session)
