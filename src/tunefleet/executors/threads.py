@@ -141,7 +141,6 @@ class ThreadExecutor(Executor):
         self._slots: list[_ThreadSlot] = []
         self._idle: list[_ThreadSlot] = []
         self._running: dict[str, _ThreadSlot] = {}
-        self._fn: Callable[..., Any] | None = None
 
     def _threads(self) -> float:
         if self.num_threads is not None:
@@ -169,7 +168,6 @@ class ThreadExecutor(Executor):
         n = max(1, int(self._threads() / start.resources.cpu + _EPS))
         if start.max_concurrent is not None:
             n = min(n, start.max_concurrent)
-        self._fn = start.trainable
         for i in range(n):
             slot = _ThreadSlot(i, self._events)
             slot.thread = threading.Thread(
