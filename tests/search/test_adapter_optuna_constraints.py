@@ -50,6 +50,8 @@ def _run(tmp_path: Path, name: str, searcher: OptunaSearch, **kwargs: Any) -> An
         mode=["min", "min"],
         search_alg=searcher,
         num_samples=40,
+        max_concurrent_trials=1,  # one at a time: the seeded sampler sees the same history
+        engine="threads",
         storage_path=str(tmp_path),
         name=name,
         verbose=0,
