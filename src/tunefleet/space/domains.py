@@ -10,7 +10,7 @@ rejects bounds that are not multiples of ``q``, tunefleet accepts them and clips
 ``qrandint``/``qlograndint``/``quniform``/``qloguniform`` include ``upper``; ``randint``
 and ``lograndint`` exclude it, as in Ray.
 
-Why one module of ~790 lines: it is Ray Tune's whole set of search-space functions (15
+Why one module of ~850 lines: it is Ray Tune's whole set of search-space functions (15
 of them) with their validation, sampling, unit-cube mapping and JSON, one small class
 each; splitting them would scatter one vocabulary that searchers import as a whole.
 """
