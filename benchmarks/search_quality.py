@@ -376,14 +376,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.merge:
-        merged = merge(args.merge)
-        text = json.dumps(merged, indent=1)
-        print(text)
-        if args.out:
-            with open(args.out, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        if args.chart:
-            chart(args.chart, merged)
+        emit(merge(args.merge), args.out, args.chart)
         return
     global DISCRETE
     DISCRETE = args.discrete
@@ -428,14 +421,18 @@ def main() -> None:
                 secs[method] += time.perf_counter() - t0
                 regret[fn].setdefault(method, []).append([tr.at(c) for c in checkpoints])
                 repeats[fn].setdefault(method, []).append(tr.repeats())
-    out = summarize(checkpoints, args.seeds, regret, repeats, secs)
+    emit(summarize(checkpoints, args.seeds, regret, repeats, secs), args.out, args.chart)
+
+
+def emit(out: dict[str, Any], path: str | None, chart_path: str | None) -> None:
+    """The table as JSON on stdout (and to ``path``), and its chart to ``chart_path``."""
     text = json.dumps(out, indent=1)
     print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
+    if path:
+        with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
-    if args.chart:
-        chart(args.chart, out)
+    if chart_path:
+        chart(chart_path, out)
 
 
 def summarize(

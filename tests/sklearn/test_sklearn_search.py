@@ -8,6 +8,7 @@ test the local engine (worker processes, ``n_jobs=2``) the way a user meets it.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -247,7 +248,7 @@ def test_folds_scored_and_models_saved_only_where_the_scheduler_decides(
     scheduler: str, tmp_path: object
 ) -> None:
     from tunefleet.schedulers import ASHAScheduler, HyperBandScheduler
-    from tunefleet.sklearn._fit import OBJECTIVE, cv_trial
+    from tunefleet.sklearn._fit import OBJECTIVE
 
     X, y = load_digits(return_X_y=True)
     if scheduler == "asha":
@@ -256,18 +257,7 @@ def test_folds_scored_and_models_saved_only_where_the_scheduler_decides(
         sched = HyperBandScheduler(max_t=9, reduction_factor=3)
     plan = _sgd_plan(X[:300] / 16, y[:300], score_at_decisions=True, checkpoint=scheduler != "asha")
     points = set(sched.decision_points().at)
-    results = tune.run(
-        tune.with_parameters(cv_trial, plan=plan),
-        config={"alpha": tune.loguniform(1e-6, 10.0)},
-        num_samples=6,
-        metric=OBJECTIVE,
-        mode="max",
-        scheduler=sched,
-        engine="simulated",
-        seed=0,
-        storage_path=str(tmp_path),
-        verbose=0,
-    )
+    results: Any = _sweep(plan, sched, "simulated", tmp_path)
     for trial in results.trials:
         history = results.trial_results(trial)
         scored = {r["n_resources"] for r in history if OBJECTIVE in r}
@@ -450,7 +440,7 @@ def test_schedulers_counting_epochs_get_reports_only_where_they_decide(
     scheduler: str, tmp_path: object
 ) -> None:
     from tunefleet.schedulers import ASHAScheduler, HyperBandScheduler
-    from tunefleet.sklearn._fit import OBJECTIVE, RESOURCE_ATTR, cv_trial
+    from tunefleet.sklearn._fit import OBJECTIVE, RESOURCE_ATTR
 
     X, y = load_digits(return_X_y=True)
     kind = ASHAScheduler if scheduler == "asha" else HyperBandScheduler
@@ -463,18 +453,7 @@ def test_schedulers_counting_epochs_get_reports_only_where_they_decide(
         checkpoint=scheduler != "asha",
     )
     points = set(sched.decision_points().at)
-    results = tune.run(
-        tune.with_parameters(cv_trial, plan=plan),
-        config={"alpha": tune.loguniform(1e-6, 10.0)},
-        num_samples=6,
-        metric=OBJECTIVE,
-        mode="max",
-        scheduler=sched,
-        engine="threads",
-        seed=0,
-        storage_path=str(tmp_path),
-        verbose=0,
-    )
+    results: Any = _sweep(plan, sched, "threads", tmp_path)
     for trial in results.trials:
         history = results.trial_results(trial)
         assert {r[RESOURCE_ATTR] for r in history} <= points  # rungs and max_t only
@@ -522,3 +501,21 @@ def test_the_temporary_store_is_removed_after_fit(tmp_path, monkeypatch) -> None
         if thread.name == "tunefleet-sklearn-cleanup":
             thread.join(30)
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("tunefleet-sklearn-")]
+
+
+def _sweep(plan: object, sched: object, engine: str, tmp_path: object) -> object:
+    """Six SGD candidates of ``plan`` under ``sched`` on ``engine``, seeded."""
+    from tunefleet.sklearn._fit import OBJECTIVE, cv_trial
+
+    return tune.run(
+        tune.with_parameters(cv_trial, plan=plan),
+        config={"alpha": tune.loguniform(1e-6, 10.0)},
+        num_samples=6,
+        metric=OBJECTIVE,
+        mode="max",
+        scheduler=sched,
+        engine=engine,
+        seed=0,
+        storage_path=str(tmp_path),
+        verbose=0,
+    )
