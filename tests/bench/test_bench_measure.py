@@ -85,6 +85,30 @@ def test_per_process_utilisation_leaves_out_the_idle_tail() -> None:
     assert f["utilisation_slots"] == pytest.approx(inside / (19 + 15))  # 1 s hand-off only
 
 
+def test_training_utilisation_leaves_out_time_inside_the_frameworks_report() -> None:
+    # a: 101-111, 2 s inside report before its last report; b: 101-116, 0.5 s, then a
+    # second attempt of b (after a restart) 116-119 with none: its count starts again
+    rows = [
+        {**_report("a", 101.0, 105.0, 0.5), "bench_report_s": 0.0},
+        {**_report("a", 101.0, 111.0, 0.6, 2), "bench_report_s": 2.0},
+        {**_report("b", 101.0, 116.0, 0.7, pid=2), "bench_report_s": 0.5},
+        {**_report("b", 116.0, 119.0, 0.8, 2, pid=2), "bench_report_s": 0.0},
+    ]
+    f = figures(
+        _outcome(rows=rows), metric="accuracy", mode="max", target=None, concurrency=2, cores=2
+    )
+    inside = 10 + 15 + 3
+    assert f["utilisation_busy"] == pytest.approx(inside / (2 * 18))
+    assert f["utilisation_training"] == pytest.approx((inside - 2.5) / (2 * 18))
+    assert f["report_s_per_report"] == pytest.approx(2.5 / 4)
+    # rows from before the column existed count no report time
+    old = [{k: v for k, v in r.items() if k != "bench_report_s"} for r in rows]
+    g = figures(
+        _outcome(rows=old), metric="accuracy", mode="max", target=None, concurrency=2, cores=2
+    )
+    assert g["utilisation_training"] == pytest.approx(g["utilisation_busy"])
+
+
 def test_min_mode_and_unreached_target() -> None:
     rows = [_report("a", 101.0, 102.0, 0.5), _report("a", 101.0, 103.0, 0.3, 2)]
     f = figures(

@@ -2,8 +2,11 @@
 
 Every adapter adds the same three bookkeeping values to each report, which is what the
 harness measures from: ``bench_entered`` (wall time the trial's function was entered by
-this attempt), ``bench_time`` (wall time of the report) and ``bench_pid`` (the process that
-trains, so that ``--inject-failure`` can kill it on any engine).
+this attempt), ``bench_time`` (wall time of the report), ``bench_pid`` (the process that
+trains, so that ``--inject-failure`` can kill it on any engine) and ``bench_report_s``
+(seconds this attempt spent so far inside the framework's own ``report`` calls: time in
+the function that is the framework's, not the user's training, since a report may wait
+for the driver).
 """
 
 from __future__ import annotations
@@ -33,6 +36,15 @@ class _BaseSession:
         self._checkpoint = checkpoint
         self._entered = time.time()
         self._pid = os.getpid()
+        self._in_report = 0.0
+
+    def _deliver(self, send: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call the framework's report, adding its duration to ``bench_report_s``."""
+        started = time.perf_counter()
+        try:
+            return send(*args, **kwargs)
+        finally:
+            self._in_report += time.perf_counter() - started
 
     @property
     def threads(self) -> int:
@@ -43,6 +55,7 @@ class _BaseSession:
         out["bench_entered"] = self._entered
         out["bench_time"] = time.time()
         out["bench_pid"] = self._pid
+        out["bench_report_s"] = self._in_report
         return out
 
     @staticmethod
@@ -65,13 +78,12 @@ class TunefleetSession(_BaseSession):
         import tunefleet
 
         if state is None or not self._checkpoint:
-            tunefleet.report(self._metrics(metrics))
+            self._deliver(tunefleet.report, self._metrics(metrics))
             return
         d = self._state_dir(state)
         try:
-            tunefleet.report(
-                self._metrics(metrics), checkpoint=tunefleet.Checkpoint.from_directory(d)
-            )
+            checkpoint = tunefleet.Checkpoint.from_directory(d)
+            self._deliver(tunefleet.report, self._metrics(metrics), checkpoint=checkpoint)
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
@@ -89,11 +101,12 @@ class RayTuneSession(_BaseSession):
         from ray import tune
 
         if state is None or not self._checkpoint:
-            tune.report(self._metrics(metrics))
+            self._deliver(tune.report, self._metrics(metrics))
             return
         d = self._state_dir(state)
         try:
-            tune.report(self._metrics(metrics), checkpoint=tune.Checkpoint.from_directory(d))
+            checkpoint = tune.Checkpoint.from_directory(d)
+            self._deliver(tune.report, self._metrics(metrics), checkpoint=checkpoint)
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
@@ -127,8 +140,8 @@ class OptunaSession(_BaseSession):
         row["trial_id"] = str(self._trial.number)
         self.log.append(row)
         self.last = float(metrics[self._metric])
-        self._trial.report(self.last, self._step)
-        if self._trial.should_prune():
+        self._deliver(self._trial.report, self.last, self._step)
+        if self._deliver(self._trial.should_prune):
             raise optuna.TrialPruned()
 
     def restore(self) -> Any | None:

@@ -14,6 +14,11 @@ Definitions (also in docs/benchmarks.md):
   last trial runs (with few trials that tail, set by which trials run longest, dominates
   the figure); the per-process figure leaves it out and measures the hand-offs between
   trials and the waits for decisions, which are what the system itself costs;
+* training utilisation: the busy window's figure less the time the attempts spent inside
+  the framework's own ``report`` calls before their last report (``bench_report_s``). A
+  report that waits for the driver (Ray Tune's function trainables block until the
+  controller takes the result) keeps the slot from training, yet counts as in-function
+  time in the two figures above;
 * cost per 1,000 trials: ``wall hours x cores x price per core-hour / trials x 1000``,
   with ``cores = concurrency x cpus per trial x workers per trial``;
 * recovery: from the harness's SIGKILL of a running trial's process to that trial's
@@ -75,9 +80,11 @@ def figures(
     row["trials_per_hour"] = trials / wall * 3600.0
     # Utilisation from the attempts' entry and last report.
     attempts: dict[tuple[str, float], float] = defaultdict(float)
+    in_report: dict[tuple[str, float], float] = defaultdict(float)
     for r in rows:
         key = (r["trial_id"], float(r["bench_entered"]))
         attempts[key] = max(attempts[key], float(r["bench_time"]))
+        in_report[key] = max(in_report[key], float(r.get("bench_report_s") or 0.0))
     inside = sum(last - entered for (_, entered), last in attempts.items())
     row["utilisation"] = inside / (concurrency * wall)
     if attempts:
@@ -85,6 +92,9 @@ def figures(
         end = max(attempts.values())
         window = max(end - start, 1e-9)
         row["utilisation_busy"] = inside / (concurrency * window)
+        reporting = sum(in_report.values())
+        row["report_s_per_report"] = reporting / max(len(rows), 1)
+        row["utilisation_training"] = (inside - reporting) / (concurrency * window)
         row["overhead_per_trial_s"] = (concurrency * window - inside) / max(trials, 1)
         spans: dict[Any, list[float]] = {}
         for r in rows:

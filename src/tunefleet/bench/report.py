@@ -15,6 +15,7 @@ RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("utilisation", "utilisation", "{:.1%}"),
     ("utilisation_busy", "utilisation (busy)", "{:.1%}"),
     ("utilisation_slots", "utilisation (per process)", "{:.1%}"),
+    ("utilisation_training", "utilisation (training)", "{:.1%}"),
     ("cost_per_1000", "cost/1000 trials", "{:.3f}"),
     ("cost_per_1000_spot", "cost/1000 (spot)", "{:.3f}"),
     ("recovery_s", "recovery (s)", "{:.2f}"),

@@ -85,7 +85,14 @@ class Outcome:
 
 
 # ----------------------------------------------------------------------------- helpers
-_KEEP = ("trial_id", "training_iteration", "bench_entered", "bench_time", "bench_pid")
+_KEEP = (
+    "trial_id",
+    "training_iteration",
+    "bench_entered",
+    "bench_time",
+    "bench_pid",
+    "bench_report_s",
+)
 
 
 #: Trials that have reported at least once in this process (the killer waits for one, so
