@@ -8,6 +8,21 @@ from typing import Any
 
 from tunefleet.errors import TuneTypeError
 
+#: Ray's built-in resource names, which tunefleet spells in lower case. Custom resources
+#: ("TPU", "accelerator_type:A100") keep their spelling: a cluster matches them exactly.
+_BUILT_IN = frozenset({"cpu", "gpu", "memory", "object_store_memory"})
+
+
+def resource_key(key: str) -> str:
+    """``key`` as tunefleet's requests spell it: built-in names lower-cased, custom as given."""
+    return key.lower() if key.lower() in _BUILT_IN else key
+
+
+def add_request(total: dict[str, float], key: str, amount: float) -> None:
+    """Add ``amount`` of resource ``key`` to the summed request ``total``."""
+    name = resource_key(key)
+    total[name] = total.get(name, 0.0) + float(amount)
+
 
 class PlacementGroupFactory:
     def __init__(
@@ -23,7 +38,7 @@ class PlacementGroupFactory:
         total: dict[str, float] = {}
         for bundle in self.bundles:
             for key, value in bundle.items():
-                total[key.lower()] = total.get(key.lower(), 0.0) + float(value)
+                add_request(total, key, value)
         return total
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunefleet.compat.placement import add_request
 from tunefleet.errors import TuneValueError
 
 
@@ -32,7 +33,7 @@ class ScalingConfig:
             per.setdefault("GPU", 1.0)
         total: dict[str, float] = {}
         for key, value in per.items():
-            total[key.lower()] = total.get(key.lower(), 0.0) + value * self.num_workers
+            add_request(total, key, value * self.num_workers)
         for key, value in (self.trainer_resources or {}).items():
-            total[key.lower()] = total.get(key.lower(), 0.0) + value
+            add_request(total, key, value)
         return total
