@@ -32,8 +32,14 @@ Run: ``.venv/bin/python benchmarks/search_quality.py --seeds 10 --out results.js
 --checkpoints 5,10`` for the live workloads; ``--methods`` picks methods; ``--discrete``
 declares the tables' axes as integer indices to the methods that take them (tunefleet's,
 Optuna's); ``--merge A.json B.json`` combines runs of disjoint problems (one process per
-problem) into one table and chart. Prints JSON (per-seed regrets under ``regret``; the
-fraction of started configurations that repeat an earlier one under ``repeat_fraction``).
+problem) or of disjoint methods on the same problems into one table and chart. Prints
+JSON (per-seed regrets under ``regret``; the fraction of started configurations that
+repeat an earlier one under ``repeat_fraction``; under ``rank_gap``, per checkpoint, the
+best tunefleet method's rank minus the best peer's with a paired-bootstrap interval).
+
+``tunefleet HT-ASHA+…`` is :class:`~tunefleet.schedulers.hypertune.HyperTuneASHA`
+(``scheduler="hypertune"``): promotion ASHA whose new trials start at a rung drawn from the
+low rungs' measured rank agreement with the top (Hyper-Tune's bracket selection).
 """
 
 from __future__ import annotations
@@ -222,6 +228,14 @@ def _asha() -> Any:
     )
 
 
+def _hypertune_asha() -> Any:
+    from tunefleet.schedulers.hypertune import HyperTuneASHA
+
+    # promotion ASHA whose new trials start at a rung drawn from the rungs' measured rank
+    # agreement with the top (Hyper-Tune's bracket selection)
+    return HyperTuneASHA(time_attr="budget", max_t=MAX_B, grace_period=1, reduction_factor=3)
+
+
 def _hyperband() -> Any:
     from tunefleet.schedulers.dehb import HyperBandForDEHB
 
@@ -307,6 +321,10 @@ METHODS: dict[str, Callable[..., None]] = {
     "tunefleet ASHA+hypertune": tunefleet_engine(
         _searcher("hypertune:HyperTuneSearch", time_attr="budget"), _asha
     ),
+    "tunefleet HT-ASHA+hypertune": tunefleet_engine(
+        _searcher("hypertune:HyperTuneSearch", time_attr="budget"), _hypertune_asha
+    ),
+    "tunefleet HT-ASHA+tpe": tunefleet_engine(_searcher("tpe:TPESearch"), _hypertune_asha),
     "tunefleet HB+bohb": tunefleet_engine(
         _searcher("bohb:TuneBOHB", time_attr="budget"), _hyperband
     ),
@@ -371,8 +389,9 @@ def main() -> None:
         nargs="+",
         default=None,
         metavar="JSON",
-        help="only combine earlier --out files of disjoint problems into one summary "
-        "(printed, --out, --chart)",
+        help="only combine earlier --out files (same seeds and checkpoints; disjoint "
+        "problems, or disjoint methods on the same problems) into one summary (printed, "
+        "--out, --chart)",
     )
     args = ap.parse_args()
     if args.merge:
@@ -473,12 +492,16 @@ def summarize(
             for fn, per in repeats.items()
         },
         "searcher_seconds": secs,
+        # best tunefleet method minus best peer in rank, paired bootstrap over the pairs
+        "rank_gap": rank_gap(checkpoints, regret),
     }
 
 
 def merge(paths: list[str]) -> dict[str, Any]:
-    """One summary from several runs of the suite on disjoint problems (same methods,
-    seeds and checkpoints), e.g. one process per problem on a multi-core machine."""
+    """One summary from several runs of the suite with the same seeds and checkpoints:
+    runs of disjoint problems (e.g. one process per problem on a multi-core machine), and
+    runs of disjoint methods on the same problems (e.g. a new method beside stored
+    results); every problem must end up with the same methods."""
     runs = []
     for path in paths:
         with open(path, encoding="utf-8") as fh:
@@ -488,19 +511,64 @@ def merge(paths: list[str]) -> dict[str, Any]:
     repeats: dict[str, dict[str, list[float | None]]] = {}
     secs: dict[str, float] = {}
     for run in runs:
-        same = (run["checkpoints_ffe"], run["seeds"], list(run["average_rank"]))
-        if same != (first["checkpoints_ffe"], first["seeds"], list(first["average_rank"])):
-            raise SystemExit("--merge: the runs differ in checkpoints, seeds or methods")
+        if (run["checkpoints_ffe"], run["seeds"]) != (first["checkpoints_ffe"], first["seeds"]):
+            raise SystemExit("--merge: the runs differ in checkpoints or seeds")
         for fn in run["regret"]:
-            if fn in regret:
-                raise SystemExit(f"--merge: problem {fn!r} is in two runs")
-            regret[fn] = run["regret"][fn]
             frac = run.get("repeat_fraction", {}).get(fn, {})
-            repeats[fn] = {m: [frac.get(m)] for m in run["regret"][fn]}
+            for m, per_seed in run["regret"][fn].items():
+                if m in regret.setdefault(fn, {}):
+                    raise SystemExit(f"--merge: method {m!r} on problem {fn!r} is in two runs")
+                regret[fn][m] = per_seed
+                repeats.setdefault(fn, {})[m] = [frac.get(m)]
         for m, t in run["searcher_seconds"].items():
             secs[m] = secs.get(m, 0.0) + t
+    methods = {fn: sorted(per) for fn, per in regret.items()}
+    if len({tuple(ms) for ms in methods.values()}) > 1:
+        raise SystemExit(f"--merge: the problems have different methods: {methods}")
     out = summarize(first["checkpoints_ffe"], len(first["seeds"]), regret, {}, secs)
     out["repeat_fraction"] = {fn: {m: r[0] for m, r in per.items()} for fn, per in repeats.items()}
+    return out
+
+
+def rank_gap(
+    checkpoints: list[float], regret: dict[str, dict[str, list[list[float]]]]
+) -> list[dict[str, Any]]:
+    """Per checkpoint: the best tunefleet method (by average rank) minus the best peer, the
+    mean of their rank difference over problem-seed pairs and its 95 % paired-bootstrap
+    interval (2,000 resamples of the pairs, seed 0); negative means tunefleet ahead."""
+    problems = list(regret)
+    methods = list(regret[problems[0]])
+    ranks: dict[str, list[list[float]]] = {m: [] for m in methods}  # pair -> per checkpoint
+    for fn in problems:
+        for seed in range(len(regret[fn][methods[0]])):
+            per_k = [
+                _ranks([regret[fn][m][seed][k] for m in methods]) for k in range(len(checkpoints))
+            ]
+            for i, m in enumerate(methods):
+                ranks[m].append([r[i] for r in per_k])
+    arr = {m: np.array(v) for m, v in ranks.items()}
+    ours = [m for m in methods if m.startswith("tunefleet")]
+    peers = [m for m in methods if not m.startswith("tunefleet")]
+    if not ours or not peers:
+        return []
+    rng = np.random.default_rng(0)
+    out = []
+    for k, c in enumerate(checkpoints):
+        tf = min(ours, key=lambda m: arr[m][:, k].mean())
+        pe = min(peers, key=lambda m: arr[m][:, k].mean())
+        diff = arr[tf][:, k] - arr[pe][:, k]
+        n = len(diff)
+        boots = [diff[rng.integers(n, size=n)].mean() for _ in range(2000)]
+        lo, hi = np.percentile(boots, [2.5, 97.5])
+        out.append(
+            {
+                "ffe": c,
+                "tunefleet": tf,
+                "peer": pe,
+                "gap": float(diff.mean()),
+                "interval95": [float(lo), float(hi)],
+            }
+        )
     return out
 
 

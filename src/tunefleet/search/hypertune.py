@@ -5,7 +5,10 @@ Towards Efficient Hyper-parameter Tuning at Scale", VLDB 2022, arXiv:2201.06834,
 
 Pair it with ASHA (:class:`~tunefleet.schedulers.hypertune.HyperTuneASHA`,
 ``scheduler="hypertune"``, or any ``ASHAScheduler``): ASHA promotes, this searcher proposes
-new configurations. Budgets come from ``time_attr`` of every intermediate result, so each
+new configurations. ``HyperTuneASHA`` also chooses the rung each new trial starts at from
+the same agreement measure (:func:`~tunefleet.schedulers.hypertune.rank_weight`, the
+paper's bracket selection), so where low rungs mislead, trials start at the top and this
+model learns from their full-budget results. Budgets come from ``time_attr`` of every intermediate result, so each
 rung ``r`` holds the scores of the trials that reached it.
 
 - One surrogate per rung with at least ``n_startup_trials`` observations: TPE's good and
@@ -25,11 +28,11 @@ rung ``r`` holds the scores of the trials that reached it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from itertools import combinations
 from typing import Any, ClassVar
 
 import numpy as np
 
+from tunefleet.schedulers.hypertune import rank_weight
 from tunefleet.search.tpe import TPESearch
 
 
@@ -78,15 +81,8 @@ class HyperTuneSearch(TPESearch):
         ranked_top = self._obs[top]
         weights = {top: 1.0}
         for b, obs in self._obs.items():
-            if b >= top or len(obs) < self._min_points:
-                continue
-            shared = sorted(set(obs) & set(ranked_top))
-            if len(shared) < 2:
-                weights[b] = 1.0
-                continue
-            pairs = list(combinations(shared, 2))
-            agree = sum((obs[i] - obs[j]) * (ranked_top[i] - ranked_top[j]) > 0 for i, j in pairs)
-            weights[b] = max(0.0, 2.0 * agree / len(pairs) - 1.0)
+            if b < top and len(obs) >= self._min_points:
+                weights[b] = rank_weight(obs, ranked_top)
         return {b: w for b, w in weights.items() if w > 0}
 
     def _from_model(
