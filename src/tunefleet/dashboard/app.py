@@ -27,6 +27,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from tunefleet.dashboard import views
+from tunefleet.dashboard.fit import fit_elsewhere
 from tunefleet.dashboard.live import LiveExperiment
 from tunefleet.storage.sqlite import SQLiteStore
 
@@ -420,16 +421,14 @@ def _preload() -> None:
 
 
 def _fit_importance(fit: dict[str, Any], live: LiveExperiment) -> None:
-    """Random-forest importance (seconds of CPU): fit off the request path, served cached."""
+    """Random-forest importance (seconds of CPU): fit in a child process (fit.py), off the
+    request path and off this interpreter's GIL, served cached."""
     seq = live.version
-    _, table = views.param_sample(live, max_trials=500)
-    out: dict[str, Any] = {"trials": len(table)}
     try:
-        # the submodule itself: once imported, it shadows the package's wrapper of one name
-        from tunefleet.analysis.forest_importance import importance
-
-        out["importance"] = importance(table)
-    except Exception as e:  # too few trials, no scikit-learn...: said on the page
-        out.update(importance={}, problem=str(e))
+        scored, _ = views.scored_sample(live, max_trials=500)
+        out = fit_elsewhere(live.metrics[0] if live.metrics else "score", scored)
+    except Exception as e:  # noqa: BLE001 - said on the page, as a fit's own failure
+        out = {"trials": 0, "problem": str(e)}
     fit.pop("problem", None)
+    out.setdefault("importance", {})
     fit.update(out, seq=seq, at=time.monotonic(), running=False)

@@ -21,8 +21,7 @@ what is loaded so far (``loading`` says so). Optionally
 start-up load in a process of its own (:mod:`tunefleet.dashboard.loader`), whose steps'
 changes this model installs (:meth:`LiveExperiment.install`): the seconds of Python that
 folding 10⁵ trials' lifecycle takes do not hold this interpreter's GIL. The text filter's
-index is an in-memory SQLite FTS5 table (trigram tokenizer: any substring of 3+
-characters) of each trial's id and logged config, private to this process.
+index (:mod:`tunefleet.dashboard.textindex`) holds each trial's id and logged config.
 
 Why ~750 lines: the model's load steps, the changes it sends from a loader process and
 installs from one, its fold of new records and the queries the views make share its
@@ -48,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunefleet.dashboard.loader import load_elsewhere
+from tunefleet.dashboard.textindex import TextIndex
 from tunefleet.protocol import TRIAL_PLACED
 from tunefleet.storage.records import (
     CHECKPOINT,
@@ -86,9 +86,8 @@ REPLAY_FIELDS = ("state", "num_runs", "finished", "started", "finished_ts", "_st
 PROCESS_ROWS: int | None = (
     1_000_000 if os.environ.get("TUNEFLEET_DASHBOARD_LOADER") == "process" else None
 )
-FTS_MOST = 2_000  # a text filter matching more trials scans instead of using the index
 CHUNK = 10_000  # log rows per fold step: the lock is released between steps
-BASE_CHUNK = 1_000  # lifecycle rows per step of the start-up replay (the lock's hold)
+BASE_CHUNK = 250  # lifecycle rows per step of the start-up replay (the lock's hold: ms)
 #: what the start-up replay reads (every kind but results and the components' state)
 BASE_KINDS = (
     EXPERIMENT_STARTED,
@@ -153,75 +152,6 @@ def connect_ro(db_path: str) -> sqlite3.Connection:
 def _guarded(expr: str) -> str:
     """``json_extract`` only on valid JSON (a result holding NaN is not, for SQLite)."""
     return f"CASE WHEN json_valid(data) THEN {expr} END"
-
-
-class TextIndex:
-    """Substring search over each trial's id and logged config: an in-memory FTS5 table
-    with the trigram tokenizer (case-insensitive; needles under 3 characters are scanned)."""
-
-    def __init__(self) -> None:
-        self.text: dict[str, str] = {}
-        self.ids: list[str] = []
-        self.rowid: dict[str, int] = {}
-        self.conn: sqlite3.Connection | None = sqlite3.connect(":memory:", check_same_thread=False)
-        try:
-            self.conn.execute("CREATE VIRTUAL TABLE t USING fts5(text, tokenize='trigram')")
-        except sqlite3.OperationalError:  # an SQLite without FTS5 or trigram: scans
-            self.conn = None
-        self._pending: list[tuple[int, str]] = []
-        self.deferred = False  # filled elsewhere (the loader process): scanned meanwhile
-
-    def put(self, tid: str, text: str) -> bool:
-        """Index ``text`` as ``tid``'s (replacing its previous one); True if it is new."""
-        text = text.lower()
-        new = tid not in self.rowid
-        self.text[tid] = text
-        row = self.rowid.get(tid)
-        if row is None:
-            row = self.rowid[tid] = len(self.ids)
-            self.ids.append(tid)
-        elif self.conn is not None and not self.deferred:
-            self.flush()
-            self.conn.execute("DELETE FROM t WHERE rowid = ?", (row,))
-        if not self.deferred:
-            self._pending.append((row, text))
-        return new
-
-    def adopt(self, data: bytes | None) -> None:
-        """End a deferred fill with the FTS table built elsewhere from the same ``put``
-        calls (``Connection.serialize``), or, if none came, index the texts here."""
-        self.deferred = False
-        if self.conn is None:
-            return
-        if data is not None:
-            conn = sqlite3.connect(":memory:", check_same_thread=False)
-            conn.deserialize(data)
-            self.conn = conn
-        else:
-            self._pending = [(row, self.text[tid]) for row, tid in enumerate(self.ids)]
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending and self.conn is not None:
-            self.conn.executemany("INSERT INTO t (rowid, text) VALUES (?, ?)", self._pending)
-        self._pending = []
-
-    def search(self, needle: str) -> list[int]:
-        """The row numbers (first-seen order) of the trials whose text holds ``needle``."""
-        needle = needle.lower()
-        if self.conn is None or self.deferred or len(needle) < 3:
-            # the dict keeps first-seen order: its positions are the row numbers
-            return [i for i, text in enumerate(self.text.values()) if needle in text]
-        self.flush()
-        phrase = '"' + needle.replace('"', '""') + '"'
-        rows = self.conn.execute(
-            "SELECT rowid FROM t WHERE t MATCH ? LIMIT ?", (phrase, FTS_MOST + 1)
-        ).fetchall()
-        if len(rows) <= FTS_MOST:
-            return [r for (r,) in rows]
-        # a needle in thousands of texts ("adam"): a C-level scan beats the index's full
-        # answer (at 10⁵ trials ~20 ms against up to 60)
-        return [i for i, text in enumerate(self.text.values()) if needle in text]
 
 
 class LiveExperiment:
@@ -329,8 +259,8 @@ class LiveExperiment:
                         break
                     with self.lock:
                         self._fold(rows)
-                        self.text.flush()
                         self.version += 1
+                    self.text.flush()  # off the model's lock (textindex.py)
                     if time.perf_counter() > deadline:
                         break
             finally:
@@ -359,11 +289,12 @@ class LiveExperiment:
                 self.version += 1
             yield
             for rows in self._lifecycle(conn, seq):
+                decoded = [decode(r[4]) for r in rows]  # before the lock: a third of a step
                 with self.lock:
-                    for seq_, kind, tid, ts, data in rows:
-                        self._apply(seq_, kind, tid, ts, data, None)
-                    self.text.flush()
+                    for (seq_, kind, tid, ts, data), payload in zip(rows, decoded, strict=True):
+                        self._apply(seq_, kind, tid, ts, data, None, payload)
                     self.version += 1
+                self.text.flush()
                 yield
             with self.lock:
                 self.last_seq = self.replay.last_seq = seq
@@ -541,16 +472,20 @@ class LiveExperiment:
         self.replay.last_seq = seq
 
     def _apply(
-        self, seq: int, kind: str, tid: str | None, ts: float, data: Any, at: float | None
+        self,
+        seq: int,
+        kind: str,
+        tid: str | None,
+        ts: float,
+        data: Any,
+        at: float | None,
+        payload: dict[str, Any] | None = None,
     ) -> None:
         """A lifecycle (or any non-result) record: the reference reader, then markers,
-        text, lineage. ``at``: the trial's iteration then, if known."""
-        try:
-            payload = json.loads(data)
-        except (TypeError, ValueError):
-            payload = {}
-        if not isinstance(payload, dict):
-            payload = {}
+        text, lineage. ``at``: the trial's iteration then, if known; ``payload``: ``data``
+        decoded already (:func:`decode`)."""
+        if payload is None:
+            payload = decode(data)
         if self.first_ts is None:
             self.first_ts = ts
         self.replay.apply(Record(kind, tid, payload, ts, seq))
@@ -680,41 +615,58 @@ class LiveExperiment:
 
     def ensure_series(self, tids: list[str]) -> None:
         """Read the curves of ``tids`` that are not in memory yet (one ``(trial_id, seq)``
-        index range each); call with the lock held, so none misses a fold step."""
-        missing = [t for t in tids if t not in self.series and self.counts.get(t)]
+        index range each). The file is read without the model's lock (a 10⁷-row file: a
+        read can wait on the disk; the load's steps go on meanwhile), then what was
+        folded since is read under the lock, so no result is missed or counted twice."""
+        with self.lock:
+            missing = [t for t in tids if t not in self.series and self.counts.get(t)]
+            bound = max(self.last_seq, self._results_seq)
         if not missing:
             return
         nm = len(self.metrics)
-        cols = "".join(", " + _guarded(f"json_extract(data, ?{i + 3})") for i in range(nm))
+        read = {t: Series(values=[array("f") for _ in range(nm)]) for t in missing}
+        conn = connect_ro(self.db_path)
+        try:
+            for tid, s in read.items():
+                self._read_series(conn, tid, 0, bound, s)
+            with self.lock:
+                now = max(self.last_seq, self._results_seq)
+                for tid, s in read.items():
+                    if tid in self.series:  # read meanwhile by another request
+                        continue
+                    if now > bound:  # folded since the read: not in any series
+                        self._read_series(conn, tid, bound, now, s)
+                    self.series[tid] = s
+        finally:
+            conn.close()
+
+    def _read_series(
+        self, conn: sqlite3.Connection, tid: str, after: int, upto: int, s: Series
+    ) -> None:
+        """Append ``tid``'s results with ``after < seq <= upto`` to ``s``."""
+        nm = len(self.metrics)
+        cols = "".join(", " + _guarded(f"json_extract(data, ?{i + 4})") for i in range(nm))
         sql = (
             "SELECT seq, "
             + _guarded("json_extract(data, '$.training_iteration')")
             + cols
-            + ", CASE WHEN json_valid(data) THEN NULL ELSE data END"
-            " FROM events WHERE trial_id = ?1 AND +kind = 'result' AND seq <= ?2 ORDER BY seq"
+            + ", CASE WHEN json_valid(data) THEN NULL ELSE data END FROM events"
+            " WHERE trial_id = ?1 AND +kind = 'result' AND seq > ?2 AND seq <= ?3 ORDER BY seq"
         )
-        conn = connect_ro(self.db_path)
-        try:
-            for tid in missing:
-                s = Series(values=[array("f") for _ in range(nm)])
-                bound = max(self.last_seq, self._results_seq)
-                for row in conn.execute(sql, (tid, bound, *self._paths)):
-                    seq, it, vals, raw = row[0], row[1], row[2 : 2 + nm], row[-1]
-                    if raw is not None:
-                        try:
-                            d = json.loads(raw)
-                        except ValueError:
-                            d = {}
-                        d = d if isinstance(d, dict) else {}
-                        it, vals = d.get("training_iteration"), [d.get(m) for m in self.metrics]
-                    s.seqs.append(seq)
-                    s.iteration.append(float(it) if isinstance(it, int | float) else len(s.seqs))
-                    for k in range(nm):
-                        v = _num(vals[k])
-                        s.values[k].append(math.nan if v is None else v)
-                self.series[tid] = s
-        finally:
-            conn.close()
+        for row in conn.execute(sql, (tid, after, upto, *self._paths)):
+            seq, it, vals, raw = row[0], row[1], row[2 : 2 + nm], row[-1]
+            if raw is not None:
+                try:
+                    d = json.loads(raw)
+                except ValueError:
+                    d = {}
+                d = d if isinstance(d, dict) else {}
+                it, vals = d.get("training_iteration"), [d.get(m) for m in self.metrics]
+            s.seqs.append(seq)
+            s.iteration.append(float(it) if isinstance(it, int | float) else len(s.seqs))
+            for k in range(nm):
+                v = _num(vals[k])
+                s.values[k].append(math.nan if v is None else v)
 
     def markers(self, tid: str) -> list[dict[str, Any]]:
         """The trial's markers at their iterations (its series must be loaded)."""
@@ -761,6 +713,15 @@ class LiveExperiment:
         except ValueError:
             return None
         return value if isinstance(value, dict) else None
+
+
+def decode(data: Any) -> dict[str, Any]:
+    """A record's JSON payload as a dict (``{}`` if it is none or not an object)."""
+    try:
+        payload = json.loads(data)
+    except (TypeError, ValueError):
+        return {}
+    return payload if isinstance(payload, dict) else {}
 
 
 def short(v: float) -> float | None:

@@ -63,7 +63,8 @@ def trials_page(
         trials: Iterable[TrialSnapshot] = live.replay.trials.values()
         wanted = {s.strip().upper() for s in status.split(",")} if status else None
         want = offset + limit
-        if q and sort in ("index", *live.by_row):  # over the text index's row numbers
+        by_row = len(live.text.ids) == len(live.replay.trials)  # every trial has a row
+        if by_row and ((q and sort == "index") or sort in live.by_row):
             top, total = _filtered_rows(live, q, wanted, sort, desc, want)
         else:
             if q or wanted:
@@ -105,28 +106,23 @@ def _matching_rows(live: LiveExperiment, q: str) -> list[int] | set[int]:
 def _filtered_rows(
     live: LiveExperiment, q: str, wanted: set[str] | None, sort: str, desc: bool, want: int
 ) -> tuple[list[TrialSnapshot], int]:
-    """A filtered page ordered by the log or by a per-trial number, on row numbers: heap
-    selection keyed by a list's ``__getitem__``, no Python call per trial."""
-    every = live.replay.trials
+    """A page filtered by text and status, ordered by the log or by a per-trial number:
+    over the row numbers, with the per-version numpy columns (:mod:`.columns`)."""
+    import numpy as np
+
+    from tunefleet.dashboard import columns
+
     ids = live.text.ids
-    rows = _matching_rows(live, q)
-    if wanted:
-        get = every.get
-        rows = [r for r in rows if (t := get(ids[r])) is not None and t.status in wanted]
-    if sort == "index":
-        ordered = sorted(rows, reverse=desc)
-        top_rows = ordered[:want]
+    if q:
+        rows = np.fromiter(sorted(_matching_rows(live, q)), dtype=np.int64)
     else:
-        values = live.by_row[sort]
-        valued = [r for r in rows if values[r] == values[r]]  # not NaN
-        pick = heapq.nlargest if desc else heapq.nsmallest
-        top_rows = pick(want, valued, key=values.__getitem__)
-        if len(top_rows) < want:  # then those without a value, in the log's order
-            none = sorted(r for r in rows if values[r] != values[r])
-            top_rows += none[: want - len(top_rows)]
-    get = every.get
-    top = [t for r in top_rows if (t := get(ids[r])) is not None]
-    return top, len(rows)
+        rows = np.arange(len(ids), dtype=np.int64)
+    if wanted:
+        codes = columns.status_codes(live, STATUSES)[rows]
+        rows = rows[np.isin(codes, [i for i, st in enumerate(STATUSES) if st in wanted])]
+    top_rows, total = columns.select(live, rows, sort, desc, want)
+    get = live.replay.trials.get
+    return [t for r in top_rows if (t := get(ids[r])) is not None], total
 
 
 def _filtered(
@@ -193,12 +189,12 @@ def _sort_key(live: LiveExperiment, sort: str) -> Any:
 
 def trial_detail(live: LiveExperiment, tid: str) -> dict[str, Any] | None:
     """Everything about one trial: config, last result, checkpoints, worker, error."""
+    live.ensure_series([tid])  # reads the file without the model's lock
     with live.lock:
         t = live.replay.trials.get(tid)
         if t is None:
             return None
         info = live.info.get(tid)
-        live.ensure_series([tid])
         out = trial_row(live, t)
         out.update(
             config=t.config,
@@ -269,7 +265,8 @@ def curves(
             pick = heapq.nlargest if sign < 0 else heapq.nsmallest
             best = pick(room + len(skip), live.scores.items(), key=itemgetter(1))
             chosen = (running + [tid for tid, _ in best if tid not in skip][:room])[:max_trials]
-        live.ensure_series(chosen)
+    live.ensure_series(chosen)  # reads the file without the model's lock
+    with live.lock:
         for tid in chosen:
             s = live.series.get(tid)
             if s is None:
@@ -296,22 +293,7 @@ def param_sample(live: LiveExperiment, max_trials: int = 2000) -> tuple[dict[str
     them up to ``max_trials``, else the best tenth plus a seeded random sample of the rest."""
     from tunefleet.analysis import param_table
 
-    sign = -1.0 if live.modes and live.modes[0] == "max" else 1.0
-    with live.lock:
-        trials = live.replay.trials
-        scores = live.scores
-        total = len(scores)
-        if total > max_trials:
-            pick = heapq.nlargest if sign < 0 else heapq.nsmallest
-            top = [tid for tid, _ in pick(max_trials // 10, scores.items(), key=itemgetter(1))]
-            chosen = set(top)
-            every = list(scores)  # C-level; sample positions, then drop the top ones
-            picks = random.Random(0).sample(range(len(every)), max_trials)
-            rest = [tid for i in picks if (tid := every[i]) not in chosen]
-            ids = top + rest[: max_trials - len(top)]
-        else:
-            ids = list(scores)
-        scored = [(tid, trials[tid].config, scores[tid]) for tid in ids if tid in trials]
+    scored, total = scored_sample(live, max_trials)
     table = param_table(scored, metric=live.metrics[0] if live.metrics else "score")
     params = [
         {
@@ -332,6 +314,30 @@ def param_sample(live: LiveExperiment, max_trials: int = 2000) -> tuple[dict[str
         "sampled": total > max_trials,
         "total": total,
     }, table
+
+
+def scored_sample(
+    live: LiveExperiment, max_trials: int
+) -> tuple[list[tuple[str, Any, float]], int]:
+    """(trial_id, config, score) of the sample :func:`param_sample` draws, and how many
+    trials have a score."""
+    sign = -1.0 if live.modes and live.modes[0] == "max" else 1.0
+    with live.lock:
+        trials = live.replay.trials
+        scores = live.scores
+        total = len(scores)
+        if total > max_trials:
+            pick = heapq.nlargest if sign < 0 else heapq.nsmallest
+            top = [tid for tid, _ in pick(max_trials // 10, scores.items(), key=itemgetter(1))]
+            chosen = set(top)
+            every = list(scores)  # C-level; sample positions, then drop the top ones
+            picks = random.Random(0).sample(range(len(every)), max_trials)
+            rest = [tid for i in picks if (tid := every[i]) not in chosen]
+            ids = top + rest[: max_trials - len(top)]
+        else:
+            ids = list(scores)
+        scored = [(tid, trials[tid].config, scores[tid]) for tid in ids if tid in trials]
+    return scored, total
 
 
 def lineage(live: LiveExperiment) -> dict[str, Any]:
