@@ -151,6 +151,16 @@ def test_token_required_off_loopback(store_path: str) -> None:
         assert c.get("/api/experiments", params={"token": "s3cret-token"}).status_code == 200
         ok = c.get("/api/experiments", headers={"X-Tunefleet-Token": "s3cret-token"})
         assert ok.status_code == 200 and ok.json()["experiments"]
+        # the answer set the cookie (HttpOnly, SameSite=Strict): the page's own requests
+        # carry it from then on; a wrong cookie is refused, with the security headers
+        cookie = ok.headers["set-cookie"]
+        assert "tunefleet_token=s3cret-token" in cookie and "HttpOnly" in cookie
+        assert "samesite=strict" in cookie.lower()
+        assert c.get("/static/app.js").status_code == 200
+        c.cookies.set("tunefleet_token", "wrong-token")
+        refused = c.get("/api/experiments")
+        assert refused.status_code == 401 and "set-cookie" not in refused.headers
+        assert "script-src 'self'" in refused.headers["content-security-policy"]
 
 
 def _log(store: SQLiteStore, name: str, spec: dict[str, Any], n: int, t0: int = 0) -> None:

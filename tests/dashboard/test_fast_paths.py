@@ -222,3 +222,50 @@ def test_importance_is_fit_in_a_child_process() -> None:
     assert out["importance"]["lr"] > out["importance"]["wd"]
     few = fit_elsewhere("loss", scored[:2])
     assert "importance needs at least" in few["problem"]
+
+
+def test_the_load_gives_way_between_its_steps(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refresher's hook runs between the start-up load's steps (where it lets the
+    requests in flight have the GIL), never inside one: the model's lock is free there."""
+    from tunefleet.dashboard import live as live_module
+
+    monkeypatch.setattr(live_module, "BASE_CHUNK", 10)
+    live = LiveExperiment(_store(str(tmp_path)), ["loss"], ["min"])
+    calls = []
+
+    def between() -> None:
+        got = live.lock.acquire(blocking=False)  # an RLock: free, or held by this thread
+        assert got and live.lock._is_owned()  # type: ignore[attr-defined]
+        live.lock.release()
+        calls.append(live.version)
+
+    while live.loading:
+        live.refresh(budget_s=10, between=between)
+    assert len(calls) >= 10 and calls == sorted(calls)
+
+
+def test_requests_in_flight_are_counted(tmp_path: Any) -> None:
+    """The guard counts the requests being answered (the refresher reads the count) and
+    counts each out again, answered, refused or failed."""
+    from starlette.testclient import TestClient
+
+    from tunefleet.dashboard.app import create_app
+
+    _store(str(tmp_path))
+    app = create_app(str(tmp_path))
+    seen = []
+    reg = app.state.registry
+    real = reg.get
+
+    def get(name: str) -> Any:
+        seen.append(reg.in_flight.count)
+        return real(name)
+
+    reg.get = get
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        assert c.get("/api/experiments/x/trials").status_code == 200
+        assert c.get("/api/experiments/nope/trials").status_code == 404
+        assert c.post("/api/experiments/x").status_code == 405
+    assert seen == [1, 1] and reg.in_flight.count == 0

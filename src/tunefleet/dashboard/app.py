@@ -4,7 +4,7 @@ Safe by default: only GET routes exist (SQLite connections are ``mode=ro`` besid
 loopback address the Host header must name the loopback (so a page on another site cannot
 reach it through DNS rebinding); on any other address every request must carry the token
 (``?token=`` once, then the cookie set in return, or the ``X-Tunefleet-Token`` header),
-else 401. The front
+else 401 (guard.py: the guard is plain ASGI middleware). The front
 end writes every value with ``textContent`` and the CSP forbids inline scripts, so a config
 value such as ``<script>`` shows as text. FastAPI is imported here only (the ``dashboard``
 extra).
@@ -13,7 +13,6 @@ extra).
 from __future__ import annotations
 
 import gc
-import hmac
 import ipaddress
 import json
 import math
@@ -23,11 +22,12 @@ import time
 from importlib import resources
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import FastAPI, HTTPException, Response
+from fastapi.responses import FileResponse
 
 from tunefleet.dashboard import views
 from tunefleet.dashboard.fit import fit_elsewhere
+from tunefleet.dashboard.guard import Guard, InFlight
 from tunefleet.dashboard.live import LiveExperiment
 from tunefleet.storage.sqlite import SQLiteStore
 
@@ -39,11 +39,9 @@ PREWARM_S = 5.0  # answers asked for this recently are recomputed when the model
 LOADING_REUSE_S = 1.0  # while a model loads, the refresher recomputes answers this often
 LOADING_SHARE = 0.25  # ... or less often: at most this share of its time (costly answers)
 MAX_ANSWERS = 256  # cached answers kept; the least recently asked go first
-_COOKIE = "tunefleet_token"
-_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
+#: while a model loads, the refresher waits up to this long between two of its steps (or
+#: two recomputed answers) while requests are being answered: they get the GIL first
+GIVE_WAY_S = 0.01
 
 
 def is_loopback(host: str) -> bool:
@@ -58,8 +56,9 @@ def is_loopback(host: str) -> bool:
 class Registry:
     """One :class:`LiveExperiment` per experiment looked at, refreshed in the background."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, in_flight: InFlight | None = None) -> None:
         self.store = SQLiteStore(root)
+        self.in_flight = in_flight or InFlight()
         self.live: dict[str, LiveExperiment] = {}
         self.problems: dict[str, str] = {}
         self.seen: dict[str, float] = {}
@@ -143,11 +142,21 @@ class Registry:
                     continue
                 if hit[5] < 2:
                     continue
+                if live.loading:
+                    self._give_way()
                 try:
                     value = hit[2]()
                 except Exception:  # noqa: BLE001 - the request that asks again says why
                     continue
                 hit[0], hit[1], hit[4] = version, value, time.monotonic()
+
+    def _give_way(self) -> None:
+        """Wait (up to ``GIVE_WAY_S``) while requests are being answered: between two
+        steps of a load, the refresher holds no lock, and a request computing a new
+        answer would otherwise share the GIL with the load half and half."""
+        end = time.monotonic() + GIVE_WAY_S
+        while self.in_flight.count and time.monotonic() < end:
+            time.sleep(0.001)
 
     def _loop(self) -> None:
         wait = POLL_S
@@ -161,7 +170,7 @@ class Registry:
                     continue
                 loading = live.loading
                 try:
-                    live.refresh(budget_s=0.3)
+                    live.refresh(budget_s=0.3, between=self._give_way)
                 except Exception as e:  # a damaged record: shown, not fatal to the others
                     self.problems[name] = str(e)
                 if loading:
@@ -251,7 +260,8 @@ def summary(reg: Registry, name: str) -> dict[str, Any]:
 def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> FastAPI:
     """The app over the store at ``root``; ``token`` required on every request when set."""
     _preload()
-    reg = Registry(root)
+    in_flight = InFlight()
+    reg = Registry(root, in_flight)
     app = FastAPI(
         title="tunefleet dashboard",
         docs_url=None,
@@ -262,30 +272,9 @@ def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> 
     app.state.registry = reg
     loopback = is_loopback(host)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
-        if request.method not in ("GET", "HEAD"):
-            return JSONResponse({"detail": "the dashboard is read-only"}, status_code=405)
-        if loopback and token is None:
-            asked = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
-            if not is_loopback(asked):
-                return JSONResponse({"detail": "unexpected Host header"}, status_code=403)
-        if token is not None:
-            given = (
-                request.headers.get("x-tunefleet-token")
-                or request.query_params.get("token")
-                or request.cookies.get(_COOKIE)
-            )
-            if not given or not hmac.compare_digest(given.encode(), token.encode()):
-                return JSONResponse({"detail": "a valid token is required"}, status_code=401)
-        response: Response = await call_next(request)
-        if token is not None:  # the page's own script and style requests carry it from now
-            response.set_cookie(_COOKIE, token, httponly=True, samesite="strict")
-        response.headers["Content-Security-Policy"] = _CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(
+        Guard, token=token, loopback=loopback, is_loopback=is_loopback, in_flight=in_flight
+    )
 
     def static(name: str, media: str) -> FileResponse:
         return FileResponse(str(STATIC / name), media_type=media)

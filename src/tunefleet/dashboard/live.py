@@ -87,7 +87,7 @@ PROCESS_ROWS: int | None = (
     1_000_000 if os.environ.get("TUNEFLEET_DASHBOARD_LOADER") == "process" else None
 )
 CHUNK = 10_000  # log rows per fold step: the lock is released between steps
-BASE_CHUNK = 250  # lifecycle rows per step of the start-up replay (the lock's hold: ms)
+BASE_CHUNK = 250  # lifecycle rows per step of the start-up replay (the lock is held ~2 ms)
 #: what the start-up replay reads (every kind but results and the components' state)
 BASE_KINDS = (
     EXPERIMENT_STARTED,
@@ -220,11 +220,15 @@ class LiveExperiment:
 
     # -- loading ----------------------------------------------------------------------
 
-    def refresh(self, budget_s: float = 0.15, foreground: bool = False) -> None:
+    def refresh(
+        self, budget_s: float = 0.15, foreground: bool = False, between: Any = None
+    ) -> None:
         """Load or fold in new records for up to ``budget_s`` (one refresher at a time).
 
         A log of up to ``CHUNK`` records is always read whole. ``foreground`` (a request
-        waiting): a larger one's start-up load is left to the background refresher."""
+        waiting): a larger one's start-up load is left to the background refresher.
+        ``between()`` is called between the load's steps, without the lock (the
+        dashboard's refresher gives requests in flight the GIL there)."""
         if not self._refreshing.acquire(blocking=False):
             return
         try:
@@ -246,6 +250,8 @@ class LiveExperiment:
                         for _ in self._base:
                             if not small and time.perf_counter() > deadline:
                                 return
+                            if between is not None:
+                                between()
                     except Exception:
                         with self.lock:  # start again, here (what it installed is partial)
                             self._init_model()
@@ -263,6 +269,8 @@ class LiveExperiment:
                     self.text.flush()  # off the model's lock (textindex.py)
                     if time.perf_counter() > deadline:
                         break
+                    if between is not None:
+                        between()
             finally:
                 conn.close()
         finally:
