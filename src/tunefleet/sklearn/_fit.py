@@ -7,8 +7,13 @@ grows ``n_estimators`` / ``max_iter`` to ``ceil(full * epoch / max_iters)``, or 
 fit with the grown parameter at that size (``n_estimators`` without ``warm_start``, or the
 parameter named by the search's ``resource``, as ``HalvingRandomSearchCV`` grows it).
 Without early stopping there is one step: a plain ``fit``, exactly what scikit-learn's
-search estimators do. A fresh fit is done only at the epochs that are scored (below): the
-next one would discard it.
+search estimators do. A grown parameter is fitted only at the epochs that are scored
+(below): the next fresh fit would discard a fresh fit in between, and the next
+``warm_start`` step grows the same trees in one call instead of several. For a forest or
+gradient boosting with an int ``random_state`` a ``warm_start`` step is exact: the model
+continued to a size is the one a fresh fit at that size gives (a forest draws its trees'
+seeds in the same order; boosting keeps its random state on the model), so a survivor
+pays only for the trees it adds, where ``HalvingRandomSearchCV`` refits from scratch.
 
 Scoring costs about what a step costs on small data (a scorer validates its input and
 predicts every test row), so under a scheduler that reads a trial's score only where it
@@ -211,7 +216,23 @@ def _start(plan: Plan, params: dict[str, Any]) -> dict[str, Any]:
         "dead": [False] * k,
         "errors": [],
         "epoch": 0,
+        "size": None,  # the grown parameter's value at the last fit (warm_start / fresh)
     }
+
+
+def _fits_at(plan: Plan, scoring: bool, state: dict[str, Any], full: Any, epoch: int) -> bool:
+    """Whether this epoch fits the models. A ``partial_fit`` pass always does. A grown
+    parameter is fitted only where the folds are scored: a fresh fit that nothing scores is
+    thrown away by the next one, and a ``warm_start`` step that nothing scores adds trees
+    (iterations) that the next scored step would add anyway, in fewer ``fit`` calls
+    (a forest draws its trees' seeds in the same order, and gradient boosting keeps its
+    random state on the model, so the grown models are the same; tested). Nor is it
+    fitted again at the size it already has (``n_estimators`` below ``max_iters``)."""
+    if plan.method == "partial_fit":
+        return True
+    if not scoring:
+        return False
+    return plan.resource is None or state.get("size") != _step_size(full, epoch, plan.max_iters)
 
 
 def _may_decide(epoch: int, last: int) -> bool:
@@ -258,8 +279,7 @@ def _cross_validate(config: dict[str, Any], plan: Plan) -> None:
     for epoch in range(state["epoch"] + 1, epochs + 1):
         decides = _may_decide(epoch, last)
         scoring = decides or epoch >= epochs or not plan.score_at_decisions
-        # a fresh fit per epoch that nothing scores is thrown away by the next one: skip it
-        fitting = scoring or plan.method != "fresh"
+        fitting = _fits_at(plan, scoring, state, full, epoch)
         result: dict[str, Any] = {}
         for i, (x_train, y_train, x_test, y_test, fit_params) in enumerate(folds):
             test_scores: dict[str, float] | None = None
@@ -299,6 +319,8 @@ def _cross_validate(config: dict[str, Any], plan: Plan) -> None:
             result[OBJECTIVE] = float(
                 np.mean([result[f"split{i}_test_{plan.objective}"] for i in range(k)])
             )
+        if fitting and plan.resource is not None:
+            state["size"] = _step_size(full, epoch, plan.max_iters)
         result[RESOURCE_ATTR] = epoch
         if errors:  # the driver warns (FitFailedWarning), as scikit-learn does
             result["fit_failed"] = len(errors)
