@@ -269,3 +269,38 @@ def test_requests_in_flight_are_counted(tmp_path: Any) -> None:
         assert c.get("/api/experiments/nope/trials").status_code == 404
         assert c.post("/api/experiments/x").status_code == 405
     assert seen == [1, 1] and reg.in_flight.count == 0
+
+
+def test_a_trials_detail_is_cached_and_follows_new_results(tmp_path: Any) -> None:
+    """The detail is served from the answer cache, and recomputed once results arrive;
+    an unknown trial is a 404 (and not cached as one)."""
+    from starlette.testclient import TestClient
+
+    from tunefleet.dashboard.app import create_app
+
+    store = SQLiteStore(str(tmp_path))
+    store.create_experiment("x", {"metric": "loss", "mode": "min"})
+    created = Record(TRIAL_CREATED, "t0", {"config": {"a": 1}, "index": 0}, time.time())
+    store.append("x", [created, Record(TRIAL_STARTED, "t0", {"attempt": 1}, time.time())])
+
+    def report(it: int) -> None:
+        d = {"loss": 1.0 / it, "training_iteration": it}
+        store.append("x", [Record(RESULT, "t0", d, time.time())])
+
+    report(1)
+    app = create_app(str(tmp_path))
+    reg = app.state.registry
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        first = c.get("/api/experiments/x/trials/t0").json()
+        assert first["results"] == 1 and first["last_result"]["training_iteration"] == 1
+        assert ("x", "trial", "t0") in reg.answers
+        assert c.get("/api/experiments/x/trials/t9").status_code == 404
+        assert ("x", "trial", "t9") not in reg.answers
+        report(2)
+        deadline = time.monotonic() + 30
+        while c.get("/api/experiments/x").json()["results"] < 2:  # the refresher folds it
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        again = c.get("/api/experiments/x/trials/t0").json()
+        assert again["results"] == 2 and again["last_result"]["training_iteration"] == 2
+    store.close()

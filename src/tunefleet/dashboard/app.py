@@ -331,11 +331,19 @@ def create_app(root: str, token: str | None = None, host: str = "127.0.0.1") -> 
             raise HTTPException(422, str(e)) from None
 
     @app.get("/api/experiments/{name}/trials/{trial_id}")
-    def trial(name: str, trial_id: str) -> dict[str, Any]:
-        out = views.trial_detail(reg.get(name), trial_id)
-        if out is None:
-            raise HTTPException(404, f"no trial {trial_id!r} in {name!r}")
-        return out
+    def trial(name: str, trial_id: str) -> Response:
+        live = reg.get(name)
+
+        def answer() -> dict[str, Any]:
+            out = views.trial_detail(live, trial_id)
+            if out is None:  # raised: not cached (the trial may be loaded by the next ask)
+                raise LookupError(trial_id)
+            return out
+
+        try:  # cached as the views: a detail is read from the file once per model version
+            return reg.cached(name, ("trial", trial_id), live, answer)
+        except LookupError:
+            raise HTTPException(404, f"no trial {trial_id!r} in {name!r}") from None
 
     @app.get("/api/experiments/{name}/history")
     def history(name: str) -> Response:

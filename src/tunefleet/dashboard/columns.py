@@ -5,12 +5,14 @@ Why: a new filter or sort over 10⁵ trials was a heap selection with a Python k
 trial (10-15 ms) and a status test per matching trial (~9 ms), all holding the GIL; over
 the columns the same page is a gather, a mask and a stable ``argsort`` in numpy (about
 1-3 ms, most of it without the GIL). A finished sweep builds the columns once; a running
-one once per model version that a new question meets (3-10 ms, as one of the old pages).
+one once per model version that a new question meets (3-10 ms, as one of the old pages),
+and a loading one at most once a second.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -18,24 +20,39 @@ from tunefleet.dashboard.live import LiveExperiment
 
 _memo: weakref.WeakKeyDictionary[LiveExperiment, dict[str, Any]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
+LOADING_REUSE_S = 1.0  # as the dashboard's cached answers while a model loads (app.py)
 
 
-def _column(live: LiveExperiment, name: str, build: Any) -> Any:
-    """``build()`` for the model's current version, memoised (call with the model's lock)."""
+def _column(live: LiveExperiment, name: str, build: Any, fill: Any) -> Any:
+    """``build()`` for the model's current version, memoised (call with the model's lock).
+    While the model loads (a new version every few milliseconds) a column up to
+    ``LOADING_REUSE_S`` old is reused, as the cached answers are, its rows of trials
+    loaded since as ``fill`` (no value, no status: a page of a loading model is partial
+    anyway)."""
+    import numpy as np
+
+    now = time.monotonic()
     with _lock:
         memo = _memo.get(live)
-        if memo is None or memo["version"] != live.version:
-            memo = _memo[live] = {"version": live.version}
+        fresh = memo is not None and (
+            memo["version"] == live.version or (live.loading and now - memo["at"] < LOADING_REUSE_S)
+        )
+        if memo is None or not fresh:
+            memo = _memo[live] = {"version": live.version, "at": now}
         if name not in memo:
             memo[name] = build()
-        return memo[name]
+        column = memo[name]
+    short = len(live.text.ids) - len(column)
+    if short > 0:
+        column = np.concatenate([column, np.full(short, fill, dtype=column.dtype)])
+    return column
 
 
 def values(live: LiveExperiment, sort: str) -> Any:
     """``live.by_row[sort]`` as a float array (NaN: no value yet)."""
     import numpy as np
 
-    return _column(live, sort, lambda: np.array(live.by_row[sort], dtype=float))
+    return _column(live, sort, lambda: np.array(live.by_row[sort], dtype=float), np.nan)
 
 
 def status_codes(live: LiveExperiment, statuses: tuple[str, ...]) -> Any:
@@ -55,7 +72,7 @@ def status_codes(live: LiveExperiment, statuses: tuple[str, ...]) -> Any:
             count=len(live.text.ids),
         )
 
-    return _column(live, "status:" + ",".join(statuses), build)
+    return _column(live, "status:" + ",".join(statuses), build, -1)
 
 
 def select(
