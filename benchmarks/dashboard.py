@@ -323,6 +323,8 @@ def measure(client: httpx.Client, base: str, args: Any, out: dict[str, Any]) -> 
         round_start = time.perf_counter()
     out["catch_up_s"] = round(time.perf_counter() - t0, 2)
     every = [x for d in (loading_ms, loading_new) for v in d.values() for x in v]
+    later = [x for d in (loading_ms, loading_new) for v in d.values() for x in v[1:]]
+    named = {**loading_ms, **{f"new {k}": v for k, v in loading_new.items()}}
     out["while_loading_ms"] = {
         "answers": len(every),
         "median": round(statistics.median(every), 1) if every else None,
@@ -330,6 +332,16 @@ def measure(client: httpx.Client, base: str, args: Any, out: dict[str, Any]) -> 
         "max": {k: round(max(v), 1) for k, v in loading_ms.items() if v},
         "max_new_questions": {k: round(max(v), 1) for k, v in loading_new.items() if v},
         "max_all": round(max(every), 1) if every else None,
+        # the first round asks every view of a model that has just started loading: each
+        # answer computed on the request (none cached yet); the later rounds poll
+        "first_round": {k: round(v[0], 1) for k, v in named.items() if v},
+        "max_after_first_round": round(max(later), 1) if later else None,
+        # where in the load each of the slowest answers came (round number, of `rounds`)
+        "slowest": sorted(
+            ((round(x, 1), k, r) for k, v in named.items() for r, x in enumerate(v)),
+            reverse=True,
+        )[:8],
+        "rounds": i,
     }
     summary = client.get(f"{base}/{NAME}").json()
     out["trials"], out["results"] = summary["trials"], summary["results"]

@@ -271,5 +271,16 @@ def test_answer_cache_keeps_what_pages_poll(tmp_path: Any) -> None:
         reg._prewarm("x", live)
         assert computed == ["polled"]
         assert reg._lookup(reg.answers, ("x", "polled"), live, answer("no")) == ("polled", 1)
+        # loading: nothing is recomputed while a request is being answered (it says it
+        # stopped), then once, and not again within the second
+        live.loading, live.version = True, 2
+        reg.answers[("x", "polled")][4] -= 2  # computed two seconds ago
+        computed.clear()
+        reg.in_flight.count = 1
+        assert reg._prewarm("x", live) is False and computed == []
+        reg.in_flight.count = 0
+        assert reg._prewarm("x", live) is True and computed == ["polled"]
+        live.version = 3
+        assert reg._prewarm("x", live) is True and computed == ["polled"]
     finally:
         reg.close()

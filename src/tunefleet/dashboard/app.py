@@ -130,25 +130,36 @@ class Registry:
         hit[5] += 1
         return hit[1]
 
-    def _prewarm(self, name: str, live: LiveExperiment) -> None:
+    def _prewarm(self, name: str, live: LiveExperiment) -> bool:
         """Recompute, for the model's new version, the answers asked for more than once,
         the last time within ``PREWARM_S`` (what an open page polls; a question asked
-        once, such as a filter being typed, is not kept warm): off the request path."""
+        once, such as a filter being typed, is not kept warm): off the request path.
+
+        While the model loads, an answer is recomputed at most once a second, and only
+        when no request is being answered (a recomputation of 50-80 ms of CPU would
+        share the GIL with it): with requests in flight it stops, and says so (False),
+        and the rest is done on a later pass."""
         version = live.version
         now = time.monotonic()
+        loading = live.loading
         for table in (self.memos, self.answers):
             for key, hit in list(table.items()):
                 if key[0] != name or hit[0] == version or now - hit[3] > PREWARM_S:
                     continue
                 if hit[5] < 2:
                     continue
-                if live.loading:
+                if loading:
+                    if now - hit[4] < LOADING_REUSE_S:
+                        continue  # recomputed lately (a pass that stopped part-way)
                     self._give_way()
+                    if self.in_flight.count:
+                        return False
                 try:
                     value = hit[2]()
                 except Exception:  # noqa: BLE001 - the request that asks again says why
                     continue
                 hit[0], hit[1], hit[4] = version, value, time.monotonic()
+        return True
 
     def _give_way(self) -> None:
         """Wait (up to ``GIVE_WAY_S``) while requests are being answered: between two
@@ -182,9 +193,12 @@ class Registry:
                     wait = 0.01  # still catching up: next step soon
                     if now >= self.prewarmed.get(name, 0.0):
                         t = time.monotonic()
-                        self._prewarm(name, live)
+                        done = self._prewarm(name, live)
                         spent = time.monotonic() - t
-                        self.prewarmed[name] = now + max(LOADING_REUSE_S, spent / LOADING_SHARE)
+                        pause = spent / LOADING_SHARE
+                        self.prewarmed[name] = now + (
+                            max(LOADING_REUSE_S, pause) if done else pause
+                        )
                 else:
                     self._prewarm(name, live)
 
