@@ -1,6 +1,7 @@
 """TuneSearchCV against scikit-learn's and Optuna's search estimators, at equal compute.
 
-Compute is counted in SGD epochs over a fold's training rows (one ``partial_fit`` pass,
+By default the estimator is SGD (``--estimator`` below for tree ensembles). Compute is
+counted in SGD epochs over a fold's training rows (one ``partial_fit`` pass,
 or one of ``max_iter`` passes inside ``fit`` with ``tol=None``), summed over candidates and
 folds. HalvingRandomSearchCV (``resource="max_iter"``, factor 3, 1 to ``--epochs`` epochs,
 ``n_candidates="exhaust"``, ``return_train_score=False`` as for every method) sets the budget B: with 27 epochs, 27 candidates at 1 epoch, 9
@@ -45,7 +46,20 @@ in memory: ``--synth-rows`` rows, 40 features, 2 classes, seed 0.
 ``--warmup`` fits every method once, untimed, before timing: joblib's worker pool
 (``n_jobs`` > 1) is then started once and reused, as by a session's later searches.
 
+``--estimator rf|et|gbm`` tunes a random forest, extra trees or gradient boosting
+(``random_state`` = the repeat's seed) instead of SGD: the resource is ``n_estimators``
+in units of ``--unit`` trees (boosting stages for ``gbm``), 1 to ``--epochs`` units, and
+compute is counted in trees fitted, summed over folds. Halving grows ``n_estimators``
+(``resource="n_estimators"``, ``min_resources`` = one unit) and refits every rung from
+scratch; ``tunefleet_hyperband`` continues a survivor by ``warm_start`` (the same trees
+as a fresh fit: a forest draws its trees' seeds in order, boosting keeps its random state)
+and so fits 0.75 of halving's trees for the same models; ``tunefleet_hyperband_fresh``
+fits each rung from scratch as halving does (``resource="n_estimators"``).
+
     python benchmarks/sklearn_search.py --repeats 3
+    python benchmarks/sklearn_search.py --repeats 5 --estimator rf --unit 2 \\
+        --datasets digits,breast_cancer,wine,synth --synth-rows 2000 \\
+        --methods halving,tunefleet_hyperband,tunefleet_hyperband_fresh,random,optuna
     python benchmarks/sklearn_search.py --repeats 3 --n-jobs 2 --warmup \\
         --methods halving,tunefleet_hyperband_fresh,tunefleet_hyperband_fresh@threads
 """
@@ -63,8 +77,13 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.stats import loguniform, uniform
+from scipy.stats import loguniform, randint, uniform
 from sklearn import datasets
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -114,8 +133,93 @@ def _sgd(epochs: int, seed: int) -> SGDClassifier:
     return SGDClassifier(max_iter=epochs, tol=None, random_state=seed)
 
 
-def _compute(search: Any, name: str, epochs: int, folds: int) -> int:
-    """Epochs over a fold's training rows spent by the search (refit not counted)."""
+def _forest_scipy_space() -> dict[str, Any]:
+    return {
+        "max_depth": randint(2, 17),
+        "min_samples_leaf": randint(1, 11),
+        "max_features": uniform(0.1, 0.8),
+        "criterion": ["gini", "entropy"],
+    }
+
+
+def _forest_optuna_space() -> dict[str, Any]:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    return {
+        "max_depth": IntDistribution(2, 16),
+        "min_samples_leaf": IntDistribution(1, 10),
+        "max_features": FloatDistribution(0.1, 0.9),
+        "criterion": CategoricalDistribution(["gini", "entropy"]),
+    }
+
+
+def _gbm_scipy_space() -> dict[str, Any]:
+    return {
+        "learning_rate": loguniform(0.01, 1.0),
+        "max_depth": randint(1, 6),
+        "min_samples_leaf": randint(1, 21),
+        "max_features": uniform(0.2, 0.8),
+    }
+
+
+def _gbm_optuna_space() -> dict[str, Any]:
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    return {
+        "learning_rate": FloatDistribution(0.01, 1.0, log=True),
+        "max_depth": IntDistribution(1, 5),
+        "min_samples_leaf": IntDistribution(1, 20),
+        "max_features": FloatDistribution(0.2, 1.0),
+    }
+
+
+class Estimator:
+    """The estimator every method tunes, grown in units of its resource: SGD epochs
+    (``max_iter``), or ``unit`` trees (``n_estimators``; boosting stages for ``gbm``)."""
+
+    def __init__(self, name: str, unit: int) -> None:
+        if name not in ("sgd", "rf", "et", "gbm"):
+            raise ValueError(f"--estimator {name!r}: expected sgd, rf, et or gbm")
+        self.name = name
+        self.unit = 1 if name == "sgd" else unit
+        self.resource = "max_iter" if name == "sgd" else "n_estimators"
+
+    def full(self, units: int, seed: int) -> Any:
+        """The estimator at ``units`` units (its full size, as halving's max_resources)."""
+        if self.name == "sgd":
+            return _sgd(units, seed)
+        size = units * self.unit
+        if self.name == "rf":
+            return RandomForestClassifier(n_estimators=size, random_state=seed)
+        if self.name == "et":
+            return ExtraTreesClassifier(n_estimators=size, random_state=seed)
+        return GradientBoostingClassifier(n_estimators=size, random_state=seed)
+
+    def incremental(self, units: int, seed: int) -> Any:
+        """What TuneSearchCV continues: SGD by ``partial_fit``, trees by ``warm_start``."""
+        return SGDClassifier(random_state=seed) if self.name == "sgd" else self.full(units, seed)
+
+    def scipy_space(self) -> dict[str, Any]:
+        if self.name == "sgd":
+            return _scipy_space()
+        return _gbm_scipy_space() if self.name == "gbm" else _forest_scipy_space()
+
+    def optuna_space(self) -> dict[str, Any]:
+        if self.name == "sgd":
+            return _optuna_space()
+        return _gbm_optuna_space() if self.name == "gbm" else _forest_optuna_space()
+
+
+def _compute(search: Any, name: str, epochs: int, folds: int, unit: int = 1) -> int:
+    """Units (SGD epochs over a fold's training rows, or trees) that the search fitted,
+    summed over folds (refit not counted). A ``warm_start`` candidate (TuneSearchCV's
+    Hyperband on trees) fits only the trees it ends with, as ``partial_fit`` does epochs."""
+    if name == "halving":  # n_resources in the resource's own units (epochs or trees)
+        return int(np.sum(search.cv_results_["n_resources"])) * folds
+    return _units(search, name, epochs, folds) * unit
+
+
+def _units(search: Any, name: str, epochs: int, folds: int) -> int:
     if name == "optuna":
         return len(search.trials_) * epochs * folds
     if name == "tunefleet_1x1":
@@ -138,16 +242,27 @@ def _score_every_epoch(**kwargs: Any) -> Any:
 
 
 def run_one(
-    method: str, X: Any, y: Any, seed: int, epochs: int, budget: int, folds: int, n_jobs: int = 1
+    method: str,
+    X: Any,
+    y: Any,
+    seed: int,
+    epochs: int,
+    budget: int,
+    folds: int,
+    n_jobs: int = 1,
+    est: Estimator | None = None,
 ) -> Any:
+    """The search ``method`` (not fitted); ``budget`` in units (epochs, or ``est.unit``
+    trees) summed over folds."""
+    est = est or Estimator("sgd", 1)
     if "@" in method:  # a TuneSearchCV method on a named engine: name@threads, name@local
         base, engine = method.split("@", 1)
-        search = run_one(base, X, y, seed, epochs, budget, folds, n_jobs)
+        search = run_one(base, X, y, seed, epochs, budget, folds, n_jobs, est)
         return search.set_params(engine=engine)
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     full_candidates = max(1, budget // (epochs * folds))
     if method == "tunefleet_asha_local":
-        search = run_one("tunefleet_asha", X, y, seed, epochs, budget, folds, n_jobs)
+        search = run_one("tunefleet_asha", X, y, seed, epochs, budget, folds, n_jobs, est)
         return search.set_params(engine="local")
     if method in ("tunefleet_asha", "tunefleet_asha_every"):
         from tunefleet.schedulers import ASHAScheduler
@@ -156,8 +271,8 @@ def run_one(
         kind = ASHAScheduler if method == "tunefleet_asha" else _score_every_epoch
         asha = kind(max_t=epochs, grace_period=1, reduction_factor=3)
         return TuneSearchCV(
-            SGDClassifier(random_state=seed),
-            _scipy_space(),
+            est.incremental(epochs, seed),
+            est.scipy_space(),
             n_trials=budget // (4 * folds),  # async ASHA, factor 3: about 4 epochs a candidate
             cv=cv,
             n_jobs=n_jobs,
@@ -169,8 +284,8 @@ def run_one(
         from tunefleet.sklearn import TuneSearchCV
 
         return TuneSearchCV(
-            SGDClassifier(random_state=seed),
-            _scipy_space(),
+            est.incremental(epochs, seed),
+            est.scipy_space(),
             n_trials=epochs,  # Hyperband's first bracket (factor 3): halving's ladder
             cv=cv,
             n_jobs=n_jobs,
@@ -182,26 +297,31 @@ def run_one(
         from tunefleet.sklearn import TuneSearchCV
 
         return TuneSearchCV(
-            _sgd(epochs, seed),
-            _scipy_space(),
+            est.full(epochs, seed),
+            est.scipy_space(),
             n_trials=epochs,
             cv=cv,
             n_jobs=n_jobs,
             early_stopping="hyperband",
             max_iters=epochs,
-            resource="max_iter",  # a fresh fit with max_iter = the rung, as halving does
+            resource=est.resource,  # a fresh fit at the rung's size, as halving does
             random_state=seed,
         )
     if method == "tunefleet_1x1":
         from tunefleet.sklearn import TuneSearchCV
 
         return TuneSearchCV(
-            _sgd(1, seed), _scipy_space(), n_trials=1, cv=cv, n_jobs=n_jobs, random_state=seed
+            est.full(1, seed),
+            est.scipy_space(),
+            n_trials=1,
+            cv=cv,
+            n_jobs=n_jobs,
+            random_state=seed,
         )
     if method == "random":
         return RandomizedSearchCV(
-            _sgd(epochs, seed),
-            _scipy_space(),
+            est.full(epochs, seed),
+            est.scipy_space(),
             n_iter=full_candidates,
             cv=cv,
             n_jobs=n_jobs,
@@ -212,11 +332,11 @@ def run_one(
         from sklearn.model_selection import HalvingRandomSearchCV
 
         return HalvingRandomSearchCV(
-            _sgd(epochs, seed),
-            _scipy_space(),
-            resource="max_iter",
-            min_resources=1,
-            max_resources=epochs,
+            est.full(epochs, seed),
+            est.scipy_space(),
+            resource=est.resource,
+            min_resources=est.unit,
+            max_resources=epochs * est.unit,
             factor=3,
             cv=cv,
             n_jobs=n_jobs,
@@ -227,8 +347,8 @@ def run_one(
         from optuna_integration import OptunaSearchCV
 
         return OptunaSearchCV(
-            _sgd(epochs, seed),
-            _optuna_space(),
+            est.full(epochs, seed),
+            est.optuna_space(),
             n_trials=full_candidates,
             cv=cv,
             n_jobs=n_jobs,
@@ -282,6 +402,19 @@ def main() -> None:
     )
     parser.add_argument("--synth-rows", type=int, default=100_000)
     parser.add_argument(
+        "--estimator",
+        default="sgd",
+        help="sgd (resource: epochs, max_iter), or rf / et / gbm (random forest, extra trees, "
+        "gradient boosting; resource: n_estimators, grown in --unit trees)",
+    )
+    parser.add_argument(
+        "--unit",
+        type=int,
+        default=2,
+        help="trees per unit of resource for rf / et / gbm: a candidate grows from 1 unit "
+        "to --epochs units (stages for gbm)",
+    )
+    parser.add_argument(
         "--n-jobs",
         type=int,
         default=1,
@@ -312,6 +445,8 @@ def main() -> None:
     import tunefleet.sklearn._search  # noqa: F401
 
     methods = args.methods.split(",")
+    est = Estimator(args.estimator, args.unit)
+    compute_key = "epochs" if est.name == "sgd" else "trees"
     # Halving's budget with min 1, max E epochs, factor 3, exhaust: 1 x E + 3 x E/3 + ...
     rungs = int(round(np.log(args.epochs) / np.log(3))) + 1
     budget = rungs * args.epochs * args.folds
@@ -320,7 +455,9 @@ def main() -> None:
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}",
         "n_jobs": args.n_jobs,
-        "budget_epochs": budget,
+        "estimator": est.name,
+        "resource": f"{est.resource}, {est.unit} per unit",
+        f"budget_{compute_key}": budget * est.unit,
         "datasets": {},
     }
     for i, name in enumerate(args.datasets.split(",")):
@@ -331,11 +468,13 @@ def main() -> None:
         X = StandardScaler().fit_transform(X)
         if args.warmup and i == 0:
             for method in methods:
-                run_one(method, X, y, 0, args.epochs, budget, args.folds, args.n_jobs).fit(X, y)
+                run_one(method, X, y, 0, args.epochs, budget, args.folds, args.n_jobs, est).fit(
+                    X, y
+                )
             _join_cleanup()
         load_before = os.getloadavg()[0]
         raw: dict[str, dict[str, list[float]]] = {
-            m: {"cv": [], "test": [], "wall_s": [], "cpu_s": [], "epochs": []} for m in methods
+            m: {"cv": [], "test": [], "wall_s": [], "cpu_s": [], compute_key: []} for m in methods
         }
         for seed in range(args.repeats):
             x_tr, x_te, y_tr, y_te = train_test_split(
@@ -343,7 +482,7 @@ def main() -> None:
             )
             for method in methods:
                 search = run_one(
-                    method, x_tr, y_tr, seed, args.epochs, budget, args.folds, args.n_jobs
+                    method, x_tr, y_tr, seed, args.epochs, budget, args.folds, args.n_jobs, est
                 )
                 cpu = _cpu_s()
                 start = time.perf_counter()
@@ -353,8 +492,8 @@ def main() -> None:
                 raw[method]["cpu_s"].append(_cpu_s() - cpu)
                 raw[method]["cv"].append(float(search.best_score_))
                 raw[method]["test"].append(float(search.score(x_te, y_te)))
-                raw[method]["epochs"].append(
-                    _compute(search, method.split("@")[0], args.epochs, args.folds)
+                raw[method][compute_key].append(
+                    _compute(search, method.split("@")[0], args.epochs, args.folds, est.unit)
                 )
         out["datasets"][name] = {
             "shape": list(X.shape),
