@@ -284,3 +284,31 @@ def test_answer_cache_keeps_what_pages_poll(tmp_path: Any) -> None:
         assert reg._prewarm("x", live) is True and computed == ["polled"]
     finally:
         reg.close()
+
+
+def test_a_polled_answer_is_served_while_the_refresher_recomputes_it(tmp_path: Any) -> None:
+    """After a model change, an answer that pages poll (asked twice or more) is served as
+    it was for up to a second (the refresher recomputes it meanwhile); older, it is
+    recomputed on the request; a one-off question is recomputed at once."""
+    reg = Registry(str(tmp_path))
+    try:
+
+        class Model:  # what the cache reads of a LiveExperiment
+            version = 0
+            loading = False
+
+        live: Any = Model()
+
+        def answer(key: str) -> Any:
+            return lambda: (key, live.version)
+
+        for _ in range(2):
+            reg._lookup(reg.answers, ("x", "polled"), live, answer("polled"))
+        reg._lookup(reg.answers, ("x", "once"), live, answer("once"))
+        live.version = 1
+        assert reg._lookup(reg.answers, ("x", "polled"), live, answer("polled")) == ("polled", 0)
+        assert reg._lookup(reg.answers, ("x", "once"), live, answer("once")) == ("once", 1)
+        reg.answers[("x", "polled")][4] -= 2  # computed two seconds ago
+        assert reg._lookup(reg.answers, ("x", "polled"), live, answer("polled")) == ("polled", 1)
+    finally:
+        reg.close()

@@ -114,9 +114,17 @@ class Registry:
         hit = table.get(key)
         now = time.monotonic()
         stale = hit is None or hit[0] != live.version
-        if stale and hit is not None and live.loading:
+        if (
+            stale
+            and hit is not None
+            and (live.loading or (hit[5] >= 2 and now - hit[4] < LOADING_REUSE_S))
+        ):
             # While loading, the model changes at every step: the refresher recomputes
-            # what was asked at most once a second, off the request path (_loop)
+            # what was asked at most once a second, off the request path (_loop). After
+            # it, an answer that pages poll is served up to a second old while the
+            # refresher recomputes it (within POLL_S): when a load ends or a batch of
+            # results lands, a dozen polled views go stale at once, and computing them
+            # on their requests made each wait for the others (up to 0.8 s)
             stale = False
         if stale or hit is None:
             version = live.version
@@ -148,12 +156,11 @@ class Registry:
                     continue
                 if hit[5] < 2:
                     continue
-                if loading:
-                    if now - hit[4] < LOADING_REUSE_S:
-                        continue  # recomputed lately (a pass that stopped part-way)
-                    self._give_way()
-                    if self.in_flight.count:
-                        return False
+                if loading and now - hit[4] < LOADING_REUSE_S:
+                    continue  # recomputed lately (a pass that stopped part-way)
+                self._give_way()
+                if loading and self.in_flight.count:
+                    return False
                 try:
                     value = hit[2]()
                 except Exception:  # noqa: BLE001 - the request that asks again says why
