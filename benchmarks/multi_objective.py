@@ -216,6 +216,18 @@ def methods(seed: int, max_t: int) -> dict[str, Any]:
     }
 
 
+def paired_interval(
+    a: list[float], b: list[float], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95 % bootstrap interval of mean(a - b) over seeds (a and b paired by seed)."""
+    import random
+
+    rng = random.Random(seed)
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    means = sorted(statistics.mean(rng.choice(diffs) for _ in diffs) for _ in range(resamples))
+    return means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=10)
@@ -244,6 +256,10 @@ def main() -> None:
         best_optuna_full = max(
             statistics.mean(v) for k, v in hv.items() if k.startswith("optuna") and "@100%" in k
         )
+        best_quarter_runs = max(
+            (v for k, v in hv.items() if k.startswith("optuna") and "@25%" in k),
+            key=statistics.mean,
+        )
         best_full_runs = max(
             (v for k, v in hv.items() if k.startswith("optuna") and "@100%" in k),
             key=statistics.mean,
@@ -257,6 +273,13 @@ def main() -> None:
                     "hv_sd": round(statistics.stdev(vals), 4) if len(vals) > 1 else 0.0,
                     "vs_best_optuna_25pct": round(statistics.mean(vals) / best_optuna_quarter, 3),
                     "vs_best_optuna_100pct": round(statistics.mean(vals) / best_optuna_full, 3),
+                    # seeds where this run beat the best Optuna sampler at the same 25 %
+                    "wins_vs_best_optuna_25pct": sum(
+                        x > y for x, y in zip(vals, best_quarter_runs, strict=True)
+                    ),
+                    "diff_vs_best_optuna_25pct_95ci": [
+                        round(x, 4) for x in paired_interval(vals, best_quarter_runs)
+                    ],
                     # seeds where this run beat the best Optuna sampler at 100 % (same seed)
                     "wins_vs_best_optuna_100pct": sum(
                         x > y for x, y in zip(vals, best_full_runs, strict=True)
