@@ -19,7 +19,7 @@ pytest.importorskip("fastapi")
 
 from tunefleet.dashboard import views  # noqa: E402
 from tunefleet.dashboard.fit import fit_elsewhere  # noqa: E402
-from tunefleet.dashboard.live import LiveExperiment  # noqa: E402
+from tunefleet.dashboard.live import STATUSES, LiveExperiment  # noqa: E402
 from tunefleet.dashboard.textindex import TextIndex  # noqa: E402
 from tunefleet.storage.records import (  # noqa: E402
     RESULT,
@@ -162,6 +162,8 @@ def test_filtered_and_sorted_pages_as_the_plain_path(
         model, sort=sort, desc=desc, q=q, status=status, offset=offset, limit=limit
     )
     total, tids = _reference(model, q, status, sort, desc, offset, limit)
+    every = model.replay.trials
+    assert [STATUSES[c] for c in model.status_row] == [every[t].status for t in model.text.ids]
     if not q and sort == "index" and status:  # the plain path itself serves this one
         assert page["total"] == total
     assert (page["total"], [r["trial_id"] for r in page["rows"]]) == (total, tids)

@@ -264,6 +264,12 @@ def test_a_model_loaded_in_a_loader_process_answers_the_same(
     assert len(started) == 1 and there.loader is None  # the child has exited
     assert there.text.conn is not None and not there.text.deferred
     assert _answers(there) == _answers(here)
+    assert there.status_row == here.status_row
+
+    def numbers(live: LiveExperiment) -> dict[str, list[float | None]]:
+        return {k: [x if x == x else None for x in v] for k, v in live.by_row.items()}
+
+    assert numbers(there) == numbers(here)
     _raw_append(db, [_sweep_records(4)[5]])
     monkeypatch.setattr(live_module, "PROCESS_ROWS", 10**9)
     here = _model(db)

@@ -1,78 +1,32 @@
 """The per-trial numbers and statuses as numpy columns by row (a trial's first-seen position
-in the text index), made once per model version and shared by every filtered or sorted page.
+in the text index), for the filtered and sorted pages of the trial table.
 
 Why: a new filter or sort over 10⁵ trials was a heap selection with a Python key call per
-trial (10-15 ms) and a status test per matching trial (~9 ms), all holding the GIL; over
-the columns the same page is a gather, a mask and a stable ``argsort`` in numpy (about
-1-3 ms, most of it without the GIL). A finished sweep builds the columns once; a running
-one once per model version that a new question meets (3-10 ms, as one of the old pages),
-and a loading one at most once a second.
+trial (10-15 ms) and a status test per matching trial (~9 ms), all holding the GIL. The
+model keeps those numbers and statuses by row in ``array`` columns as it folds records
+(live.py), so here a column is one memory copy (under a millisecond) and a page is a
+gather, a mask and an ``argpartition`` in numpy.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-import weakref
 from typing import Any
 
 from tunefleet.dashboard.live import LiveExperiment
 
-_memo: weakref.WeakKeyDictionary[LiveExperiment, dict[str, Any]] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-LOADING_REUSE_S = 1.0  # as the dashboard's cached answers while a model loads (app.py)
-
-
-def _column(live: LiveExperiment, name: str, build: Any, fill: Any) -> Any:
-    """``build()`` for the model's current version, memoised (call with the model's lock).
-    While the model loads (a new version every few milliseconds) a column up to
-    ``LOADING_REUSE_S`` old is reused, as the cached answers are, its rows of trials
-    loaded since as ``fill`` (no value, no status: a page of a loading model is partial
-    anyway)."""
-    import numpy as np
-
-    now = time.monotonic()
-    with _lock:
-        memo = _memo.get(live)
-        fresh = memo is not None and (
-            memo["version"] == live.version or (live.loading and now - memo["at"] < LOADING_REUSE_S)
-        )
-        if memo is None or not fresh:
-            memo = _memo[live] = {"version": live.version, "at": now}
-        if name not in memo:
-            memo[name] = build()
-        column = memo[name]
-    short = len(live.text.ids) - len(column)
-    if short > 0:
-        column = np.concatenate([column, np.full(short, fill, dtype=column.dtype)])
-    return column
-
 
 def values(live: LiveExperiment, sort: str) -> Any:
-    """``live.by_row[sort]`` as a float array (NaN: no value yet)."""
+    """``live.by_row[sort]`` as a float array (NaN: no value yet); with the model's lock."""
     import numpy as np
 
-    return _column(live, sort, lambda: np.array(live.by_row[sort], dtype=float), np.nan)
+    return np.frombuffer(live.by_row[sort], dtype=np.float64).copy()  # no export kept
 
 
-def status_codes(live: LiveExperiment, statuses: tuple[str, ...]) -> Any:
-    """Each row's status as its position in ``statuses`` (-1: another status, or a row
-    whose trial the replay does not hold)."""
+def status_codes(live: LiveExperiment) -> Any:
+    """Each row's status as its position in ``live.STATUSES`` (-1: none); with the lock."""
     import numpy as np
 
-    def build() -> Any:
-        code = {s: i for i, s in enumerate(statuses)}
-        get = live.replay.trials.get
-        return np.fromiter(
-            (
-                code.get(t.status, -1) if (t := get(tid)) is not None else -1
-                for tid in live.text.ids
-            ),
-            dtype=np.int8,
-            count=len(live.text.ids),
-        )
-
-    return _column(live, "status:" + ",".join(statuses), build, -1)
+    return np.frombuffer(live.status_row, dtype=np.int8).copy()
 
 
 def select(

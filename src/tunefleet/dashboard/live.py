@@ -86,6 +86,9 @@ REPLAY_FIELDS = ("state", "num_runs", "finished", "started", "finished_ts", "_st
 PROCESS_ROWS: int | None = (
     1_000_000 if os.environ.get("TUNEFLEET_DASHBOARD_LOADER") == "process" else None
 )
+#: the trial statuses the table filters by, and their codes in ``status_row``
+STATUSES = ("PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR")
+STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 CHUNK = 10_000  # log rows per fold step: the lock is released between steps
 BASE_CHUNK = 250  # lifecycle rows per step of the start-up replay (the lock is held ~2 ms)
 #: what the start-up replay reads (every kind but results and the components' state)
@@ -200,7 +203,8 @@ class LiveExperiment:
         self.errors: set[str] = set()  # trials with an error
         # the same numbers by the text index's row number (a trial's first-seen position;
         # NaN: none yet), so a filtered page is ordered with C-level keys over row numbers
-        self.by_row: dict[str, list[float]] = {"score": [], "last": [], "iteration": []}
+        self.by_row: dict[str, array] = {k: array("d") for k in ("score", "last", "iteration")}
+        self.status_row = array("b")  # each row's status, its position in STATUSES (-1: none)
         self.edges: list[dict[str, Any]] = []  # PBT/PB2: parent -> child, at an iteration
         self.improvements: list[Improvement] = []
         self.num_results = 0
@@ -512,6 +516,14 @@ class LiveExperiment:
                 self.edges.append({"parent": str(parent), "child": tid, "iteration": int(it)})
         if kind in (TRIAL_FAILED, TRIAL_COMPLETED) and payload.get("error"):
             self.errors.add(tid)
+        self._status(tid)
+
+    def _status(self, tid: str) -> None:
+        """Keep the trial's status by row (the filter's status test over numpy)."""
+        row = self.text.rowid.get(tid)
+        t = self.replay.trials.get(tid)
+        if row is not None and t is not None:
+            self.status_row[row] = STATUS_CODE.get(t.status, -1)
 
     def _new_text(self, tid: str, text: str) -> None:
         """Index a trial's logged config (a new trial: a new row, with its numbers)."""
@@ -522,6 +534,8 @@ class LiveExperiment:
             self.by_row["score"].append(self.scores.get(tid, nan))
             self.by_row["last"].append(self.lasts.get(tid, nan))
             self.by_row["iteration"].append(self.last_it.get(tid, nan))
+            self.status_row.append(-1)
+            self._status(tid)
 
     # -- a load in another process (tunefleet.dashboard.loader) -------------------------
 
@@ -564,6 +578,8 @@ class LiveExperiment:
             self.info.update(frame["info"])
             for tid, text in frame["text"]:
                 self._new_text(tid, text)
+            for tid in frame["trials"]:
+                self._status(tid)
             self.edges.extend(frame["edges"])
             self.errors.update(frame["errors"])
             for k, v in frame["replay"].items():

@@ -15,13 +15,12 @@ from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
 
-from tunefleet.dashboard.live import LiveExperiment, short
+from tunefleet.dashboard.live import STATUSES, LiveExperiment, short
 from tunefleet.results import flatten
 from tunefleet.storage.replay import ERROR, TrialSnapshot
 
 SORT_KEYS = ("index", "trial_id", "status", "score", "last", "iteration", "started")
 MAX_PAGE = 500
-STATUSES = ("PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR")
 
 
 def _f(v: float | None) -> float | None:
@@ -118,7 +117,7 @@ def _filtered_rows(
     else:
         rows = np.arange(len(ids), dtype=np.int64)
     if wanted:
-        codes = columns.status_codes(live, STATUSES)[rows]
+        codes = columns.status_codes(live)[rows]
         rows = rows[np.isin(codes, [i for i, st in enumerate(STATUSES) if st in wanted])]
     top_rows, total = columns.select(live, rows, sort, desc, want)
     get = live.replay.trials.get
