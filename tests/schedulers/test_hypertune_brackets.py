@@ -19,6 +19,7 @@ from tunefleet.schedulers import create_scheduler
 from tunefleet.schedulers.asha import ASHAScheduler
 from tunefleet.schedulers.base import NewTrial, Resume, SchedulerView
 from tunefleet.schedulers.hypertune import HyperTuneASHA, bracket_probabilities, rank_weight
+from tunefleet.storage.state_log import diff
 from tunefleet.testing._property import property_settings
 from tunefleet.trial import Trial
 
@@ -139,6 +140,20 @@ def test_state_resumes_the_measurement() -> None:
         a.on_trial_added(t)
         b.on_trial_added(t)
     assert {k: v for k, v in a._bracket_of.items()} == b._bracket_of
+
+
+def test_a_new_result_is_a_small_delta() -> None:
+    def value(i: int, b: int) -> float:
+        return (i * 37 % 101) / 101 + b
+
+    s = _sched()
+    _drive(s, value, 300)
+    before = json.loads(json.dumps(s.state_dict()))
+    t = Trial("late", {}, index=999)
+    s.on_trial_added(t)
+    s.on_result(t, {"training_iteration": 1, "score": 0.5})
+    after = json.loads(json.dumps(s.state_dict()))
+    assert len(json.dumps(diff(before, after))) < 600 < len(json.dumps(after)) / 10
 
 
 def test_a_state_without_the_measurement_loads() -> None:

@@ -174,7 +174,10 @@ class HyperTuneASHA(ASHAScheduler):
     # -- persistence ------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state["seen"] = [[m, {t: _enc(v) for t, v in self._seen[m].items()}] for m in self._levels]
+        # keyed by rung and trial, as ASHA's rungs: a new result is a small delta in the log
+        state["seen"] = {
+            repr(m): {t: _enc(v) for t, v in self._seen[m].items()} for m in self._levels
+        }
         state["top"] = {t: _enc(v) for t, v in self._top.items()}
         return state
 
@@ -186,7 +189,8 @@ class HyperTuneASHA(ASHAScheduler):
             for s in range(len(self._rungs), len(self._levels) + 1):
                 self._rungs.append(self._make_rungs(s))
         seen = {
-            float(m): {str(t): _dec(v) for t, v in at.items()} for m, at in state.get("seen", [])
+            float(m): {str(t): _dec(v) for t, v in at.items()}
+            for m, at in state.get("seen", {}).items()
         }
         self._seen = {m: seen.get(m, {}) for m in self._levels}
         self._top = {str(t): _dec(v) for t, v in state.get("top", {}).items()}
