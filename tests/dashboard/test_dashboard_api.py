@@ -15,7 +15,7 @@ pytest.importorskip("fastapi")
 
 from starlette.testclient import TestClient  # noqa: E402
 
-from tunefleet.dashboard.app import MAX_ANSWERS, Registry, create_app  # noqa: E402
+from tunefleet.dashboard.app import MAX_ANSWERS, STALE_S, Registry, create_app  # noqa: E402
 from tunefleet.dashboard.live import LiveExperiment  # noqa: E402
 from tunefleet.pareto import pareto_front  # noqa: E402
 from tunefleet.storage.records import (  # noqa: E402
@@ -288,8 +288,8 @@ def test_answer_cache_keeps_what_pages_poll(tmp_path: Any) -> None:
 
 def test_a_polled_answer_is_served_while_the_refresher_recomputes_it(tmp_path: Any) -> None:
     """After a model change, an answer that pages poll (asked twice or more) is served as
-    it was for up to a second (the refresher recomputes it meanwhile); older, it is
-    recomputed on the request; a one-off question is recomputed at once."""
+    it was (the refresher recomputes it meanwhile) unless it is older than STALE_S, then
+    it is recomputed on the request; a one-off question is recomputed at once."""
     reg = Registry(str(tmp_path))
     try:
 
@@ -308,7 +308,7 @@ def test_a_polled_answer_is_served_while_the_refresher_recomputes_it(tmp_path: A
         live.version = 1
         assert reg._lookup(reg.answers, ("x", "polled"), live, answer("polled")) == ("polled", 0)
         assert reg._lookup(reg.answers, ("x", "once"), live, answer("once")) == ("once", 1)
-        reg.answers[("x", "polled")][4] -= 2  # computed two seconds ago
+        reg.answers[("x", "polled")][4] -= STALE_S + 1
         assert reg._lookup(reg.answers, ("x", "polled"), live, answer("polled")) == ("polled", 1)
     finally:
         reg.close()

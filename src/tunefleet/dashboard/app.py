@@ -38,6 +38,7 @@ IMPORTANCE_EVERY_S = 10.0
 PREWARM_S = 5.0  # answers asked for this recently are recomputed when the model changes
 LOADING_REUSE_S = 1.0  # while a model loads, the refresher recomputes answers this often
 LOADING_SHARE = 0.25  # ... or less often: at most this share of its time (costly answers)
+STALE_S = 5.0  # a polled answer older than this is recomputed on its request
 MAX_ANSWERS = 256  # cached answers kept; the least recently asked go first
 #: while a model loads, the refresher waits up to this long between two of its steps (or
 #: two recomputed answers) while requests are being answered: they get the GIL first
@@ -114,17 +115,14 @@ class Registry:
         hit = table.get(key)
         now = time.monotonic()
         stale = hit is None or hit[0] != live.version
-        if (
-            stale
-            and hit is not None
-            and (live.loading or (hit[5] >= 2 and now - hit[4] < LOADING_REUSE_S))
-        ):
+        if stale and hit is not None and (live.loading or (hit[5] >= 2 and now - hit[4] < STALE_S)):
             # While loading, the model changes at every step: the refresher recomputes
             # what was asked at most once a second, off the request path (_loop). After
-            # it, an answer that pages poll is served up to a second old while the
-            # refresher recomputes it (within POLL_S): when a load ends or a batch of
-            # results lands, a dozen polled views go stale at once, and computing them
-            # on their requests made each wait for the others (up to 0.8 s)
+            # it, an answer that pages poll is served as it was while the refresher
+            # recomputes it (its next pass, within POLL_S; the answer at most STALE_S
+            # old, should the refresher lag): when a load ends or a batch of results
+            # lands, a dozen polled views go stale at once, and computing them on their
+            # requests made each wait for the others (up to 0.8 s)
             stale = False
         if stale or hit is None:
             version = live.version
