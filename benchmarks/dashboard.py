@@ -287,13 +287,27 @@ def measure(client: httpx.Client, base: str, args: Any, out: dict[str, Any]) -> 
         "pareto": f"{base}/{NAME}/pareto",
     }
     words = ["adam", "sgd", '"layers": 3', "0.0012", '"opt": "s', "9999", "t0123"]
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+    def needle(i: int) -> str:
+        """A search text never asked before in this run (the server keeps recent answers):
+        the fixed words first, then 4- and 3-digit strings, each used once."""
+        if i < len(words):
+            return words[i]
+        j = i - len(words)
+        return f"{(j * 7919) % 10000:04d}" if j % 2 else f"{(j * 31) % 1000:03d}"
+
+    def pair(i: int) -> str:
+        """A two-character search text, a different one every round."""
+        k = (i * 37) % (len(alphabet) ** 2)
+        return alphabet[k // len(alphabet)] + alphabet[k % len(alphabet)]
 
     def new_questions(i: int) -> dict[str, str]:
         """Questions not asked before: computed on the request's path."""
         tid = f"t{(args.trials // 2 + i * 7919) % args.trials:06d}"
         return {
-            "filter": f"{base}/{NAME}/trials?q={words[i % len(words)]}&sort=last&offset={i}",
-            "filter 2 chars": f"{base}/{NAME}/trials?q=t{i % 10}&status=TERMINATED&offset={i}",
+            "filter": f"{base}/{NAME}/trials?q={needle(i)}&sort=last&offset={i}",
+            "filter 2 chars": f"{base}/{NAME}/trials?q={pair(i)}&status=TERMINATED&offset={i}",
             "sort": f"{base}/{NAME}/trials?sort={('score', 'last', 'iteration')[i % 3]}"
             f"&desc={'true' if i % 2 else 'false'}&offset={100 * (i % 50)}",
             "trial": f"{base}/{NAME}/trials/{tid}",
