@@ -244,18 +244,23 @@ def test_damaged_is_listed_and_pareto(tmp_path: Any) -> None:
         assert c.get("/api/experiments/nope").status_code == 404
 
 
+def _model_stub() -> Any:
+    """What the answer cache reads of a LiveExperiment: its version and loading flag."""
+
+    class Model:
+        version = 0
+        loading = False
+
+    return Model()
+
+
 def test_answer_cache_keeps_what_pages_poll(tmp_path: Any) -> None:
     """Answers asked again (an open page's polls) survive a flood of one-off questions
     (the least recently asked half goes when the cache is full) and are the ones the
     refresher recomputes when the model changes; a question asked once is not."""
     reg = Registry(str(tmp_path))
     try:
-
-        class Model:  # what the cache reads of a LiveExperiment
-            version = 0
-            loading = False
-
-        live: Any = Model()
+        live = _model_stub()
         computed: list[Any] = []
 
         def answer(key: Any) -> Any:
@@ -292,12 +297,7 @@ def test_a_polled_answer_is_served_while_the_refresher_recomputes_it(tmp_path: A
     it is recomputed on the request; a one-off question is recomputed at once."""
     reg = Registry(str(tmp_path))
     try:
-
-        class Model:  # what the cache reads of a LiveExperiment
-            version = 0
-            loading = False
-
-        live: Any = Model()
+        live = _model_stub()
 
         def answer(key: str) -> Any:
             return lambda: (key, live.version)
