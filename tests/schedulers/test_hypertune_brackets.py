@@ -18,7 +18,12 @@ from tunefleet.errors import TuneValueError
 from tunefleet.schedulers import create_scheduler
 from tunefleet.schedulers.asha import ASHAScheduler
 from tunefleet.schedulers.base import NewTrial, Resume, SchedulerView
-from tunefleet.schedulers.hypertune import HyperTuneASHA, bracket_probabilities, rank_weight
+from tunefleet.schedulers.hypertune import (
+    MAX_SHARED,
+    HyperTuneASHA,
+    bracket_probabilities,
+    rank_weight,
+)
 from tunefleet.storage.state_log import diff
 from tunefleet.testing._property import property_settings
 from tunefleet.trial import Trial
@@ -111,6 +116,17 @@ def test_bracket_probabilities_are_a_distribution(weights: list[float]) -> None:
     # a trusted rung keeps what reaches it: nothing goes above a rung of weight 1
     if 1.0 in weights:
         assert sum(p[weights.index(1.0) + 1 :]) == 0.0
+
+
+def test_rank_weight_reads_only_the_latest_shared_trials() -> None:
+    # 2,000 trials at the top: the first ones ranked backwards, the latest MAX_SHARED alike;
+    # the measure is bounded (n² pairs) and follows the latest
+    n = 2000
+    low = {f"t{i}": float(i) for i in range(n)}
+    top = {f"t{i}": float(-i if i < n - MAX_SHARED else i) for i in range(n)}
+    assert rank_weight(low, top) == 1.0
+    top_reversed_late = {f"t{i}": float(i if i < n - MAX_SHARED else -i) for i in range(n)}
+    assert rank_weight(low, top_reversed_late) == 0.0
 
 
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=30, unique=True))

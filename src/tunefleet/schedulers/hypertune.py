@@ -49,12 +49,18 @@ from tunefleet.trial import Trial
 
 SELECTIONS = ("adaptive", "fixed")
 
+#: The agreement is measured on at most this many shared trials, the latest to reach the
+#: top: the pair count grows as n², and it is recomputed after every new top result (a
+#: 100,000-trial sweep would otherwise build arrays of billions of pairs).
+MAX_SHARED = 300
+
 
 def rank_weight(low: Mapping[str, float], top: Mapping[str, float], min_shared: int = 2) -> float:
     """Hyper-Tune's trust in a low fidelity: ``max(0, 2c − 1)`` for ``c`` the fraction of
     concordant pairs (ties count as discordant) between ``low`` and ``top`` on the keys
-    both hold; 1.0 when they share fewer than ``min_shared`` keys (no evidence yet)."""
-    shared = [k for k in top if k in low]
+    both hold (the last :data:`MAX_SHARED` of ``top``'s order); 1.0 when they share fewer
+    than ``min_shared`` keys (no evidence yet)."""
+    shared = [k for k in top if k in low][-MAX_SHARED:]
     if len(shared) < max(2, min_shared):
         return 1.0
     a = np.array([low[k] for k in shared], dtype=float)
