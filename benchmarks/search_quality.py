@@ -37,6 +37,11 @@ JSON (per-seed regrets under ``regret``; the fraction of started configurations 
 repeat an earlier one under ``repeat_fraction``; under ``rank_gap``, per checkpoint, the
 best tunefleet method's rank minus the best peer's with a paired-bootstrap interval).
 
+Optional peers, each added by a flag because it is slow or not installed by default:
+``--smac`` (SMAC3's multi-fidelity facade), ``--syne-tune`` (Syne Tune's ASHA, BOHB and
+ASHA-CQR, Salinas et al. 2023, ICML) and ``--ray-bohb`` (Ray Tune's own BOHB, run by Ray
+Tune); see search_quality_extra.py for how each is driven.
+
 ``tunefleet HT-ASHA+…`` is :class:`~tunefleet.schedulers.hypertune.HyperTuneASHA`
 (``scheduler="hypertune"``): promotion ASHA whose new trials start at a rung drawn from the
 low rungs' measured rank agreement with the top (Hyper-Tune's bracket selection).
@@ -57,7 +62,9 @@ from search_quality_extra import (
     available,
     dehb_package,
     live_functions,
+    ray_tune_bohb,
     smac_hyperband,
+    syne_tune_method,
     table_functions,
 )
 
@@ -337,6 +344,8 @@ METHODS: dict[str, Callable[..., None]] = {
 }
 if available("dehb"):
     METHODS["dehb (package)"] = dehb_package(MAX_B)
+#: --syne-tune: the table's label -> the baseline's class in syne_tune.optimizer.baselines
+SYNE_TUNE = {"syne-tune ASHA": "ASHA", "syne-tune BOHB": "BOHB", "syne-tune ASHA-CQR": "ASHACQR"}
 
 
 def _ranks(values: list[float]) -> list[float]:
@@ -379,6 +388,18 @@ def main() -> None:
         "2-core dev machine, so off by default)",
     )
     ap.add_argument(
+        "--ray-bohb",
+        action="store_true",
+        help="add Ray Tune's BOHB (TuneBOHB + HyperBandForBOHB run by Ray Tune; needs "
+        "hpbandster and ConfigSpace; ~0.2-0.6 s of Ray latency per result, so off by default)",
+    )
+    ap.add_argument(
+        "--syne-tune",
+        action="store_true",
+        help="add Syne Tune's ASHA, BOHB and ASHA-CQR (pip install syne-tune; ASHA-CQR "
+        "takes ~70 s per run on the 2-core dev machine, so off by default)",
+    )
+    ap.add_argument(
         "--discrete",
         action="store_true",
         help="declare each table's axes as integer indices to tunefleet's and Optuna's "
@@ -403,6 +424,17 @@ def main() -> None:
         if not available("smac"):
             raise SystemExit("--smac: SMAC3 is not installed (pip install smac)")
         METHODS["smac3 hyperband"] = smac_hyperband(MAX_B)
+    if args.ray_bohb:
+        if not (available("hpbandster") and available("ConfigSpace")):
+            raise SystemExit(
+                "--ray-bohb: needs hpbandster and ConfigSpace (pip install hpbandster)"
+            )
+        METHODS["ray tune bohb"] = ray_tune_bohb(MAX_B)
+    if args.syne_tune:
+        if not available("syne_tune"):
+            raise SystemExit("--syne-tune: Syne Tune is not installed (pip install syne-tune)")
+        for label, name in SYNE_TUNE.items():
+            METHODS[label] = syne_tune_method(name, MAX_B)
     if args.seeds < 1:
         raise SystemExit("--seeds: must be >= 1")
     problems = dict(FUNCTIONS)

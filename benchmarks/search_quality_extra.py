@@ -14,6 +14,14 @@ it downgrades the project's numpy), so the suite imports it only if importable, 
 
 SMAC3 (Lindauer et al. 2022, JMLR 23(54)): ``MultiFidelityFacade`` (random-forest BO with
 Hyperband, η = 3), ask/tell; like `dehb`, each job runs from scratch and pays b/27 FFE.
+
+Syne Tune 0.16 (``ASHA``, ``BOHB``, ``ASHACQR``): its schedulers in the loop its ``Tuner``
+runs, one worker; its ASHA stops trials (no pausing), so a trial continues in place and
+pays increments. Ray Tune's BOHB (``TuneBOHB`` + ``HyperBandForBOHB``) runs in Ray Tune
+itself on a one-CPU local Ray; a paused trial resumes from its checkpoint. Neither is a
+dependency: Syne Tune pins nothing that conflicts, but pulls statsmodels, dill and
+huggingface_hub; hpbandster (2019) pulls Pyro4, serpent and netifaces. Both were installed
+with ``pip install --no-deps --target DIR`` and used through ``PYTHONPATH=DIR``.
 """
 
 from __future__ import annotations
@@ -133,6 +141,144 @@ def smac_hyperband(max_b: int) -> Callable[..., None]:
                 v = f(np.array([trial.config[f"x{i}"] for i in range(d)]), b / max_b)
                 tr.pay(0, b, v)  # from scratch, as dehb
                 opt.tell(trial, TrialValue(cost=v))
+
+    return run
+
+
+def syne_tune_method(name: str, max_b: int) -> Callable[..., None]:
+    """One of Syne Tune's multi-fidelity baselines (``ASHA``, ``BOHB``, ``ASHABORE``,
+    ``ASHACQR``; Salinas et al. 2022, AutoML-Conf, arXiv:2206.00349) driven by the loop its
+    ``Tuner`` runs, on one worker: ``suggest`` starts a trial, every rung result goes to
+    ``on_trial_result`` and a STOP ends the trial (its ASHA is the stopping variant). A
+    trial continues in place, so each step pays only its increment, as the engine's."""
+
+    def run(f: Callable[..., float], d: int, tr: Any, seed: int, max_cost: float) -> None:
+        import datetime
+        import logging
+
+        from syne_tune import config_space as cs
+        from syne_tune.backend.trial_status import Trial
+        from syne_tune.optimizer import baselines
+        from syne_tune.optimizer.scheduler import SchedulerDecision
+
+        logging.getLogger("syne_tune").setLevel(logging.ERROR)
+        np.random.seed(seed)  # its bracket draw (on_trial_add) uses numpy's global state
+        space: dict[str, Any] = {f"x{i}": cs.uniform(0.0, 1.0) for i in range(d)}
+        space["budget"] = max_b
+        sched = getattr(baselines, name)(
+            space, metric="loss", time_attr="budget", max_t=max_b, random_seed=seed
+        )
+        budgets = [b for b in (1, 3, 9, 27, 81) if b <= max_b]
+        tid = 0
+        while tr.cost < max_cost:
+            sugg = sched.suggest()
+            trial = Trial(trial_id=tid, config=sugg.config, creation_time=datetime.datetime.now())
+            tid += 1
+            sched.on_trial_add(trial)
+            x = np.array([float(sugg.config[f"x{i}"]) for i in range(d)])
+            tr.configs.append(tuple(x))
+            prev = 0
+            for b in budgets:
+                v = f(x, b / max_b)
+                tr.pay(prev, b, v)
+                prev = b
+                decision = sched.on_trial_result(trial, {"loss": v, "budget": b})
+                if decision == SchedulerDecision.STOP or tr.cost >= max_cost:
+                    sched.on_trial_remove(trial)
+                    break
+
+    return run
+
+
+def _cost_stopper(tr: Any, max_cost: float) -> Any:
+    """Ray Tune's view of the suite's cost rule, a ``ray.tune.Stopper``: every result pays
+    its budget increment into the tracker (in the driver, in the order Ray released them)
+    and the experiment stops once ``max_cost`` FFE are spent."""
+    from ray.tune import Stopper
+
+    class CostStopper(Stopper):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.reached: dict[str, int] = {}  # trial id -> budget paid so far
+
+        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+            b, a = int(result["budget"]), self.reached.get(trial_id, 0)
+            if b > a:  # a restored trial re-reports nothing it already paid for
+                tr.pay(a, b, float(result["loss"]))
+                self.reached[trial_id] = b
+            return False
+
+        def stop_all(self) -> bool:
+            return bool(tr.cost >= max_cost)
+
+    return CostStopper()
+
+
+def ray_tune_bohb(max_b: int) -> Callable[..., None]:
+    """Ray Tune's BOHB: ``TuneBOHB`` (hpbandster's KDE, Falkner et al. 2018,
+    arXiv:1807.01774) with ``HyperBandForBOHB``, run by Ray Tune's own ``Tuner`` on a local
+    one-CPU Ray (one trial at a time). A trial checkpoints the rung it reached at every
+    report, so a trial the scheduler paused resumes there and pays only the new part."""
+
+    def run(f: Callable[..., float], d: int, tr: Any, seed: int, max_cost: float) -> None:
+        import logging
+        import os
+
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        import ConfigSpace as CS
+        import ray
+        from ray import tune
+        from ray.tune.schedulers.hb_bohb import HyperBandForBOHB
+        from ray.tune.search.bohb import TuneBOHB
+
+        if not ray.is_initialized():
+            ray.init(
+                num_cpus=1,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+            )
+        for name in ("ray", "ray.tune"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        budgets = [b for b in (1, 3, 9, 27, 81) if b <= max_b]
+
+        def trainable(config: dict[str, Any]) -> None:
+            start = 0
+            ckpt = tune.get_checkpoint()
+            if ckpt is not None:
+                with ckpt.as_directory() as folder:
+                    start = int(pathlib.Path(folder, "rung").read_text())
+            x = np.array([config[f"x{i}"] for i in range(d)])
+            for k in range(start, len(budgets)):
+                v = f(x, budgets[k] / max_b)
+                with tempfile.TemporaryDirectory() as folder:
+                    pathlib.Path(folder, "rung").write_text(str(k + 1))
+                    tune.report(
+                        {"loss": v, "budget": budgets[k]},
+                        checkpoint=tune.Checkpoint.from_directory(folder),
+                    )
+
+        space = CS.ConfigurationSpace(seed=seed)
+        space.add([CS.Float(f"x{i}", (0.0, 1.0)) for i in range(d)])
+        stopper = _cost_stopper(tr, max_cost)
+        with tempfile.TemporaryDirectory() as storage:
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    metric="loss",
+                    mode="min",
+                    search_alg=TuneBOHB(space=space, metric="loss", mode="min", seed=seed),
+                    scheduler=HyperBandForBOHB(time_attr="budget", max_t=max_b, reduction_factor=3),
+                    num_samples=10**6,
+                    max_concurrent_trials=1,
+                    reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    storage_path=storage, stop=stopper, verbose=0, log_to_file=False
+                ),
+            )
+            results = tuner.fit()
+        tr.configs = [tuple(r.config[f"x{i}"] for i in range(d)) for r in results if r.config]
 
     return run
 
