@@ -217,7 +217,10 @@ def ray_tune_bohb(max_b: int) -> Callable[..., None]:
     """Ray Tune's BOHB: ``TuneBOHB`` (hpbandster's KDE, Falkner et al. 2018,
     arXiv:1807.01774) with ``HyperBandForBOHB``, run by Ray Tune's own ``Tuner`` on a local
     one-CPU Ray (one trial at a time). A trial checkpoints the rung it reached at every
-    report, so a trial the scheduler paused resumes there and pays only the new part."""
+    report, so a trial the scheduler paused resumes there and pays only the new part.
+    The one CPU bounds concurrency, not ``max_concurrent_trials=1``: with that limit no
+    trial is pending when one pauses, HyperBandForBOHB then halves the unfilled bracket at
+    once, and every trial after the first bracket runs straight to ``max_t``."""
 
     def run(f: Callable[..., float], d: int, tr: Any, seed: int, max_cost: float) -> None:
         import logging
@@ -270,7 +273,6 @@ def ray_tune_bohb(max_b: int) -> Callable[..., None]:
                     search_alg=TuneBOHB(space=space, metric="loss", mode="min", seed=seed),
                     scheduler=HyperBandForBOHB(time_attr="budget", max_t=max_b, reduction_factor=3),
                     num_samples=10**6,
-                    max_concurrent_trials=1,
                     reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
