@@ -145,6 +145,11 @@ def smac_hyperband(max_b: int) -> Callable[..., None]:
     return run
 
 
+def _ladder(max_b: int) -> list[int]:
+    """The suite's rungs, 1, 3, 9 ... up to ``max_b`` (η = 3)."""
+    return [3**k for k in range(int(round(math.log(max_b, 3))) + 1) if 3**k <= max_b]
+
+
 def syne_tune_method(name: str, max_b: int) -> Callable[..., None]:
     """One of Syne Tune's multi-fidelity baselines (``ASHA``, ``BOHB``, ``ASHABORE``,
     ``ASHACQR``; Salinas et al. 2022, AutoML-Conf, arXiv:2206.00349) driven by the loop its
@@ -168,7 +173,7 @@ def syne_tune_method(name: str, max_b: int) -> Callable[..., None]:
         sched = getattr(baselines, name)(
             space, metric="loss", time_attr="budget", max_t=max_b, random_seed=seed
         )
-        budgets = [b for b in (1, 3, 9, 27, 81) if b <= max_b]
+        budgets = _ladder(max_b)
         tid = 0
         while tr.cost < max_cost:
             sugg = sched.suggest()
@@ -243,7 +248,7 @@ def ray_tune_bohb(max_b: int) -> Callable[..., None]:
             )
         for name in ("ray", "ray.tune"):
             logging.getLogger(name).setLevel(logging.ERROR)
-        budgets = [b for b in (1, 3, 9, 27, 81) if b <= max_b]
+        budgets = _ladder(max_b)
 
         def trainable(config: dict[str, Any]) -> None:
             start = 0
